@@ -1,0 +1,88 @@
+/**
+ * Reads and validates the TOML config file. Every problem is an MrsError
+ * (exit code Config) naming the file, and the line:column for syntax errors
+ * or the dotted key for unknown keys and wrong types.
+ */
+import { readFileSync } from 'node:fs'
+import { ExitCode, MrsError } from '../errors.js'
+import { closest } from '../text.js'
+import { PRESET_EXTRA_KEYS, SETTING_BY_TOML, type ClientName, type Settings, parseSettingValue } from './schema.js'
+
+export interface Preset {
+  settings: Partial<Settings>
+  client?: ClientName
+  description?: string
+}
+
+export interface ConfigFile {
+  path: string
+  /** False when the default path has no file: that is fine, all defaults apply. */
+  exists: boolean
+  settings: Partial<Settings>
+  presets: Record<string, Preset>
+}
+
+const configError = (path: string, message: string) => new MrsError(`config error in ${path}: ${message}`, ExitCode.Config)
+
+export async function loadConfigFile(path: string, mustExist: boolean): Promise<ConfigFile> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && !mustExist) return { path, exists: false, settings: {}, presets: {} }
+    if (code === 'ENOENT') throw configError(path, 'no such file (check --config or MRS_CONFIG)')
+    throw configError(path, `cannot read it (${code ?? (e as Error).message})`)
+  }
+  return parseConfigText(path, text)
+}
+
+export async function parseConfigText(path: string, text: string): Promise<ConfigFile> {
+  const { parse, TomlError } = await import('smol-toml')
+  let doc: Record<string, unknown>
+  try {
+    doc = parse(text) as Record<string, unknown>
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const reason = e.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '')
+      throw new MrsError(`${path}:${e.line}:${e.column}: invalid TOML: ${reason}`, ExitCode.Config)
+    }
+    throw e
+  }
+  const { presets: rawPresets, ...top } = doc
+  const settings = readSettings(path, top, '')
+  const presets: Record<string, Preset> = {}
+  if (rawPresets !== undefined) {
+    if (!isTable(rawPresets)) throw configError(path, '"presets" must be a table of [presets.NAME] sections')
+    for (const [name, raw] of Object.entries(rawPresets)) {
+      if (!isTable(raw)) throw configError(path, `"presets.${name}" must be a table`)
+      const { client, description, ...rest } = raw
+      if (client !== undefined && client !== 'claude' && client !== 'codex')
+        throw configError(path, `"presets.${name}.client" must be "claude" or "codex"`)
+      if (description !== undefined && typeof description !== 'string')
+        throw configError(path, `"presets.${name}.description" must be a string`)
+      presets[name] = { settings: readSettings(path, rest, `presets.${name}.`), client, description }
+    }
+  }
+  return { path, exists: true, settings, presets }
+}
+
+function readSettings(path: string, table: Record<string, unknown>, prefix: string): Partial<Settings> {
+  const out: Partial<Settings> = {}
+  for (const [key, raw] of Object.entries(table)) {
+    const def = SETTING_BY_TOML.get(key)
+    if (!def) {
+      const known = [...SETTING_BY_TOML.keys(), ...(prefix ? PRESET_EXTRA_KEYS : ['presets'])]
+      const hint = closest(key, known)
+      throw configError(path, `unknown key "${prefix}${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`)
+    }
+    try {
+      ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, raw)
+    } catch (e) {
+      throw configError(path, `"${prefix}${key}" ${(e as Error).message}, got ${JSON.stringify(raw)}`)
+    }
+  }
+  return out
+}
+
+const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date)
