@@ -1,0 +1,375 @@
+/**
+ * The keeper owns one mistral.rs process: it starts it in its own process
+ * group, writes its output to the log, decides when it is ready, restarts it
+ * on the same port when it dies mid-session, and stops the whole group when
+ * the last lease ends. It is detached from the terminal and from mrs, and
+ * holds every session by a pipe or socket, so that:
+ *   - a session that dies, even by SIGKILL, closes its connection and the
+ *     keeper stops the server (and that session's client) itself;
+ *   - a second session can attach to a server that is already loaded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync, writeFileSync, writeSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { privateDir } from '../paths.js'
+import { signalTree, stopGroup } from '../process/kill.js'
+import { isAlive } from '../process/proc.js'
+import { waitUntilServing } from '../server/readiness.js'
+import { writeRegistry } from '../server/registry.js'
+import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv } from '../server/spec.js'
+import { stripAnsi } from '../text.js'
+import { freePort, portIsFree } from '../server/ports.js'
+import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type ServerState, type SessionMessage, type StopReason } from './protocol.js'
+
+const TAIL_LINES = 40
+const MAX_PORT_RETRIES = 3
+/** Restart back-off: 0.5 s, 1 s, 2 s, ... capped at 8 s. */
+export const restartDelay = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8000)
+/** Phrases with which mistral.rs (and the OS) report a port conflict. */
+const PORT_IN_USE = /address already in use|os error 98|os error 48|EADDRINUSE|10048/i
+
+interface Lease {
+  id: number
+  send: (event: KeeperEvent) => void
+  end: () => void
+  pid: number
+  clientPid?: number
+  keepAliveMs: number
+  /** The session said goodbye; it is no longer counted but still hears events. */
+  released: boolean
+}
+
+export class Keeper {
+  private state: ServerState = 'loading'
+  private server?: ChildProcess
+  private serverPid = 0
+  private generation = 0
+  private restartsUsed = 0
+  private portRetries = 0
+  private port: number
+  private readonly tail: string[] = []
+  private readonly leases = new Map<number, Lease>()
+  private nextLeaseId = 1
+  private socketServer?: Server
+  private keepAliveTimer?: NodeJS.Timeout
+  private readinessAbort?: AbortController
+  private logBroken = false
+  private readonly startedAt = Date.now()
+  private shuttingDown = false
+
+  constructor(private readonly start: KeeperStart) {
+    this.port = start.port
+  }
+
+  run(): void {
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void this.shutdown('signal'))
+    process.on('uncaughtException', (e) => {
+      this.log(`[mrs] keeper error: ${e.stack ?? e.message}`)
+      void this.shutdown('failed')
+    })
+    // Write errors on a pipe whose reader is gone must not kill the keeper.
+    process.stdout.on('error', () => {})
+    this.spawnServer()
+    this.addCreatorLease()
+    this.listen()
+  }
+
+  // ---- the server process -------------------------------------------------
+
+  private spawnServer(): void {
+    const { spec, tmpDir } = this.start
+    const generation = ++this.generation
+    const configPath = join(tmpDir, MULTI_MODEL_FILE)
+    const multi = multiModelConfig(spec, this.port)
+    if (multi) {
+      privateDir(tmpDir)
+      // smol-toml is only needed for multi-model serving; imported lazily below
+      void import('smol-toml').then(({ stringify }) => {
+        writeFileSync(configPath, stringify(multi), { mode: 0o600 })
+        this.launch(generation, configPath)
+      })
+      return
+    }
+    this.launch(generation, configPath)
+  }
+
+  private launch(generation: number, configPath: string): void {
+    if (this.shuttingDown) return
+    const { spec } = this.start
+    const argv = serverArgv(spec, this.port, configPath)
+    this.log(`[mrs] starting: ${spec.binary} ${argv.join(' ')}`)
+    // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
+    const child = spawn(spec.binary, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.server = child
+    this.serverPid = child.pid ?? 0
+    this.pipeOutput(child.stdout!)
+    this.pipeOutput(child.stderr!)
+    child.on('error', (e) => {
+      this.recordLine(`[mrs] could not start ${spec.binary}: ${e.message}`)
+      this.onServerExit(generation, 127, null)
+    })
+    child.on('exit', (code, signal) => this.onServerExit(generation, code, signal))
+    this.writeRegistry()
+    void this.awaitReady(generation)
+  }
+
+  private async awaitReady(generation: number): Promise<void> {
+    this.readinessAbort?.abort()
+    const abort = new AbortController()
+    this.readinessAbort = abort
+    const ready = await waitUntilServing(baseUrl(this.start.spec.host, this.port), abort.signal)
+    if (!ready || generation !== this.generation || this.shuttingDown) return
+    const restarted = this.state === 'restarting'
+    this.state = 'ready'
+    this.log(`[mrs] ready on ${baseUrl(this.start.spec.host, this.port)}${restarted ? ' (restarted)' : ''}`)
+    this.writeRegistry()
+    this.broadcast({ t: 'ready', info: this.info(), restarted })
+  }
+
+  private async onServerExit(generation: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (generation !== this.generation || this.shuttingDown) return
+    this.generation++ // later events of this process are stale
+    this.readinessAbort?.abort()
+    const how = signal ? `signal ${signal}` : `code ${code}`
+    this.log(`[mrs] mistral.rs (pid ${this.serverPid}) exited with ${how}`)
+    // a tool the server started may still hold the group: clear it before going on
+    await stopGroup(this.serverPid, 500)
+    const tail = this.tail.slice(-15)
+
+    if (this.state === 'loading') {
+      const portInUse = tail.some((l) => PORT_IN_USE.test(l)) || (code !== 0 && !(await portIsFree(this.port, this.start.spec.host)))
+      if (portInUse && !this.start.portExplicit && this.portRetries < MAX_PORT_RETRIES) {
+        this.portRetries++
+        const to = await freePort(this.start.spec.host)
+        this.log(`[mrs] port ${this.port} was taken before mistral.rs could bind it; retrying on ${to}`)
+        this.broadcast({ t: 'port-retry', from: this.port, to })
+        this.port = to
+        this.spawnServer()
+        return
+      }
+      this.broadcast({ t: 'exited', code, signal, tail, during: 'load', portInUse })
+      return this.shutdown('failed')
+    }
+
+    // ready or restarting: it died mid-session
+    const active = [...this.leases.values()].filter((l) => !l.released).length
+    if (this.restartsUsed < this.start.restarts && active > 0) {
+      const attempt = ++this.restartsUsed
+      const delayMs = restartDelay(attempt)
+      this.state = 'restarting'
+      this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false, restart: { attempt, max: this.start.restarts, delayMs } })
+      this.writeRegistry()
+      setTimeout(() => {
+        if (!this.shuttingDown) this.spawnServer()
+      }, delayMs)
+      return
+    }
+    this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false })
+    return this.shutdown('gave-up')
+  }
+
+  private pipeOutput(stream: NodeJS.ReadableStream): void {
+    let pending = ''
+    stream.setEncoding('utf8')
+    stream.on('data', (chunk: string) => {
+      pending += chunk
+      const lines = pending.split(/\r?\n/)
+      pending = lines.pop()!
+      // a progress bar redraws itself with \r: keep the last state of each line
+      for (const line of lines) this.recordLine(stripAnsi(line.split('\r').filter(Boolean).at(-1) ?? ''))
+      const progress = stripAnsi(pending.split('\r').filter((s) => s.trim()).at(-1) ?? '').trim()
+      if (progress) this.broadcast({ t: 'line', line: progress })
+    })
+  }
+
+  private recordLine(line: string): void {
+    if (!line.trim()) return
+    this.tail.push(line)
+    if (this.tail.length > TAIL_LINES) this.tail.shift()
+    this.log(line)
+    this.broadcast({ t: 'line', line })
+  }
+
+  /** The log file is the keeper's stderr (set up by mrs). A full disk stops logging, not the server. */
+  private log(line: string): void {
+    if (this.logBroken || this.start.logPath === null) return
+    try {
+      writeSync(2, `${line}\n`)
+    } catch (e) {
+      this.logBroken = true
+      this.broadcast({ t: 'warning', message: `cannot write the server log ${this.start.logPath} (${(e as NodeJS.ErrnoException).code}); the server keeps running` })
+    }
+  }
+
+  // ---- leases ---------------------------------------------------------------
+
+  private addCreatorLease(): void {
+    const lease = this.addLease(
+      (e) => void writeMessage(process.stdout, e),
+      () => process.stdout.end(),
+      process.ppid,
+      this.start.keepAliveMs,
+    )
+    readMessages<SessionMessage>(process.stdin, (m) => this.onMessage(lease, m))
+    process.stdin.on('end', () => this.onLeaseClosed(lease))
+    process.stdin.on('error', () => this.onLeaseClosed(lease))
+    lease.send({ t: 'hello', info: this.info() })
+  }
+
+  private listen(): void {
+    const { socketPath } = this.start
+    rmSync(socketPath, { force: true })
+    privateDir(join(socketPath, '..'))
+    this.socketServer = createServer((conn) => this.onConnection(conn))
+    this.socketServer.listen(socketPath, () => this.writeRegistry())
+  }
+
+  private onConnection(conn: Socket): void {
+    conn.on('error', () => {})
+    let lease: Lease | undefined
+    readMessages<SessionMessage>(conn, (m) => {
+      if (m.t === 'attach' && !lease) {
+        if (this.state === 'stopping' || this.shuttingDown) {
+          writeMessage(conn, { t: 'refused', reason: 'the server is stopping' })
+          conn.end()
+          return
+        }
+        lease = this.addLease((e) => void writeMessage(conn, e), () => conn.end(), m.pid, m.keepAliveMs)
+        lease.send({ t: 'hello', info: this.info() })
+        // a late joiner of a loading server sees the latest line at once
+        const last = this.tail.at(-1)
+        if (this.state !== 'ready' && last) lease.send({ t: 'line', line: last })
+        return
+      }
+      if (lease) return this.onMessage(lease, m)
+      if (m.t === 'status') writeMessage(conn, { t: 'status', info: this.info() })
+      if (m.t === 'stop') void this.shutdown('stop-command')
+    })
+    conn.on('close', () => {
+      if (lease) this.onLeaseClosed(lease)
+    })
+  }
+
+  private addLease(send: Lease['send'], end: Lease['end'], pid: number, keepAliveMs: number): Lease {
+    clearTimeout(this.keepAliveTimer)
+    const lease: Lease = { id: this.nextLeaseId++, send, end, pid, keepAliveMs, released: false }
+    this.leases.set(lease.id, lease)
+    this.writeRegistry()
+    return lease
+  }
+
+  private onMessage(lease: Lease, m: SessionMessage): void {
+    switch (m.t) {
+      case 'client':
+        lease.clientPid = m.pid
+        return
+      case 'status':
+        return lease.send({ t: 'status', info: this.info() })
+      case 'stop':
+        return void this.shutdown('stop-command')
+      case 'release': {
+        lease.released = true
+        if (m.keepAliveMs !== undefined) lease.keepAliveMs = m.keepAliveMs
+        const remaining = this.activeLeases()
+        const stopping = remaining === 0 && (this.state !== 'ready' || lease.keepAliveMs === 0)
+        lease.send({ t: 'released', stopping, sessions: remaining })
+        this.writeRegistry()
+        if (remaining === 0) this.lastLeaseEnded(lease.keepAliveMs)
+        return
+      }
+    }
+  }
+
+  /** A connection closed: after a release that is the normal end; without one, the session died. */
+  private onLeaseClosed(lease: Lease): void {
+    if (!this.leases.has(lease.id)) return
+    this.leases.delete(lease.id)
+    if (!lease.released) {
+      this.log(`[mrs] session ${lease.pid} went away without releasing the server`)
+      // its client (in the terminal it left) would otherwise run on against a dying server
+      if (lease.clientPid && isAlive(lease.clientPid)) {
+        const pid = lease.clientPid
+        void signalTree(pid, 'SIGTERM')
+        setTimeout(() => void (isAlive(pid) && signalTree(pid, 'SIGKILL')), this.start.graceMs).unref()
+      }
+      if (this.activeLeases() === 0) this.lastLeaseEnded(lease.keepAliveMs)
+    }
+    this.writeRegistry()
+  }
+
+  private activeLeases(): number {
+    return [...this.leases.values()].filter((l) => !l.released).length
+  }
+
+  private lastLeaseEnded(keepAliveMs: number): void {
+    if (this.state !== 'ready' || keepAliveMs === 0) return void this.shutdown('released')
+    clearTimeout(this.keepAliveTimer)
+    this.log(`[mrs] no sessions left; stopping in ${keepAliveMs} ms unless one attaches`)
+    this.keepAliveTimer = setTimeout(() => {
+      if (this.activeLeases() === 0) void this.shutdown('released')
+    }, keepAliveMs)
+  }
+
+  private broadcast(event: KeeperEvent): void {
+    for (const lease of this.leases.values()) lease.send(event)
+  }
+
+  // ---- state and shutdown ---------------------------------------------------
+
+  private info(): ServerInfo {
+    const { id, key, spec, logPath, socketPath } = this.start
+    return {
+      id,
+      key,
+      shared: key !== null,
+      keeperPid: process.pid,
+      serverPid: this.serverPid,
+      port: this.port,
+      host: spec.host,
+      url: baseUrl(spec.host, this.port),
+      models: spec.models,
+      binary: spec.binary,
+      argv: serverArgv(spec, this.port, join(this.start.tmpDir, MULTI_MODEL_FILE)),
+      logPath,
+      socketPath,
+      startedAt: this.startedAt,
+      state: this.state,
+      restarts: this.restartsUsed,
+      sessions: this.activeLeases(),
+    }
+  }
+
+  private writeRegistry(): void {
+    if (this.shuttingDown) return
+    try {
+      writeRegistry(this.start.registryPath, this.info())
+    } catch (e) {
+      this.log(`[mrs] cannot write ${this.start.registryPath}: ${(e as Error).message}`)
+    }
+  }
+
+  private async shutdown(reason: StopReason): Promise<void> {
+    if (this.shuttingDown) return
+    this.shuttingDown = true
+    this.state = 'stopping'
+    clearTimeout(this.keepAliveTimer)
+    this.readinessAbort?.abort()
+    // first make the server undiscoverable, so no new session attaches to it
+    rmSync(this.start.registryPath, { force: true })
+    this.socketServer?.close()
+    rmSync(this.start.socketPath, { force: true })
+    let forced = false
+    if (this.serverPid) {
+      const result = await stopGroup(this.serverPid, this.start.graceMs)
+      forced = result.forced
+      if (forced) this.log(`[mrs] mistral.rs ignored SIGTERM for ${this.start.graceMs} ms; sent SIGKILL`)
+    }
+    rmSync(this.start.tmpDir, { recursive: true, force: true })
+    this.log(`[mrs] stopped (${reason})`)
+    this.broadcast({ t: 'stopped', reason, forced })
+    for (const lease of this.leases.values()) lease.end()
+    // let the last messages drain, then go
+    setTimeout(() => process.exit(0), 20)
+  }
+}

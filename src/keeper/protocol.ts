@@ -1,0 +1,116 @@
+/**
+ * The keeper is a small detached process that owns one mistral.rs server.
+ * Sessions (`mrs claude`, `mrs codex`, `mrs serve`) hold leases on it: the
+ * creator through the keeper's stdin/stdout pipes, others through its Unix
+ * socket. A lease is a connection, so when a session dies, even by SIGKILL,
+ * the kernel closes it and the keeper learns at once. Messages are one JSON
+ * object per line.
+ */
+import type { Readable, Writable } from 'node:stream'
+import type { ServerSpec } from '../server/spec.js'
+
+export interface KeeperStart {
+  t: 'start'
+  id: string
+  /** Share key; null for a private server (`--no-share`). */
+  key: string | null
+  spec: ServerSpec
+  port: number
+  portExplicit: boolean
+  /** Log file the keeper's stderr already points at; null when it could not be created. */
+  logPath: string | null
+  registryPath: string
+  socketPath: string
+  /** Private dir for files the server needs (a from-config TOML). */
+  tmpDir: string
+  graceMs: number
+  restarts: number
+  keepAliveMs: number
+}
+
+export type ServerState = 'loading' | 'ready' | 'restarting' | 'stopping'
+
+/** What `mrs ps` shows and the registry file holds. */
+export interface ServerInfo {
+  id: string
+  key: string | null
+  shared: boolean
+  keeperPid: number
+  /** The current mistral.rs process; also its process group id. */
+  serverPid: number
+  port: number
+  host: string
+  url: string
+  models: string[]
+  binary: string
+  argv: string[]
+  logPath: string | null
+  socketPath: string
+  startedAt: number
+  state: ServerState
+  restarts: number
+  sessions: number
+}
+
+export type KeeperEvent =
+  | { t: 'hello'; info: ServerInfo }
+  | { t: 'line'; line: string }
+  | { t: 'ready'; info: ServerInfo; restarted: boolean }
+  | { t: 'port-retry'; from: number; to: number }
+  | {
+      t: 'exited'
+      code: number | null
+      signal: string | null
+      tail: string[]
+      during: 'load' | 'session'
+      portInUse: boolean
+      /** Set when the keeper will restart it. */
+      restart?: { attempt: number; max: number; delayMs: number }
+    }
+  | { t: 'stopped'; reason: StopReason; forced: boolean }
+  | { t: 'released'; stopping: boolean; sessions: number }
+  | { t: 'refused'; reason: string }
+  | { t: 'status'; info: ServerInfo }
+  | { t: 'warning'; message: string }
+
+export type StopReason = 'released' | 'stop-command' | 'gave-up' | 'failed' | 'signal' | 'timeout'
+
+export type SessionMessage =
+  | { t: 'attach'; pid: number; keepAliveMs: number }
+  | { t: 'client'; pid: number }
+  | { t: 'release'; keepAliveMs?: number }
+  | { t: 'stop' }
+  | { t: 'status' }
+
+/** Calls `onMessage` for each JSON line of `input`; malformed lines are ignored. */
+export function readMessages<T>(input: Readable, onMessage: (message: T) => void): void {
+  let buffer = ''
+  input.setEncoding('utf8')
+  input.on('data', (chunk: string) => {
+    buffer += chunk
+    let nl: number
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      if (!line.trim()) continue
+      let message: T
+      try {
+        message = JSON.parse(line) as T
+      } catch {
+        continue
+      }
+      onMessage(message)
+    }
+  })
+}
+
+/** Writes one message; false when the other side is gone. */
+export function writeMessage(output: Writable, message: KeeperEvent | SessionMessage | KeeperStart): boolean {
+  if (output.destroyed || output.writableEnded) return false
+  try {
+    output.write(`${JSON.stringify(message)}\n`)
+    return true
+  } catch {
+    return false
+  }
+}

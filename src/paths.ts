@@ -1,0 +1,46 @@
+/**
+ * Where mrs keeps things, all derived from the environment so tests can
+ * point every one of them into a temp dir.
+ */
+import { mkdirSync, chmodSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export type Env = Record<string, string | undefined>
+
+export interface Paths {
+  /** Durable state: logs. */
+  stateDir: string
+  logDir: string
+  /** Registry of running servers: one JSON file, lock and socket per server. */
+  serversDir: string
+  /** Private temp dirs of sessions and servers; a stale one is removed by the next run. */
+  tmpRoot: string
+  cacheDir: string
+}
+
+export function getPaths(env: Env): Paths {
+  const home = env.HOME || homedir()
+  const stateDir = join(env.XDG_STATE_HOME || join(home, '.local', 'state'), 'mrs')
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user'
+  return {
+    stateDir,
+    logDir: join(stateDir, 'logs'),
+    serversDir: env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'mrs', 'servers') : join(stateDir, 'servers'),
+    tmpRoot: join(env.TMPDIR || tmpdir(), `mrs-${uid}`),
+    cacheDir: join(env.XDG_CACHE_HOME || join(home, '.cache'), 'mrs'),
+  }
+}
+
+/** Creates a directory only the user can enter (0700), whatever the umask. */
+export function privateDir(path: string): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 })
+  chmodSync(path, 0o700)
+  return path
+}
+
+/** Unix socket paths are limited to ~104 bytes (macOS); fall back to the temp root. */
+export function socketPath(paths: Paths, id: string): string {
+  const preferred = join(paths.serversDir, `${id}.sock`)
+  return Buffer.byteLength(preferred) <= 100 ? preferred : join(paths.tmpRoot, `${id}.sock`)
+}

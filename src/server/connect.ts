@@ -1,0 +1,278 @@
+/**
+ * The session side of a server: start one (through a keeper) or attach to a
+ * running one that matches, and hold a lease on it until `release()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { closeSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import type { Readable, Writable } from 'node:stream'
+import { randomBytes } from 'node:crypto'
+import { ExitCode, MrsError } from '../errors.js'
+import { KEEPER_MARKER, listServers, registryPath, withLock, isServerProcess } from './registry.js'
+import { type Paths, socketPath } from '../paths.js'
+import { keeperScript } from '../runtime.js'
+import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type SessionMessage } from '../keeper/protocol.js'
+import { openServerLog } from './logs.js'
+import { freePort, portIsFree } from './ports.js'
+import { shareKey, type ServerSpec } from './spec.js'
+import { stopGroup } from '../process/kill.js'
+
+export interface ServerRequest {
+  spec: ServerSpec
+  /** Explicit --port; undefined picks a free one. */
+  port?: number
+  share: boolean
+  graceMs: number
+  restarts: number
+  keepAliveMs: number
+}
+
+export interface Acquired {
+  handle: ServerHandle
+  /** True when an already running server was joined. */
+  attached: boolean
+  /** Set when the log file could not be created (the server runs anyway). */
+  logWarning?: string
+}
+
+/**
+ * A lease on a server. Emits 'event' for each keeper message and 'lost' when
+ * the keeper vanished without saying it stopped.
+ */
+export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] }> {
+  info: ServerInfo
+  private stopped = false
+  private closed = false
+
+  constructor(
+    info: ServerInfo,
+    private readonly output: Writable,
+    input: Readable,
+    private readonly graceMs: number,
+    private readonly dispose: () => void,
+  ) {
+    super()
+    this.info = info
+    readMessages<KeeperEvent>(input, (e) => {
+      if (e.t === 'hello' || e.t === 'ready' || e.t === 'status') this.info = e.info
+      if (e.t === 'port-retry') this.info = { ...this.info, port: e.to, url: this.info.url.replace(/:\d+$/, `:${e.to}`) }
+      if (e.t === 'stopped') this.stopped = true
+      this.emit('event', e)
+    })
+    input.on('close', () => this.onClose())
+    input.on('end', () => this.onClose())
+    input.on('error', () => this.onClose())
+  }
+
+  private onClose(): void {
+    if (this.closed) return
+    this.closed = true
+    if (!this.stopped) this.emit('lost')
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  send(message: SessionMessage): void {
+    writeMessage(this.output, message)
+  }
+
+  /** Tells the keeper which process is our client, so it can stop it if we die. */
+  setClient(pid: number): void {
+    this.send({ t: 'client', pid })
+  }
+
+  /**
+   * Ends the lease. When it was the last one (and nothing keeps the server
+   * alive), waits until the server is gone, so the caller exits with the GPU
+   * free. `keepAliveMs` overrides this lease's keep-alive (0 for `mrs serve`).
+   */
+  async release(keepAliveMs?: number): Promise<{ stopped: boolean; sessions: number }> {
+    if (this.closed) {
+      this.dispose()
+      return { stopped: this.stopped, sessions: 0 }
+    }
+    const bound = this.graceMs + 3000
+    const result = await new Promise<{ stopped: boolean; sessions: number }>((resolve) => {
+      let stopping = false
+      let sessions = 0
+      const timer = setTimeout(() => done(stopping && this.stopped), bound)
+      const done = (stopped: boolean) => {
+        clearTimeout(timer)
+        this.off('event', onEvent)
+        this.off('lost', onLost)
+        resolve({ stopped, sessions })
+      }
+      const onEvent = (e: KeeperEvent) => {
+        if (e.t === 'released') {
+          stopping = e.stopping
+          sessions = e.sessions
+          if (!stopping) done(false)
+        }
+        if (e.t === 'stopped') done(true)
+      }
+      const onLost = () => done(stopping)
+      this.on('event', onEvent)
+      this.on('lost', onLost)
+      this.send({ t: 'release', keepAliveMs })
+    })
+    this.dispose()
+    return result
+  }
+
+  /** Drops the lease without a goodbye (the keeper treats it as a dead session). */
+  abandon(): void {
+    this.dispose()
+  }
+
+  /** The keeper is gone: make sure its server is too. */
+  async killOrphanedServer(): Promise<void> {
+    const { serverPid } = this.info
+    if (serverPid && isServerProcess(serverPid, this.info)) await stopGroup(serverPid, this.graceMs)
+  }
+}
+
+export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv): Promise<Acquired> {
+  if (!req.share) return startServer(req, paths, env, null)
+  const key = shareKey(req.spec)
+  return withLock(join(paths.serversDir, `${key}.lock`), async () => {
+    for (const { info } of await listServers(paths)) {
+      if (info.key !== key || info.state === 'stopping') continue
+      if (req.port !== undefined && info.port !== req.port) continue
+      const handle = await attach(info, req).catch(() => undefined)
+      if (handle) return { handle, attached: true }
+    }
+    return startServer(req, paths, env, key)
+  })
+}
+
+async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null): Promise<Acquired> {
+  const host = req.spec.host
+  let port = req.port
+  if (port !== undefined) {
+    if (!(await portIsFree(port, host))) {
+      const owner = (await listServers(paths)).find((s) => s.info.port === port)
+      const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : '; pick another with --port, or leave --port out for a free one'
+      throw new MrsError(`port ${port} is already in use${by}`, ExitCode.PortInUse)
+    }
+  } else port = await freePort(host)
+
+  const id = randomBytes(4).toString('hex')
+  let logPath: string | null = null
+  let logFd: number | undefined
+  let logWarning: string | undefined
+  try {
+    const log = openServerLog(paths.logDir, id, req.spec.models.join('+'))
+    logPath = log.path
+    logFd = log.fd
+  } catch (e) {
+    logWarning = `cannot write server logs in ${paths.logDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); running without a log`
+  }
+
+  const start: KeeperStart = {
+    t: 'start',
+    id,
+    key,
+    spec: req.spec,
+    port,
+    portExplicit: req.port !== undefined,
+    logPath,
+    registryPath: registryPath(paths, id),
+    socketPath: socketPath(paths, id),
+    tmpDir: join(paths.tmpRoot, `server-${id}`),
+    graceMs: req.graceMs,
+    restarts: req.restarts,
+    keepAliveMs: req.keepAliveMs,
+  }
+  const keeper: ChildProcess = spawn(process.execPath, [keeperScript(), KEEPER_MARKER, id], {
+    detached: true,
+    stdio: ['pipe', 'pipe', logFd ?? 'ignore'],
+    env,
+  })
+  if (logFd !== undefined) closeSync(logFd)
+  keeper.stdin!.on('error', () => {})
+  writeMessage(keeper.stdin!, start)
+
+  const hello = await new Promise<ServerInfo>((resolve, reject) => {
+    const onExit = (code: number | null) =>
+      reject(new MrsError(`mrs could not start its server keeper (exit ${code})${logPath ? `; see ${logPath}` : ''}`, ExitCode.Internal))
+    keeper.once('exit', onExit)
+    keeper.once('error', (e) => reject(new MrsError(`mrs could not start its server keeper: ${e.message}`, ExitCode.Internal)))
+    let buffer = ''
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('utf8')
+      const nl = buffer.indexOf('\n')
+      if (nl < 0) return
+      keeper.stdout!.off('data', onData)
+      keeper.off('exit', onExit)
+      const rest = buffer.slice(nl + 1)
+      if (rest) keeper.stdout!.unshift(Buffer.from(rest))
+      try {
+        resolve((JSON.parse(buffer.slice(0, nl)) as Extract<KeeperEvent, { t: 'hello' }>).info)
+      } catch (e) {
+        reject(e)
+      }
+    }
+    keeper.stdout!.on('data', onData)
+  })
+  keeper.unref()
+  const dispose = () => {
+    keeper.stdin!.end()
+    keeper.stdout!.destroy()
+  }
+  const handle = new ServerHandle(hello, keeper.stdin!, keeper.stdout!, req.graceMs, dispose)
+  return { handle, attached: false, logWarning }
+}
+
+function attach(info: ServerInfo, req: ServerRequest): Promise<ServerHandle> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(info.socketPath)
+    const timer = setTimeout(() => fail(new Error('no answer')), 2000)
+    const fail = (e: Error) => {
+      clearTimeout(timer)
+      socket.destroy()
+      reject(e)
+    }
+    socket.once('error', fail)
+    socket.once('connect', () => writeMessage(socket, { t: 'attach', pid: process.pid, keepAliveMs: req.keepAliveMs }))
+    let buffer = ''
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('utf8')
+      const nl = buffer.indexOf('\n')
+      if (nl < 0) return
+      socket.off('data', onData)
+      clearTimeout(timer)
+      socket.off('error', fail)
+      const first = JSON.parse(buffer.slice(0, nl)) as KeeperEvent
+      if (first.t !== 'hello') return fail(new Error(first.t === 'refused' ? first.reason : 'unexpected answer'))
+      const rest = buffer.slice(nl + 1)
+      if (rest) socket.unshift(Buffer.from(rest))
+      socket.on('error', () => {})
+      resolve(new ServerHandle(first.info, socket, socket, req.graceMs, () => socket.end()))
+    }
+    socket.on('data', onData)
+  })
+}
+
+/** One request to a keeper's socket (status or stop) for `mrs ps` / `mrs stop`. */
+export function askKeeper(info: ServerInfo, message: SessionMessage, timeoutMs = 2000): Promise<KeeperEvent | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(info.socketPath)
+    const timer = setTimeout(() => done(undefined), timeoutMs)
+    const done = (e: KeeperEvent | undefined) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(e)
+    }
+    socket.on('error', () => done(undefined))
+    socket.on('connect', () => {
+      writeMessage(socket, message)
+      if (message.t === 'stop') socket.end()
+    })
+    readMessages<KeeperEvent>(socket, (e) => done(e))
+    socket.on('close', () => done(undefined))
+  })
+}

@@ -1,0 +1,17 @@
+/** Port questions, answered by trying to listen: the only reliable test. */
+import { createServer } from 'node:net'
+
+export function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.unref()
+    probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code !== 'EADDRINUSE' && e.code !== 'EACCES'))
+    probe.listen({ port, host: host === 'localhost' ? '127.0.0.1' : host, exclusive: true }, () => probe.close(() => resolve(true)))
+  })
+}
+
+/** A free port on `host` (get-port, loaded on first use). */
+export async function freePort(host: string): Promise<number> {
+  const { default: getPort } = await import('get-port')
+  return getPort({ host: host === 'localhost' ? '127.0.0.1' : host })
+}
