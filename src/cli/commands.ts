@@ -1,0 +1,128 @@
+/**
+ * One function per command: parsed flags → settings → a plan or an answer.
+ * Heavy modules are imported inside the command that needs them.
+ */
+import { ExitCode, MrsError, usageError } from '../errors.js'
+import type { ParsedArgs } from './parse.js'
+import { settingsFromFlags } from './parse.js'
+import { Output } from './output.js'
+import { loadConfig, resolveSettings } from '../config/resolve.js'
+import type { ClientName, Command, Settings } from '../config/schema.js'
+import { getPaths } from '../paths.js'
+import { buildPlan, type Plan } from '../plan.js'
+import { localContextWindow } from '../hf.js'
+import { shellQuote } from '../text.js'
+
+type Parsed = ParsedArgs & { command: string }
+
+export async function dispatch(parsed: Parsed): Promise<number> {
+  switch (parsed.command) {
+    case 'serve':
+    case 'claude':
+    case 'codex':
+      return runCommand(parsed, parsed.command)
+    case 'env':
+      return (await import('./commands/env.js')).envCommand(parsed)
+    case 'setup':
+      return (await import('./commands/env.js')).setupCommand(parsed)
+    case 'ps':
+      return (await import('./commands/manage.js')).psCommand(parsed)
+    case 'stop':
+      return (await import('./commands/manage.js')).stopCommand(parsed)
+    case 'logs':
+      return (await import('./commands/manage.js')).logsCommand(parsed)
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(parsed)
+    case 'alias':
+      return (await import('./commands/shell.js')).aliasCommand(parsed)
+    case 'completion':
+      return (await import('./commands/shell.js')).completionCommand(parsed)
+  }
+  throw usageError(`unknown command ${parsed.command}`)
+}
+
+/** Flags + config file + environment → settings, for a command that takes settings. */
+export async function resolveFor(parsed: Parsed, command: Command): Promise<Settings> {
+  const env = process.env
+  const config = await loadConfig(parsed.options.config as string | undefined, env)
+  const flags = settingsFromFlags(parsed.options, command)
+  const preset = parsed.options.preset as string | undefined
+  return resolveSettings({ config, preset, env, flags, command }).settings
+}
+
+async function runCommand(parsed: Parsed, command: Command): Promise<number> {
+  const env = process.env
+  const out = new Output({ quiet: Boolean(parsed.options.quiet), verbose: Boolean(parsed.options.verbose) })
+  const settings = await resolveFor(parsed, command)
+  const cachedContext = command !== 'serve' && !settings.context && settings.model && !settings.url ? localContextWindow(settings.model, env)?.tokens : undefined
+  const plan = buildPlan({ command, settings, passthrough: parsed.passthrough, env, cachedContext })
+  if (parsed.options.dryRun) {
+    process.stdout.write(await describePlan(plan))
+    return ExitCode.Ok
+  }
+  const { runPlan } = await import('../session.js')
+  const { SignalHub } = await import('../process/signals.js')
+  const signals = new SignalHub()
+  try {
+    return await runPlan(plan, { env, paths: getPaths(env), out, signals, cwd: process.cwd() })
+  } finally {
+    signals.dispose()
+  }
+}
+
+/** The plan as a human reads it: what would run, with which environment, and which files. */
+export async function describePlan(plan: Plan): Promise<string> {
+  const lines: string[] = []
+  const port = plan.server.kind === 'local' ? (plan.server.port ?? '<free port>') : undefined
+  let url: string
+  if (plan.server.kind === 'local') {
+    const { serverArgv, multiModelConfig, baseUrl, MULTI_MODEL_FILE } = await import('../server/spec.js')
+    const s = plan.server
+    const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
+    url = baseUrl(s.spec.host, port!)
+    lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, port!, configPath)].map(shellQuote).join(' ')}`)
+    const multi = multiModelConfig(s.spec, port!)
+    if (multi) {
+      const { stringify } = await import('smol-toml')
+      lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))
+    }
+    lines.push(
+      `sharing:  ${s.share ? 'shared with other mrs sessions that ask for the same server' : 'private (--no-share)'}; keep-alive ${s.keepAliveMs / 1000}s; restarts ${s.restarts}; grace ${s.graceMs / 1000}s; timeout ${s.timeoutMs === undefined ? 'none' : `${s.timeoutMs / 1000}s`}`,
+    )
+  } else {
+    url = plan.server.url
+    lines.push(`server:   ${url} (already running; nothing is started)`)
+  }
+  lines.push(`urls:     OpenAI/Responses ${url}/v1 · Anthropic ${url}`)
+  if (plan.client) {
+    const c = plan.client
+    const ids = plan.server.kind === 'local' ? plan.server.ids : { main: plan.server.model ?? 'default' }
+    const webSearch = plan.server.kind === 'local' ? (await import('../server/spec.js')).webSearchOn(plan.server.spec.tools) : false
+    const ctx = { url, ids, contextWindow: c.contextWindow, webSearch, apiKeyEnv: c.apiKeyEnv, userArgs: c.userArgs, env: process.env }
+    let launch
+    if (c.name === 'claude') {
+      const { claudeLaunch } = await import('../clients/claude.js')
+      launch = claudeLaunch(ctx, c.binary)
+    } else {
+      const { codexLaunch, CATALOG_FILE } = await import('../clients/codex.js')
+      launch = codexLaunch(ctx, c.binary, { path: `<session temp dir>/${CATALOG_FILE}`, base: { slug: '(the entry of Codex\'s bundled catalog)' } })
+    }
+    lines.push(`client:   ${[launch.command, ...launch.args].map(shellQuote).join(' ')}`)
+    const before = process.env
+    for (const [k, v] of Object.entries(launch.env)) if (before[k] !== v) lines.push(`env:      ${k}=${shellQuote(v)}`)
+    for (const k of Object.keys(before)) if (!(k in launch.env)) lines.push(`env:      unset ${k}`)
+    for (const name of Object.keys(launch.files)) lines.push(`file:     <session temp dir>/${name} (removed on exit)`)
+  }
+  for (const w of plan.warnings) lines.push(`warning:  ${w}`)
+  return `${lines.join('\n')}\n`
+}
+
+export function clientArg(parsed: Parsed): ClientName {
+  const client = parsed.args[0]
+  if (client !== 'claude' && client !== 'codex') throw usageError(`mrs ${parsed.command} takes claude or codex, not "${client}"`)
+  return client
+}
+
+export function failIf(condition: boolean, message: string, code: number = ExitCode.Usage): void {
+  if (condition) throw new MrsError(message, code as never)
+}

@@ -1,0 +1,154 @@
+/** `mrs ps`, `mrs stop`, `mrs logs`: the servers mrs started, seen from any terminal. */
+import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { ExitCode, MrsError, usageError } from '../../errors.js'
+import { formatDuration } from '../../duration.js'
+import { getPaths } from '../../paths.js'
+import { askKeeper } from '../../server/connect.js'
+import { listServers, type RegistryEntry } from '../../server/registry.js'
+import type { ServerInfo } from '../../keeper/protocol.js'
+import { stopGroup, waitUntil } from '../../process/kill.js'
+import { isAlive, sleep } from '../../process/proc.js'
+import type { ParsedArgs } from '../parse.js'
+import { Output } from '../output.js'
+
+type Parsed = ParsedArgs & { command: string }
+
+/** Registry entries, each refreshed with the keeper's live view (session count, state). */
+async function liveServers(): Promise<ServerInfo[]> {
+  const entries = await listServers(getPaths(process.env))
+  return Promise.all(
+    entries.map(async (e) => {
+      const answer = await askKeeper(e.info, { t: 'status' }, 1000)
+      return answer?.t === 'status' ? answer.info : e.info
+    }),
+  )
+}
+
+export async function psCommand(parsed: Parsed): Promise<number> {
+  const servers = await liveServers()
+  if (parsed.options.json) {
+    const now = Date.now()
+    process.stdout.write(`${JSON.stringify(servers.map((s) => ({ ...s, uptimeMs: now - s.startedAt })), null, 2)}\n`)
+    return ExitCode.Ok
+  }
+  if (!servers.length) {
+    new Output().info('no servers started by mrs are running')
+    return ExitCode.Ok
+  }
+  const rows = [['ID', 'MODEL', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'LOG']]
+  for (const s of servers)
+    rows.push([s.id, s.models.join(' + '), s.url, String(s.serverPid), formatDuration(Date.now() - s.startedAt), String(s.sessions), `${s.state}${s.shared ? '' : ' (private)'}`, s.logPath ?? '-'])
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n')
+  return ExitCode.Ok
+}
+
+function pick(servers: ServerInfo[], id: string | undefined, what: string): ServerInfo[] {
+  if (id) {
+    const matches = servers.filter((s) => s.id.startsWith(id))
+    if (!matches.length) throw new MrsError(`no running server has the id ${id}; see mrs ps`, ExitCode.Failure)
+    if (matches.length > 1) throw usageError(`${id} matches ${matches.map((s) => s.id).join(', ')}: give more of the id`)
+    return matches
+  }
+  if (!servers.length) throw new MrsError('no servers started by mrs are running', ExitCode.Failure)
+  if (servers.length > 1) throw usageError(`${servers.length} servers are running (${servers.map((s) => s.id).join(', ')}): name one (mrs ${what} ID) or use --all`)
+  return servers
+}
+
+export async function stopCommand(parsed: Parsed): Promise<number> {
+  const out = new Output()
+  const servers = await liveServers()
+  const targets = parsed.options.all ? servers : pick(servers, parsed.args[0], 'stop')
+  if (parsed.options.all && !servers.length) {
+    out.info('no servers started by mrs are running')
+    return ExitCode.Ok
+  }
+  await Promise.all(targets.map((s) => stopServer(s, out)))
+  return ExitCode.Ok
+}
+
+async function stopServer(info: ServerInfo, out: Output): Promise<void> {
+  await askKeeper(info, { t: 'stop' }, 1000)
+  const graceMs = 5000
+  let gone = await waitUntil(() => !isAlive(info.keeperPid), graceMs + 2000, 20)
+  if (!gone) {
+    // the keeper does not answer: stop it and its server ourselves
+    try {
+      process.kill(info.keeperPid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+    await stopGroup(info.serverPid, graceMs)
+    gone = true
+  }
+  out.info(`stopped ${info.id} (${info.models.join(' + ')})${info.sessions ? `; ${info.sessions} session${info.sessions === 1 ? ' was' : 's were'} told` : ''}`)
+}
+
+export async function logsCommand(parsed: Parsed): Promise<number> {
+  const paths = getPaths(process.env)
+  const id = parsed.args[0]
+  const servers = await liveServers()
+  let path: string | undefined
+  let server: ServerInfo | undefined
+  if (id || servers.length === 1) {
+    server = servers.find((s) => s.id.startsWith(id ?? ''))
+    path = server?.logPath ?? undefined
+  }
+  if (!path) path = findLog(paths.logDir, id)
+  if (!path) throw new MrsError(id ? `no log for ${id} in ${paths.logDir}` : `no logs in ${paths.logDir} yet`, ExitCode.Failure)
+  const lines = parsed.options.lines !== undefined ? Number(parsed.options.lines) : undefined
+  if (lines !== undefined && (!Number.isInteger(lines) || lines < 0)) throw usageError(`invalid --lines ${parsed.options.lines}: must be a whole number`)
+  const text = readFileSync(path, 'utf8')
+  process.stdout.write(lines !== undefined ? tail(text, lines) : text)
+  if (!parsed.options.follow) return ExitCode.Ok
+  await follow(path, Buffer.byteLength(text), server)
+  return ExitCode.Ok
+}
+
+const tail = (text: string, n: number) => {
+  const all = text.split('\n')
+  if (all.at(-1) === '') all.pop()
+  return n === 0 ? '' : `${all.slice(-n).join('\n')}\n`
+}
+
+/** The newest log, or the newest whose name has `id`. */
+function findLog(logDir: string, id?: string): string | undefined {
+  try {
+    return readdirSync(logDir)
+      .filter((n) => n.endsWith('.log') && (!id || n.includes(id)))
+      .map((n) => ({ path: join(logDir, n), mtime: statSync(join(logDir, n)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime)[0]?.path
+  } catch {
+    return undefined
+  }
+}
+
+/** Prints what is appended to the log; ends when the server's keeper is gone (or on Ctrl-C). */
+async function follow(path: string, offset: number, server?: ServerInfo): Promise<void> {
+  let position = offset
+  let stop = false
+  const onSignal = () => (stop = true)
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    while (!stop) {
+      const size = statSync(path).size
+      if (size > position) {
+        const fd = openSync(path, 'r')
+        const buffer = Buffer.alloc(size - position)
+        readSync(fd, buffer, 0, buffer.length, position)
+        closeSync(fd)
+        process.stdout.write(buffer)
+        position = size
+      }
+      if (server && !isAlive(server.keeperPid)) break
+      await sleep(100)
+    }
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+export type { RegistryEntry }

@@ -1,0 +1,117 @@
+/** `mrs alias` and `mrs completion`: shell integration generated from the config and the CLI definition. */
+import { basename } from 'node:path'
+import { ExitCode } from '../../errors.js'
+import { usageError } from '../../errors.js'
+import { loadConfig } from '../../config/resolve.js'
+import { buildCli, type ParsedArgs } from '../parse.js'
+import { Output } from '../output.js'
+import { shellQuote } from '../../text.js'
+
+type Parsed = ParsedArgs & { command: string }
+type Shell = 'bash' | 'zsh' | 'fish'
+const SHELLS: Shell[] = ['bash', 'zsh', 'fish']
+
+function shellFrom(flag: unknown): Shell {
+  const name = typeof flag === 'string' ? flag : basename(process.env.SHELL ?? 'bash')
+  if (!SHELLS.includes(name as Shell)) {
+    if (typeof flag === 'string') throw usageError(`--shell ${name}: mrs knows bash, zsh and fish`)
+    return 'bash'
+  }
+  return name as Shell
+}
+
+export function aliasLines(presets: Record<string, { client?: string }>, shell: Shell): { lines: string[]; skipped: string[] } {
+  const lines: string[] = []
+  const skipped: string[] = []
+  for (const [name, preset] of Object.entries(presets)) {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) {
+      skipped.push(name)
+      continue
+    }
+    const command = `mrs ${preset.client ?? 'claude'} --preset ${name}`
+    lines.push(shell === 'fish' ? `alias mrs-${name} ${shellQuote(command)}` : `alias mrs-${name}=${shellQuote(command)}`)
+  }
+  return { lines, skipped }
+}
+
+export async function aliasCommand(parsed: Parsed): Promise<number> {
+  const shell = shellFrom(parsed.options.shell)
+  const config = await loadConfig(parsed.options.config as string | undefined, process.env)
+  const { lines, skipped } = aliasLines(config.presets, shell)
+  const out = new Output()
+  for (const name of skipped) out.warn(`preset "${name}" cannot be an alias name; skipped`)
+  if (!lines.length) out.info(`no presets in ${config.path}; add a [presets.NAME] section (see mrs --help)`)
+  process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '')
+  return ExitCode.Ok
+}
+
+/** Commands and their options, from the cac definitions (the single source). */
+function cliShape(): { name: string; options: string[] }[] {
+  const cli = buildCli()
+  const global = cli.globalCommand.options.flatMap((o) => o.names.map((n) => (n.length === 1 ? `-${n}` : `--${n}`)))
+  return cli.commands.map((c) => ({
+    name: c.name,
+    options: [
+      ...new Set([
+        ...c.options.flatMap((o) => o.names.map((n) => (o.negated ? `--no-${n}` : n.length === 1 ? `-${n}` : `--${n}`))),
+        ...global.filter((g) => g !== '--version'),
+      ]),
+    ],
+  }))
+}
+
+export async function completionCommand(parsed: Parsed): Promise<number> {
+  const which = parsed.args[0]
+  if (which === 'presets') {
+    // used by the completion scripts to complete --preset
+    const config = await loadConfig(undefined, process.env).catch(() => undefined)
+    process.stdout.write(Object.keys(config?.presets ?? {}).map((n) => `${n}\n`).join(''))
+    return ExitCode.Ok
+  }
+  if (!SHELLS.includes(which as Shell)) throw usageError(`mrs completion takes bash, zsh or fish, not "${which}"`)
+  process.stdout.write(completionScript(which as Shell))
+  return ExitCode.Ok
+}
+
+export function completionScript(shell: Shell): string {
+  const shape = cliShape()
+  const names = shape.map((c) => c.name).join(' ')
+  if (shell === 'fish') {
+    const lines = [`complete -c mrs -f`, `complete -c mrs -n '__fish_use_subcommand' -a '${names}'`]
+    for (const c of shape) {
+      for (const o of c.options) {
+        const flag = o.startsWith('--') ? `-l ${o.slice(2)}` : `-s ${o.slice(1)}`
+        lines.push(`complete -c mrs -n '__fish_seen_subcommand_from ${c.name}' ${flag}${o === '--preset' ? " -r -a '(mrs completion presets)'" : ''}`)
+      }
+    }
+    lines.push(`complete -c mrs -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'`)
+    return `${lines.join('\n')}\n`
+  }
+  const cases = shape.map((c) => `    ${c.name}) opts="${c.options.join(' ')}" ;;`).join('\n')
+  const bash = `_mrs() {
+  local cur prev opts
+  cur="\${COMP_WORDS[COMP_CWORD]}"
+  prev="\${COMP_WORDS[COMP_CWORD-1]}"
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=( $(compgen -W "${names} --help --version" -- "$cur") )
+    return
+  fi
+  if [ "$prev" = "--preset" ]; then
+    COMPREPLY=( $(compgen -W "$(mrs completion presets 2>/dev/null)" -- "$cur") )
+    return
+  fi
+  case "\${COMP_WORDS[1]}" in
+${cases}
+    *) opts="" ;;
+  esac
+  case "\${COMP_WORDS[1]}" in
+    env|setup|doctor) [ "$COMP_CWORD" -eq 2 ] && opts="claude codex $opts" ;;
+    completion) opts="bash zsh fish" ;;
+  esac
+  COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
+}
+complete -o default -F _mrs mrs
+`
+  // zsh runs the bash completion through bashcompinit, which ships with zsh
+  return shell === 'zsh' ? `autoload -U +X bashcompinit && bashcompinit\n${bash}` : bash
+}

@@ -1,0 +1,397 @@
+/**
+ * Runs a Plan: get a server (start, attach, or check a remote one), wait
+ * until it is ready, run the client, and tear down on every path. What
+ * happens on Ctrl-C, SIGTERM or SIGHUP is decided here, in one place:
+ *   - while starting: abort, stop the server (if no one else uses it), exit 128+N;
+ *   - while the client runs: SIGINT is the client's (the terminal sent it
+ *     there too); SIGTERM/SIGHUP are forwarded, the client gets the grace
+ *     period to exit, then its whole tree is killed; exit 128+N;
+ *   - always: release the lease; when it was the last, wait until the server is gone.
+ */
+import { randomBytes } from 'node:crypto'
+import { constants as osConstants } from 'node:os'
+import { readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSignal } from './errors.js'
+import type { Output } from './cli/output.js'
+import { formatDuration } from './duration.js'
+import { getJson, modelIds } from './http.js'
+import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
+import { type Paths, privateDir } from './paths.js'
+import type { ClientPlan, LocalServerPlan, Plan, RemoteServerPlan } from './plan.js'
+import { signalTree } from './process/kill.js'
+import { isAlive } from './process/proc.js'
+import type { SignalHub } from './process/signals.js'
+import { acquireServer, type ServerHandle } from './server/connect.js'
+import { cachedBytes, formatBytes } from './server/download.js'
+import { webSearchOn } from './server/spec.js'
+import { prepareClient, type PreparedClient } from './clients/prepare.js'
+import type { ClientLaunch } from './clients/types.js'
+import { registryPath } from './server/registry.js'
+
+export interface SessionContext {
+  env: Record<string, string | undefined>
+  paths: Paths
+  out: Output
+  signals: SignalHub
+  cwd: string
+}
+
+/** The server a client talks to, once it is ready. */
+interface ReadyServer {
+  url: string
+  ids: { main: string; small?: string }
+  webSearch: boolean
+  handle?: ServerHandle
+}
+
+export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> {
+  for (const w of plan.warnings) ctx.out.warn(w)
+  const abort = new AbortController()
+  ctx.signals.set((signal) => abort.abort(new AbortedBySignal(signal)))
+  let handle: ServerHandle | undefined
+  let tmpDir: string | undefined
+  try {
+    cleanStaleTemp(ctx.paths)
+    // Work the client needs (Codex's catalog, the user's --settings file) runs while the server loads.
+    const preparing = plan.client ? prepareClient(plan.client, ctx) : undefined
+    preparing?.catch(() => {})
+
+    let server: ReadyServer
+    if (plan.server.kind === 'local') {
+      const acquired = await acquireLocal(plan.server, ctx, abort.signal)
+      handle = acquired
+      server = { url: acquired.info.url, ids: plan.server.ids, webSearch: webSearchOn(plan.server.spec.tools), handle }
+      await checkServedModels(server.url, Object.values(plan.server.ids).filter((id) => id !== 'default'), undefined)
+    } else {
+      server = await checkRemote(plan.server, ctx)
+    }
+    if (abort.signal.aborted) throw abort.signal.reason
+
+    if (!plan.client) return await holdServer(server, ctx)
+
+    const prepared = await preparing!
+    tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomBytes(3).toString('hex')}`))
+    const launch = prepared.launch({
+      url: server.url,
+      ids: server.ids,
+      contextWindow: plan.client.contextWindow,
+      webSearch: server.webSearch,
+      apiKeyEnv: plan.client.apiKeyEnv,
+      userArgs: plan.client.userArgs,
+      env: ctx.env,
+      tmpDir,
+    })
+    for (const [name, content] of Object.entries(launch.files)) writeFileSync(join(tmpDir, name), content, { mode: 0o600 })
+    if (abort.signal.aborted) throw abort.signal.reason
+    return await runClient(launch, plan.client, prepared, server, plan, ctx)
+  } finally {
+    ctx.signals.set(() => {}) // teardown is bounded; a second Ctrl-C does not cut it short
+    if (handle) {
+      // `mrs serve` was asked to stop the server: no keep-alive for its lease
+      const { sessions } = await handle.release(plan.command === 'serve' ? 0 : undefined)
+      if (sessions > 0) ctx.out.info(`the shared server ${handle.info.id} keeps running for ${sessions} other session${sessions === 1 ? '' : 's'}`)
+    }
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true })
+  }
+}
+
+// ---- getting a server -------------------------------------------------------
+
+async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ServerHandle> {
+  const { out } = ctx
+  const acquired = await acquireServer(
+    { spec: plan.spec, port: plan.port, share: plan.share, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
+    ctx.paths,
+    ctx.env as NodeJS.ProcessEnv,
+  )
+  const handle = acquired.handle
+  if (acquired.logWarning) out.warn(acquired.logWarning)
+  if (signal.aborted) {
+    await handle.release()
+    throw signal.reason
+  }
+  const models = plan.spec.models.join(' + ')
+  if (acquired.attached) out.info(`using the running server ${handle.info.id} (${models}) at ${handle.info.url}`)
+  const info = await waitForReady(handle, plan, ctx, signal)
+  if (!acquired.attached) out.info(`mistral.rs is ready at ${info.url} ${out.dim(`(${formatDuration(Date.now() - info.startedAt)}; log: ${info.logPath ?? 'none'})`)}`)
+  return handle
+}
+
+/** Races: ready, server exited, keeper lost, --timeout, a signal. */
+function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ServerInfo> {
+  if (handle.info.state === 'ready') return Promise.resolve(handle.info)
+  const { out } = ctx
+  const model = plan.spec.models[0]!
+  const status = out.startStatus(`Loading ${plan.spec.models.join(' + ')} in mistral.rs`)
+  const bytesAtStart = cachedBytes(model, ctx.env)
+  let lastLine = ''
+  const downloadTimer = setInterval(() => {
+    const grown = cachedBytes(model, ctx.env) - bytesAtStart
+    if (grown > 0) status.update(`downloaded ${formatBytes(grown)}${lastLine ? ` · ${lastLine}` : ''}`)
+  }, 1000)
+  downloadTimer.unref()
+
+  return new Promise<ServerInfo>((resolvePromise, reject) => {
+    const timer = plan.timeoutMs !== undefined ? setTimeout(() => finish(timeoutError(plan.timeoutMs!, handle.info)), plan.timeoutMs) : undefined
+    const onAbort = () => finish(signal.reason as Error)
+    const onEvent = (e: KeeperEvent) => {
+      switch (e.t) {
+        case 'line':
+          lastLine = meaningful(e.line)
+          status.update(lastLine)
+          out.serverLine(e.line)
+          return
+        case 'warning':
+          return out.warn(e.message)
+        case 'port-retry':
+          return out.warn(`port ${e.from} was taken before mistral.rs could bind it; retrying on port ${e.to}`)
+        case 'ready':
+          return finish(undefined, e.info)
+        case 'exited':
+          return finish(serverFailed(e, handle.info, plan.port))
+        case 'stopped':
+          return finish(new MrsError(`the server was stopped while loading (${e.reason === 'stop-command' ? 'mrs stop' : e.reason})`, ExitCode.ServerLost))
+      }
+    }
+    const onLost = () => finish(new MrsError(`mrs's server keeper died while loading; log: ${handle.info.logPath ?? 'none'}`, ExitCode.Internal))
+    function finish(error?: Error, info?: ServerInfo) {
+      clearTimeout(timer)
+      clearInterval(downloadTimer)
+      signal.removeEventListener('abort', onAbort)
+      handle.off('event', onEvent)
+      handle.off('lost', onLost)
+      out.endStatus()
+      if (error) reject(error)
+      else resolvePromise(info!)
+    }
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort)
+    handle.on('event', onEvent)
+    handle.on('lost', onLost)
+  })
+}
+
+/** `2026-01-01T00:00:00.000000Z  INFO target: message` → `message` */
+export function meaningful(line: string): string {
+  return line.replace(/^\S+Z\s+(TRACE|DEBUG|INFO|WARN|ERROR)\s+\S+?:\s/, '').trim()
+}
+
+function timeoutError(timeoutMs: number, info: ServerInfo): MrsError {
+  return new MrsError(
+    `mistral.rs was not ready within ${formatDuration(timeoutMs)} (--timeout); log: ${info.logPath ?? 'none'}`,
+    ExitCode.Timeout,
+  )
+}
+
+function serverFailed(e: Extract<KeeperEvent, { t: 'exited' }>, info: ServerInfo, explicitPort?: number): MrsError {
+  const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`
+  const log = `log: ${info.logPath ?? 'none'}`
+  if (e.portInUse)
+    return new MrsError(
+      `mistral.rs could not bind port ${info.port}: it is already in use${explicitPort ? '; pick another --port or leave it out for a free one' : ''}; ${log}`,
+      ExitCode.PortInUse,
+      e.tail.slice(-5),
+    )
+  const reason = [...e.tail].reverse().find((l) => /^Error: |panicked at|\bERROR\b/.test(l))
+  const code = e.code === 127 && !e.signal ? ExitCode.NotFound : ExitCode.ServerFailed
+  return new MrsError(`mistral.rs ${how} before it was ready${reason ? `: ${meaningful(reason).replace(/^Error: /, '')}` : ''}; ${log}`, code, e.tail.slice(-8))
+}
+
+async function checkServedModels(url: string, required: string[], headers: Record<string, string> | undefined): Promise<string[]> {
+  const res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000 })
+  const ids = modelIds(res.body)
+  if (res.status !== 200 || !ids)
+    throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)
+  const missing = required.filter((id) => !ids.includes(id))
+  if (missing.length)
+    throw new MrsError(`the server at ${url} does not serve ${missing.map((m) => `"${m}"`).join(', ')}; it serves: ${ids.join(', ')}`, ExitCode.ModelNotServed)
+  return ids
+}
+
+async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext): Promise<ReadyServer> {
+  const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
+  let ids: string[]
+  try {
+    ids = await checkServedModels(plan.url, plan.model ? [plan.model] : [], headers)
+  } catch (e) {
+    if (e instanceof MrsError && e.exitCode === ExitCode.Unreachable) {
+      const status = Number(/HTTP (\d+)/.exec(e.message)?.[1])
+      if (status === 401 || status === 403)
+        throw new MrsError(
+          `${plan.url} refused ${plan.apiKeyEnv ? `the key in $${plan.apiKeyEnv}` : 'the request (no key sent; pass --api-key-env VAR)'} with HTTP ${status}`,
+          ExitCode.Unreachable,
+        )
+    }
+    if (e instanceof MrsError) throw e
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
+    throw new MrsError(`cannot reach ${plan.url} (${code}); is the server running, and is --url right?`, ExitCode.Unreachable)
+  }
+  const main = plan.model ?? (ids.includes('default') ? 'default' : ids[0]!)
+  ctx.out.info(`using ${plan.url} (model ${main})`)
+  // a remote server's tools are unknown: offer web search only if asked for with --web-search
+  return { url: plan.url, ids: { main }, webSearch: false }
+}
+
+// ---- mrs serve ----------------------------------------------------------------
+
+function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
+  const { out } = ctx
+  const h = server.handle!
+  const info = h.info
+  const model = info.models[0]!
+  if (!out.quiet) {
+    const lines = [
+      `${out.bold('mistral.rs')} serves ${info.models.join(', ')} at ${out.cyan(info.url)}`,
+      `  OpenAI / Responses API  ${info.url}/v1`,
+      `  Anthropic API           ${info.url}`,
+      `  Claude Code             mrs claude -m ${model}    ${out.dim('(attaches to this server)')}`,
+      `                          or: eval "$(mrs env claude --url ${info.url})"; claude`,
+      `  Codex                   mrs codex -m ${model}     ${out.dim('(attaches to this server)')}`,
+      `                          or: mrs setup codex --port ${info.port}; codex --profile mistralrs`,
+      `  log                     ${info.logPath ?? 'none'}`,
+      `Press Ctrl-C to stop.`,
+    ]
+    out.write(lines.join('\n'))
+  }
+  return new Promise((resolvePromise) => {
+    ctx.signals.set((signal) => resolvePromise(signalExitCode(signal)))
+    watchServer(h, ctx, () => {}, (code) => resolvePromise(code))
+  })
+}
+
+// ---- the client ---------------------------------------------------------------
+
+/**
+ * Reports what happens to the server while a client uses it. `onGone` is
+ * called once if the server is gone for good.
+ */
+function watchServer(handle: ServerHandle, ctx: SessionContext, onRestarted: () => void, onGone: (code: number) => void): () => void {
+  const { out } = ctx
+  const log = () => handle.info.logPath ?? 'no log'
+  const onEvent = (e: KeeperEvent) => {
+    if (e.t === 'line') return out.serverLine(e.line)
+    if (e.t === 'warning') return out.warn(e.message)
+    if (e.t === 'exited' && e.during === 'session') {
+      const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`
+      const last = [...e.tail].reverse().find((l) => /^Error: |panicked at|\bERROR\b/.test(l)) ?? e.tail.at(-1)
+      const next = e.restart ? `restarting it on the same port (${e.restart.attempt}/${e.restart.max})` : 'giving up'
+      out.error(`mistral.rs ${how}${last ? ` (${meaningful(last)})` : ''}; ${next}; log: ${log()}`)
+    }
+    if (e.t === 'ready' && e.restarted) {
+      out.info(`mistral.rs is back at ${e.info.url}`)
+      onRestarted()
+    }
+    if (e.t === 'stopped') {
+      const why =
+        e.reason === 'stop-command'
+          ? 'the server was stopped with mrs stop'
+          : e.reason === 'gave-up'
+            ? `mistral.rs kept crashing; gave up after ${handle.info.restarts} restart${handle.info.restarts === 1 ? '' : 's'}`
+            : `the server stopped (${e.reason})`
+      out.error(`${why}; log: ${log()}`)
+      onGone(ExitCode.ServerLost)
+    }
+  }
+  const onLost = () => {
+    out.error(`mrs's server keeper died; stopping its server; log: ${log()}`)
+    void handle.killOrphanedServer()
+    onGone(ExitCode.ServerLost)
+  }
+  handle.on('event', onEvent)
+  handle.on('lost', onLost)
+  return () => {
+    handle.off('event', onEvent)
+    handle.off('lost', onLost)
+  }
+}
+
+async function runClient(
+  launch: ClientLaunch,
+  client: ClientPlan,
+  prepared: PreparedClient,
+  server: ReadyServer,
+  plan: Plan,
+  ctx: SessionContext,
+): Promise<number> {
+  const { execa } = await prepared.execa
+  const graceMs = plan.server.kind === 'local' ? plan.server.graceMs : 5000
+  const child = execa(launch.command, launch.args, {
+    stdio: 'inherit',
+    env: launch.env,
+    extendEnv: false,
+    reject: false,
+    cleanup: false,
+    cwd: ctx.cwd,
+  })
+  const pid = child.pid
+  if (pid && server.handle) server.handle.setClient(pid)
+  let forcedCode: number | undefined
+
+  /** Asks the client (its whole tree) to stop, and kills it after the grace period. */
+  const stopClient = (signal: NodeJS.Signals) => {
+    if (!pid) return
+    void signalTree(pid, signal)
+    setTimeout(() => {
+      if (isAlive(pid)) void signalTree(pid, 'SIGKILL')
+    }, graceMs).unref()
+  }
+  ctx.signals.set((signal: ForwardedSignal) => {
+    // Ctrl-C reached the client from the terminal already; it decides what Ctrl-C means.
+    if (signal === 'SIGINT') return
+    forcedCode ??= signalExitCode(signal)
+    stopClient(signal)
+  })
+  const unwatch = server.handle
+    ? watchServer(
+        server.handle,
+        ctx,
+        () => {},
+        (code) => {
+          forcedCode ??= code
+          stopClient('SIGTERM')
+        },
+      )
+    : () => {}
+
+  const result = await child
+  unwatch()
+  if (result.failed && result.exitCode === undefined && !result.signal) {
+    const code = (result as { code?: string }).code
+    if (code === 'ENOENT') throw new MrsError(`${client.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)
+    throw new MrsError(`${client.name} could not be started: ${result.shortMessage ?? result.message}`, ExitCode.Failure)
+  }
+  if (forcedCode !== undefined) return forcedCode
+  if (result.exitCode !== undefined) return result.exitCode
+  const signalNumber = result.signal ? (osConstants.signals as Record<string, number>)[result.signal] : undefined
+  return signalNumber ? 128 + signalNumber : ExitCode.Failure
+}
+
+// ---- temp files -------------------------------------------------------------------
+
+/** Removes private temp dirs left by runs that were SIGKILLed. */
+export function cleanStaleTemp(paths: Paths): void {
+  let names: string[]
+  try {
+    names = readdirSync(paths.tmpRoot)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const dir = join(paths.tmpRoot, name)
+    const session = /^(?:session|codex-probe)-(\d+)/.exec(name)
+    const server = /^server-([0-9a-f]+)$/.exec(name)
+    let stale = false
+    if (session) stale = !isAlive(Number(session[1]))
+    else if (server) stale = !existsSync(registryPath(paths, server[1]!)) && ageMs(dir) > 60_000
+    if (stale) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs
+  } catch {
+    return 0
+  }
+}
