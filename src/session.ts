@@ -193,9 +193,20 @@ function serverFailed(e: Extract<KeeperEvent, { t: 'exited' }>, info: ServerInfo
       ExitCode.PortInUse,
       e.tail.slice(-5),
     )
-  const reason = [...e.tail].reverse().find((l) => /^Error: |panicked at|\bERROR\b/.test(l))
+  const reason = failureReason(e.tail)
   const code = e.code === 127 && !e.signal ? ExitCode.NotFound : ExitCode.ServerFailed
-  return new MrsError(`mistral.rs ${how} before it was ready${reason ? `: ${meaningful(reason).replace(/^Error: /, '')}` : ''}; ${log}`, code, e.tail.slice(-8))
+  return new MrsError(`mistral.rs ${how} before it was ready${reason ? `: ${reason}` : ''}; ${log}`, code, e.tail.slice(-8))
+}
+
+/** The line that says why mistral.rs died: its `Error:` line, a panic's message, or an ERROR log line. */
+export function failureReason(tail: string[]): string | undefined {
+  for (let i = tail.length - 1; i >= 0; i--) {
+    const line = tail[i]!
+    if (/panicked at/.test(line)) return tail[i + 1]?.trim() || meaningful(line)
+    if (/^Error: /.test(line)) return line.slice('Error: '.length)
+    if (/\bERROR\b/.test(line)) return meaningful(line)
+  }
+  return undefined
 }
 
 async function checkServedModels(url: string, required: string[], headers: Record<string, string> | undefined): Promise<string[]> {
@@ -255,8 +266,12 @@ function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
     out.write(lines.join('\n'))
   }
   return new Promise((resolvePromise) => {
-    ctx.signals.set((signal) => resolvePromise(signalExitCode(signal)))
-    watchServer(h, ctx, () => {}, (code) => resolvePromise(code))
+    const unwatch = watchServer(h, ctx, () => {}, (code) => done(code))
+    const done = (code: number) => {
+      unwatch()
+      resolvePromise(code)
+    }
+    ctx.signals.set((signal) => done(signalExitCode(signal)))
   })
 }
 
@@ -274,7 +289,7 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, onRestarted: () 
     if (e.t === 'warning') return out.warn(e.message)
     if (e.t === 'exited' && e.during === 'session') {
       const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`
-      const last = [...e.tail].reverse().find((l) => /^Error: |panicked at|\bERROR\b/.test(l)) ?? e.tail.at(-1)
+      const last = failureReason(e.tail) ?? e.tail.at(-1)
       const next = e.restart ? `restarting it on the same port (${e.restart.attempt}/${e.restart.max})` : 'giving up'
       out.error(`mistral.rs ${how}${last ? ` (${meaningful(last)})` : ''}; ${next}; log: ${log()}`)
     }

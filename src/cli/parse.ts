@@ -115,18 +115,28 @@ export function buildCli(): CAC {
 }
 
 interface OptionShape {
-  names: string[]
+  /** The flag as mrs passes it on to cac: the option's last long form. */
+  long: string
   takesValue: boolean
 }
 
+/** The spellings a user types, from the raw definition (cac camelCases `names`). */
+export function optionSpellings(option: { rawName: string }): string[] {
+  return option.rawName
+    .replace(/[<[].*$/, '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)
+}
+
+/** Every spelling of every option of `command` (and the global ones), e.g. `-m`, `--model`, `--no-share`. */
 function optionTable(cli: CAC, command: string): Map<string, OptionShape> {
   const table = new Map<string, OptionShape>()
   const cmd = cli.commands.find((c) => c.name === command)
   for (const o of [...cli.globalCommand.options, ...(cmd?.options ?? [])]) {
-    const shape = { names: o.names, takesValue: !o.isBoolean }
-    for (const n of o.names) table.set(n.length === 1 ? `-${n}` : `--${n}`, shape)
-    // negated options register as e.g. `share`; the flag is `--no-share`
-    if (o.negated) for (const n of o.names) table.set(`--no-${n}`, shape)
+    const flags = optionSpellings(o)
+    const shape = { long: flags.filter((f) => f.startsWith('--')).at(-1) ?? flags[0]!, takesValue: !o.isBoolean }
+    for (const f of flags) table.set(f, shape)
   }
   return table
 }
@@ -174,10 +184,10 @@ function splitArgs(args: readonly string[], table: Map<string, OptionShape>, pas
       const hint = closest(name, [...table.keys()].filter((k) => k.startsWith('--')))
       throw usageError(`unknown option ${name}${hint ? ` (did you mean ${hint}?)` : ''}; run mrs --help`)
     }
-    const long = `--${shape.names.at(-1)}`
+    const long = shape.long
     if (!shape.takesValue) {
       if (eq > 0) throw usageError(`option ${name} takes no value`)
-      own.push(name.startsWith('--no-') ? name : long)
+      own.push(long)
       continue
     }
     let value: string | undefined

@@ -52,6 +52,7 @@ export class Keeper {
   private readonly leases = new Map<number, Lease>()
   private nextLeaseId = 1
   private socketServer?: Server
+  private readonly sockets = new Set<Socket>()
   private keepAliveTimer?: NodeJS.Timeout
   private readinessAbort?: AbortController
   private logBroken = false
@@ -226,6 +227,8 @@ export class Keeper {
   }
 
   private onConnection(conn: Socket): void {
+    this.sockets.add(conn)
+    conn.on('close', () => this.sockets.delete(conn))
     conn.on('error', () => {})
     let lease: Lease | undefined
     readMessages<SessionMessage>(conn, (m) => {
@@ -369,7 +372,13 @@ export class Keeper {
     this.log(`[mrs] stopped (${reason})`)
     this.broadcast({ t: 'stopped', reason, forced })
     for (const lease of this.leases.values()) lease.end()
-    // let the last messages drain, then go
-    setTimeout(() => process.exit(0), 20)
+    this.exitWhenFlushed(Date.now() + 200)
+  }
+
+  /** Exits once the last messages have left (bounded), so sessions read them before the channel closes. */
+  private exitWhenFlushed(deadline: number): void {
+    const pending = process.stdout.writableLength > 0 || [...this.sockets].some((s) => s.writableLength > 0)
+    if (!pending || Date.now() > deadline) process.exit(0)
+    setTimeout(() => this.exitWhenFlushed(deadline), 2)
   }
 }

@@ -3,26 +3,48 @@
  * command line. Used to verify state files instead of trusting them.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 
 export function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
+  // an exited process whose parent never reaps it (PID 1 in many containers) is gone for our purposes
+  return !isZombie(pid)
 }
 
-/** True while any process of the group exists (POSIX only). */
+/**
+ * True while any live process of the group exists (POSIX only). On Linux
+ * zombies are skipped: orphans that a non-reaping PID 1 never collects would
+ * otherwise keep a dead group "alive" forever.
+ */
 export function groupAlive(pgid: number): boolean {
   if (process.platform === 'win32') return isAlive(pgid)
   try {
     process.kill(-pgid, 0)
-    return true
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  if (process.platform !== 'linux') return true
+  for (const name of readdirSync('/proc')) {
+    if (name.charCodeAt(0) > 57) continue // not a PID
+    const stat = procStat(Number(name))
+    if (stat && stat.pgrp === pgid && stat.state !== 'Z') return true
+  }
+  return false
+}
+
+/** State and process group from /proc/<pid>/stat (Linux). */
+function procStat(pid: number): { state: string; pgrp: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { state: fields[0]!, pgrp: Number(fields[2]) }
+  } catch {
+    return undefined
   }
 }
 
@@ -42,15 +64,9 @@ export function commandLine(pid: number): string[] | undefined {
   }
 }
 
-/** A zombie has exited but is not yet reaped: treat it as gone. */
+/** A zombie has exited but was not reaped. */
 export function isZombie(pid: number): boolean {
-  if (process.platform !== 'linux') return false
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z'
-  } catch {
-    return false
-  }
+  return process.platform === 'linux' && procStat(pid)?.state === 'Z'
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

@@ -45,6 +45,7 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
   info: ServerInfo
   private stopped = false
   private closed = false
+  private readonly closeWaiters: (() => void)[] = []
 
   constructor(
     info: ServerInfo,
@@ -69,6 +70,7 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
   private onClose(): void {
     if (this.closed) return
     this.closed = true
+    for (const waiter of this.closeWaiters.splice(0)) waiter()
     if (!this.stopped) this.emit('lost')
   }
 
@@ -112,7 +114,8 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
           sessions = e.sessions
           if (!stopping) done(false)
         }
-        if (e.t === 'stopped') done(true)
+        // the keeper exits right after saying so; wait for that too, so nothing of ours outlives the caller
+        if (e.t === 'stopped') this.whenClosed(1000).then(() => done(true))
       }
       const onLost = () => done(stopping)
       this.on('event', onEvent)
@@ -121,6 +124,18 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
     })
     this.dispose()
     return result
+  }
+
+  /** Resolves when the keeper's end of the channel has closed (or after `timeoutMs`). */
+  private whenClosed(timeoutMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      this.closeWaiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
   }
 
   /** Drops the lease without a goodbye (the keeper treats it as a dead session). */

@@ -3,7 +3,7 @@ import { basename } from 'node:path'
 import { ExitCode } from '../../errors.js'
 import { usageError } from '../../errors.js'
 import { loadConfig } from '../../config/resolve.js'
-import { buildCli, type ParsedArgs } from '../parse.js'
+import { buildCli, optionSpellings, type ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 import { shellQuote } from '../../text.js'
 
@@ -48,16 +48,8 @@ export async function aliasCommand(parsed: Parsed): Promise<number> {
 /** Commands and their options, from the cac definitions (the single source). */
 function cliShape(): { name: string; options: string[] }[] {
   const cli = buildCli()
-  const global = cli.globalCommand.options.flatMap((o) => o.names.map((n) => (n.length === 1 ? `-${n}` : `--${n}`)))
-  return cli.commands.map((c) => ({
-    name: c.name,
-    options: [
-      ...new Set([
-        ...c.options.flatMap((o) => o.names.map((n) => (o.negated ? `--no-${n}` : n.length === 1 ? `-${n}` : `--${n}`))),
-        ...global.filter((g) => g !== '--version'),
-      ]),
-    ],
-  }))
+  const global = cli.globalCommand.options.flatMap(optionSpellings).filter((g) => g !== '--version')
+  return cli.commands.map((c) => ({ name: c.name, options: [...new Set([...c.options.flatMap(optionSpellings), ...global])] }))
 }
 
 export async function completionCommand(parsed: Parsed): Promise<number> {

@@ -1,0 +1,98 @@
+// Protects the config file contract: precise errors (file:line:col, the
+// offending key) and the precedence defaults < file < preset < env < flags.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseConfigText, loadConfigFile } from '../../src/config/file.js'
+import { defaultConfigPath, loadConfig, resolveSettings, settingsFromEnv } from '../../src/config/resolve.js'
+import { DEFAULTS } from '../../src/config/schema.js'
+import { ExitCode, MrsError } from '../../src/errors.js'
+
+const configError = async (text: string) => {
+  const e = await parseConfigText('/c/config.toml', text).catch((x) => x)
+  expect(e).toBeInstanceOf(MrsError)
+  expect((e as MrsError).exitCode).toBe(ExitCode.Config)
+  return (e as MrsError).message
+}
+
+describe('config file errors', () => {
+  it('shows file:line:column for a syntax error', async () => {
+    expect(await configError('model = "a"\nport = [1,\nhost = "x"')).toMatch(/^\/c\/config\.toml:3:1: invalid TOML: /)
+  })
+  it('names an unknown key and suggests the closest', async () => {
+    expect(await configError('prot = 8080')).toBe('config error in /c/config.toml: unknown key "prot" (did you mean "port"?)')
+  })
+  it('names an unknown key inside a preset by its dotted path', async () => {
+    expect(await configError('[presets.qwen]\nmodle = "Qwen/Q"')).toMatch(/unknown key "presets\.qwen\.modle" \(did you mean "model"\?\)/)
+  })
+  it('names a key with the wrong type and what it got', async () => {
+    expect(await configError('port = "eighty"')).toBe('config error in /c/config.toml: "port" must be a port number from 1 to 65535, got "eighty"')
+    expect(await configError('web_search = "yes please"')).toMatch(/"web_search" must be true or false/)
+    expect(await configError('[presets.a]\nclient = "vim"')).toMatch(/"presets\.a\.client" must be "claude" or "codex"/)
+  })
+  it('reads every kind of value', async () => {
+    const c = await parseConfigText(
+      'x.toml',
+      `model = "Qwen/Q"\nport = 8080\ntimeout = "10m"\nkeep_alive = 30\nserver_args = ["--isq", "4"]\nweb_search = true\n[presets.small]\nmodel = "Qwen/Qwen3-4B"\nclient = "codex"\n`,
+    )
+    expect(c.settings).toEqual({ model: 'Qwen/Q', port: 8080, timeoutMs: 600_000, keepAliveMs: 30_000, serverArgs: ['--isq', '4'], webSearch: true })
+    expect(c.presets.small).toEqual({ settings: { model: 'Qwen/Qwen3-4B' }, client: 'codex', description: undefined })
+  })
+})
+
+describe('finding the config file', () => {
+  it('uses XDG_CONFIG_HOME, else ~/.config', () => {
+    expect(defaultConfigPath({ XDG_CONFIG_HOME: '/x' })).toBe('/x/mrs/config.toml')
+    expect(defaultConfigPath({ HOME: '/h' })).toBe('/h/.config/mrs/config.toml')
+  })
+  it('treats a missing default file as empty, but a missing --config / MRS_CONFIG file as an error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrs-cfg-'))
+    expect((await loadConfig(undefined, { XDG_CONFIG_HOME: dir })).exists).toBe(false)
+    await expect(loadConfig(join(dir, 'nope.toml'), {})).rejects.toThrow(/no such file/)
+    await expect(loadConfig(undefined, { MRS_CONFIG: join(dir, 'nope.toml') })).rejects.toThrow(/no such file/)
+  })
+  it('prefers --config over MRS_CONFIG', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrs-cfg-'))
+    writeFileSync(join(dir, 'a.toml'), 'model = "from-flag"')
+    writeFileSync(join(dir, 'b.toml'), 'model = "from-env"')
+    expect((await loadConfig(join(dir, 'a.toml'), { MRS_CONFIG: join(dir, 'b.toml') })).settings.model).toBe('from-flag')
+    expect((await loadConfigFile(join(dir, 'b.toml'), true)).settings.model).toBe('from-env')
+  })
+})
+
+describe('precedence', () => {
+  const config = {
+    path: 'c.toml',
+    exists: true,
+    settings: { model: 'file-model', port: 1111, restarts: 5 },
+    presets: { fast: { settings: { model: 'preset-model', port: 2222 } } },
+  }
+  it('defaults < file < preset < env < flags', () => {
+    const r = resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: { port: 4444 }, command: 'claude' })
+    expect(r.settings).toMatchObject({ model: 'preset-model', port: 4444, restarts: 5, host: DEFAULTS.host })
+    expect(resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: {}, command: 'claude' }).settings.port).toBe(3333)
+    expect(resolveSettings({ config, env: {}, flags: {}, command: 'claude' }).settings.port).toBe(1111)
+  })
+  it('takes the preset from MRS_PRESET when --preset is absent', () => {
+    expect(resolveSettings({ config, env: { MRS_PRESET: 'fast' }, flags: {}, command: 'claude' }).settings.model).toBe('preset-model')
+  })
+  it('rejects an unknown preset, listing the known ones', () => {
+    const e = (() => {
+      try {
+        resolveSettings({ config, preset: 'fats', env: {}, flags: {}, command: 'claude' })
+      } catch (x) {
+        return x as MrsError
+      }
+    })()
+    expect(e?.exitCode).toBe(ExitCode.Config)
+    expect(e?.message).toBe('unknown preset "fats" (did you mean "fast"?) in c.toml; presets: fast')
+  })
+  it('never lets an undefined flag hide a lower layer', () => {
+    expect(resolveSettings({ config, env: {}, flags: { port: undefined }, command: 'claude' }).settings.port).toBe(1111)
+  })
+  it('validates MRS_* variables and names the variable', () => {
+    expect(() => settingsFromEnv({ MRS_PORT: 'abc' }, 'serve')).toThrow('invalid MRS_PORT="abc": must be a port number from 1 to 65535')
+    expect(settingsFromEnv({ MRS_TIMEOUT: '90s', MRS_SHARE: 'false' }, 'serve')).toEqual({ timeoutMs: 90_000, share: false })
+  })
+})
