@@ -127,6 +127,9 @@ export class Sandbox {
       FAKE_MISTRALRS_LOAD_MS: '100',
       FAKE_CLIENT_RECORD: this.clientRecord,
       NO_COLOR: '1',
+      // a shared server normally outlives its last session by 2 s; tests that check
+      // teardown want it gone when mrs exits (the keep-alive has tests of its own)
+      MRS_KEEP_ALIVE: '0',
       MRS_TEST_ID: this.id,
       ...opts.env,
     }
