@@ -1,0 +1,72 @@
+// End to end through the built CLI with fake clients: help text, the
+// context window found in the Hugging Face cache, and what reaches the
+// client's argv and environment.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { withSandbox, type Sandbox } from '../helpers/sandbox.js'
+
+const MODEL = 'Qwen/Qwen3-4B'
+
+function cacheModel(sb: Sandbox, model: string, config: object): void {
+  const repo = join(sb.env.HF_HOME!, 'hub', `models--${model.replace('/', '--')}`)
+  mkdirSync(join(repo, 'refs'), { recursive: true })
+  mkdirSync(join(repo, 'snapshots', 'rev1'), { recursive: true })
+  writeFileSync(join(repo, 'refs', 'main'), 'rev1')
+  writeFileSync(join(repo, 'snapshots', 'rev1', 'config.json'), JSON.stringify(config))
+}
+
+const args = (sb: Sandbox) => sb.clientLines().filter((l) => l.startsWith('arg ')).map((l) => l.slice(4))
+const env = (sb: Sandbox, name: string) => sb.clientLines().find((l) => l.startsWith(`env ${name}=`))?.slice(`env ${name}=`.length)
+
+describe('the mrs command line', () => {
+  it('explains the argument rule in mrs claude --help', async () => {
+    await withSandbox({}, async (sb) => {
+      const help = await sb.run(['claude', '--help'])
+      expect(help.code).toBe(0)
+      expect(help.stdout).toMatch(/taken wherever they stand before `--`/)
+      expect(help.stdout).toMatch(/passed to claude, in order/)
+      expect(help.stdout).toMatch(/-p means claude --print; mrs's port is --port/)
+      expect(sb.serverPids()).toEqual([])
+    })
+  })
+
+  it('prints its version', async () => {
+    await withSandbox({}, async (sb) => {
+      const { version } = await import('../../package.json', { with: { type: 'json' } }).then((m) => m.default)
+      expect((await sb.run(['--version'])).stdout).toContain(version)
+    })
+  })
+
+  it('tells Claude the context window from the model\'s config.json in the local HF cache', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, MODEL, { max_position_embeddings: 40960 })
+      expect((await sb.run(['claude', '-m', MODEL])).code).toBe(0)
+      expect(env(sb, 'CLAUDE_CODE_AUTO_COMPACT_WINDOW')).toBe('40960')
+    })
+  })
+
+  it('lets --context win over the cache, and tells Codex too', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, MODEL, { max_position_embeddings: 40960 })
+      expect((await sb.run(['codex', '-m', MODEL, '--context', '16384'])).code).toBe(0)
+      expect(args(sb)).toContain('model_context_window=16384')
+    })
+  })
+
+  it('leaves the client\'s default alone when the context is unknown', async () => {
+    await withSandbox({}, async (sb) => {
+      expect((await sb.run(['claude', '-m', MODEL])).code).toBe(0)
+      expect(env(sb, 'CLAUDE_CODE_AUTO_COMPACT_WINDOW')).toBe('<unset>')
+    })
+  })
+
+  it('hands the client its arguments in order, after the injected ones', async () => {
+    await withSandbox({}, async (sb) => {
+      const result = await sb.run(['claude', '--continue', '-m', MODEL, '--resume', 'abc-123', '--', '--model', 'X', '-p', 'hi there'])
+      expect(result.code).toBe(0)
+      expect(args(sb).slice(2)).toEqual(['--continue', '--resume', 'abc-123', '--model', 'X', '-p', 'hi there'])
+      expect(args(sb)[0]).toBe('--settings')
+    })
+  })
+})

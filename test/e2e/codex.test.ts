@@ -1,0 +1,201 @@
+// End to end with the real Codex CLI (pinned devDependency) through mrs
+// against the fake mistralrs. Protects the injection (-c overrides and a
+// catalog entry) and the promise that the user's CODEX_HOME is used but
+// never changed.
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+
+const MODEL = 'Qwen/Qwen3-4B'
+/** Keeps Codex's traffic on loopback (plugins would `git ls-remote` a public host). */
+const EXEC = ['--disable', 'plugins', 'exec', '--skip-git-repo-check']
+
+const responses = (sb: Sandbox) => sb.requests().filter((r) => r.path === '/v1/responses')
+const developerText = (body: { input: { role?: string; content?: { text?: string }[] }[] }) =>
+  body.input
+    .filter((i) => i.role === 'developer')
+    .flatMap((i) => i.content ?? [])
+    .map((c) => c.text ?? '')
+    .join('\n')
+
+describe('mrs codex with the real Codex CLI', () => {
+  it('answers from the local model, with Codex\'s own prompt and no metadata warning', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL, '--', ...EXEC, '--ephemeral', 'say hi'])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toBe('Hello from fake mistral.rs\n')
+      expect(result.stderr).not.toMatch(/Model metadata for `default` not found/)
+      expect(result.stderr).toMatch(/provider: mrs/)
+      const [req] = responses(sb)
+      expect(req!.body.model).toBe('default')
+      expect(req!.body.stream).toBe(true)
+      // Codex's system prompt reached the model (a catalog entry with empty base_instructions would drop it)
+      expect(developerText(req!.body)).toMatch(/^You are Codex/)
+      expect(developerText(req!.body).length).toBeGreaterThan(10_000)
+      expect(req!.body.tools.map((t: { name?: string; type: string }) => t.name ?? t.type)).not.toContain('web_search')
+      expect(req!.headers.authorization).toBeUndefined()
+      await expectNoLeftovers(sb)
+    })
+  })
+
+  it('offers the hosted web_search tool only when the server runs web search', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL, '--web-search', '--', ...EXEC, '--ephemeral', 'say hi'])
+      expect(result.code).toBe(0)
+      expect(responses(sb)[0]!.body.tools.map((t: { name?: string; type: string }) => t.name ?? t.type)).toContain('web_search')
+    })
+  })
+
+  it('completes a tool round trip: exec_command, then its output in the next request', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL, '--', ...EXEC, '--ephemeral', 'RUN `echo mrs-tool-ok`'])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/^tool said: [\s\S]*mrs-tool-ok/)
+      const sent = responses(sb)
+      expect(sent).toHaveLength(2)
+      const call = sent[1]!.body.input.find((i: { type: string }) => i.type === 'function_call')
+      const output = sent[1]!.body.input.find((i: { type: string }) => i.type === 'function_call_output')
+      expect(call).toMatchObject({ name: 'exec_command' })
+      expect(output.call_id).toBe(call.call_id)
+      expect(output.output).toContain('mrs-tool-ok')
+    })
+  })
+
+  it('uses the user\'s config.toml (MCP servers included) without changing a byte, and keeps sessions resumable', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const mcpMarker = join(sb.root, 'mcp-started')
+      const config = [
+        '# my Codex config',
+        'model = "gpt-5.5"',
+        'approval_policy = "never"',
+        '',
+        '[mcp_servers.demo]',
+        'command = "/bin/sh"',
+        `args = ["-c", "echo started >> ${mcpMarker}"]`,
+        '',
+      ].join('\n')
+      writeFileSync(join(sb.codexHome, 'config.toml'), config)
+      const first = await sb.run(['codex', '-m', MODEL, '--', ...EXEC, 'say hi'])
+      expect(first.code).toBe(0)
+      // the user's MCP server was started: their config applies
+      await waitFor(() => existsSync(mcpMarker), 5000, 'the MCP server to start')
+      // the session landed in the user's CODEX_HOME ...
+      expect(readdirSync(join(sb.codexHome, 'sessions'))).not.toEqual([])
+      const sessionId = first.stderr.match(/session id: (\S+)/)![1]
+      // ... and a later `mrs codex resume` continues it
+      const again = await sb.run(['codex', '-m', MODEL, '--', ...EXEC, 'resume', '--last', 'and again'])
+      expect(again.code).toBe(0)
+      expect(again.stderr).toContain(`session id: ${sessionId}`)
+      const last = responses(sb).at(-1)!.body.input
+      expect(last.filter((i: { role?: string }) => i.role === 'user').length).toBeGreaterThanOrEqual(2)
+      expect(readFileSync(join(sb.codexHome, 'config.toml'), 'utf8')).toBe(config)
+      expect(readdirSync(sb.codexHome).filter((n) => n.endsWith('.config.toml'))).toEqual([])
+      expect(sb.tempLeftovers()).toEqual([])
+    })
+  })
+
+  it('lets the user\'s own profile apply beside the injected provider', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      writeFileSync(join(sb.codexHome, 'work.config.toml'), 'model_reasoning_effort = "high"\n')
+      const result = await sb.run(['codex', '-m', MODEL, '--profile', 'work', '--', ...EXEC, '--ephemeral', 'say hi'])
+      expect(result.code).toBe(0)
+      expect(result.stderr).toMatch(/provider: mrs/)
+      expect(responses(sb)[0]!.body.reasoning).toMatchObject({ effort: 'high' })
+    })
+  })
+
+  it('passes codex\'s exit code through', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL, '--', 'exec', '--no-such-codex-flag'])
+      expect(result.stderr).toMatch(/unexpected argument '--no-such-codex-flag'/)
+      expect(result.code).toBe(2)
+      await expectNoLeftovers(sb)
+    })
+  })
+
+  it('says how to install codex when it is missing, and starts no server (exit 127)', async () => {
+    await withSandbox({ clients: 'none' }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL])
+      expect(result.code).toBe(127)
+      expect(result.stderr).toMatch(/codex not found on PATH; install the Codex CLI: npm install -g @openai\/codex/)
+      expect(sb.serverPids()).toEqual([])
+    })
+  })
+})
+
+describe('mrs setup codex and mrs env codex', () => {
+  const profile = (sb: Sandbox) => join(sb.codexHome, 'mistralrs.config.toml')
+
+  it('writes a current-format profile that `codex --profile mistralrs` uses against mrs serve', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      writeFileSync(join(sb.codexHome, 'config.toml'), 'model = "gpt-5.5"\n')
+      const setup = await sb.run(['setup', 'codex', '--port', '45123'])
+      expect(setup.code).toBe(0)
+      expect(setup.stderr).toMatch(/wrote .*mistralrs\.config\.toml; run: codex --profile mistralrs/)
+      const text = readFileSync(profile(sb), 'utf8')
+      expect(text).toContain('base_url = "http://127.0.0.1:45123/v1"')
+      expect(text).not.toMatch(/^\[profiles\./m)
+      expect(readFileSync(join(sb.codexHome, 'config.toml'), 'utf8')).toBe('model = "gpt-5.5"\n')
+
+      const serve = sb.start(['serve', '-m', MODEL, '-p', '45123'])
+      await serve.waitForStderr(/Press Ctrl-C to stop/)
+      const { execFileSync } = await import('node:child_process')
+      const out = execFileSync(join(sb.root, 'bin', 'codex'), ['--profile', 'mistralrs', ...EXEC, '--ephemeral', 'say hi'], {
+        env: sb.env,
+        cwd: sb.work,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000,
+      })
+      expect(String(out)).toBe('Hello from fake mistral.rs\n')
+      serve.kill('SIGINT')
+      expect((await serve.done()).code).toBe(130)
+    })
+  })
+
+  it('backs up an existing profile before replacing it, and leaves an identical one alone', async () => {
+    await withSandbox({}, async (sb) => {
+      writeFileSync(profile(sb), 'model = "mine"\n')
+      expect((await sb.run(['setup', 'codex', '--port', '1234'])).code).toBe(0)
+      const backups = readdirSync(sb.codexHome).filter((n) => n.startsWith('mistralrs.config.toml.bak-'))
+      expect(backups).toHaveLength(1)
+      expect(readFileSync(join(sb.codexHome, backups[0]!), 'utf8')).toBe('model = "mine"\n')
+      const again = await sb.run(['setup', 'codex', '--port', '1234'])
+      expect(again.stderr).toMatch(/already up to date/)
+      expect(readdirSync(sb.codexHome).filter((n) => n.startsWith('mistralrs.config.toml.bak-'))).toHaveLength(1)
+    })
+  })
+
+  it('warns about a legacy [profiles.*] table in config.toml, and does not touch it', async () => {
+    await withSandbox({}, async (sb) => {
+      const legacy = '[profiles.mistralrs]\nmodel = "default"\n'
+      writeFileSync(join(sb.codexHome, 'config.toml'), legacy)
+      const result = await sb.run(['setup', 'codex'])
+      expect(result.stderr).toMatch(/legacy \[profiles\.\*\] table .* current Codex refuses to start/)
+      expect(readFileSync(join(sb.codexHome, 'config.toml'), 'utf8')).toBe(legacy)
+    })
+  })
+
+  it('prints the -c flags, or the profile TOML', async () => {
+    await withSandbox({}, async (sb) => {
+      const flags = await sb.run(['env', 'codex', '--url', 'http://gpu:1234', '--context', '32768'])
+      expect(flags.stdout.trim()).toBe(
+        [
+          `-c 'model_provider="mrs"'`,
+          `-c 'model="default"'`,
+          `-c 'model_providers.mrs.name="mistral.rs (mrs)"'`,
+          `-c 'model_providers.mrs.base_url="http://gpu:1234/v1"'`,
+          `-c 'model_providers.mrs.wire_api="responses"'`,
+          `-c model_providers.mrs.request_max_retries=4`,
+          `-c model_providers.mrs.stream_max_retries=3`,
+          `-c model_providers.mrs.stream_idle_timeout_ms=600000`,
+          `-c model_context_window=32768`,
+          `-c 'web_search="disabled"'`,
+        ].join(' '),
+      )
+      const toml = await sb.run(['env', 'codex', '--url', 'http://gpu:1234', '--toml'])
+      expect(toml.stdout).toMatch(/^model_provider = "mrs"$/m)
+      expect(toml.stdout).toMatch(/^\[model_providers\.mrs\]$/m)
+    })
+  })
+})
