@@ -19,7 +19,7 @@ import { getJson, modelIds } from './http.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
 import type { ClientPlan, LocalServerPlan, Plan, RemoteServerPlan } from './plan.js'
-import { signalTree } from './process/kill.js'
+import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
 import type { SignalHub } from './process/signals.js'
 import { acquireServer, type ServerHandle } from './server/connect.js'
@@ -342,14 +342,11 @@ async function runClient(
   const pid = child.pid
   if (pid && server.handle) server.handle.setClient(pid)
   let forcedCode: number | undefined
+  let stopping: Promise<unknown> | undefined
 
-  /** Asks the client (its whole tree) to stop, and kills it after the grace period. */
+  /** Signals the client's whole tree, and kills what is left of it after the grace period. */
   const stopClient = (signal: NodeJS.Signals) => {
-    if (!pid) return
-    void signalTree(pid, signal)
-    setTimeout(() => {
-      if (isAlive(pid)) void signalTree(pid, 'SIGKILL')
-    }, graceMs).unref()
+    if (pid && !stopping) stopping = stopTree(pid, graceMs, realKillDeps, signal)
   }
   ctx.signals.set((signal: ForwardedSignal) => {
     // Ctrl-C reached the client from the terminal already; it decides what Ctrl-C means.
@@ -371,6 +368,7 @@ async function runClient(
 
   const result = await child
   unwatch()
+  await stopping
   if (result.failed && result.exitCode === undefined && !result.signal) {
     const code = (result as { code?: string }).code
     if (code === 'ENOENT') throw new MrsError(`${client.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)

@@ -13,7 +13,7 @@ import { rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { privateDir } from '../paths.js'
-import { signalTree, stopGroup } from '../process/kill.js'
+import { stopGroup, stopTree } from '../process/kill.js'
 import { isAlive } from '../process/proc.js'
 import { waitUntilServing } from '../server/readiness.js'
 import { writeRegistry } from '../server/registry.js'
@@ -53,6 +53,8 @@ export class Keeper {
   private nextLeaseId = 1
   private socketServer?: Server
   private readonly sockets = new Set<Socket>()
+  /** Clients of sessions that died, being stopped; the keeper does not exit before they are gone. */
+  private readonly clientStops: Promise<unknown>[] = []
   private keepAliveTimer?: NodeJS.Timeout
   private readinessAbort?: AbortController
   private logBroken = false
@@ -291,11 +293,7 @@ export class Keeper {
     if (!lease.released) {
       this.log(`[mrs] session ${lease.pid} went away without releasing the server`)
       // its client (in the terminal it left) would otherwise run on against a dying server
-      if (lease.clientPid && isAlive(lease.clientPid)) {
-        const pid = lease.clientPid
-        void signalTree(pid, 'SIGTERM')
-        setTimeout(() => void (isAlive(pid) && signalTree(pid, 'SIGKILL')), this.start.graceMs).unref()
-      }
+      if (lease.clientPid && isAlive(lease.clientPid)) this.clientStops.push(stopTree(lease.clientPid, this.start.graceMs))
       if (this.activeLeases() === 0) this.lastLeaseEnded(lease.keepAliveMs)
     }
     this.writeRegistry()
@@ -369,6 +367,7 @@ export class Keeper {
       if (forced) this.log(`[mrs] mistral.rs ignored SIGTERM for ${this.start.graceMs} ms; sent SIGKILL`)
     }
     rmSync(this.start.tmpDir, { recursive: true, force: true })
+    await Promise.all(this.clientStops)
     this.log(`[mrs] stopped (${reason})`)
     this.broadcast({ t: 'stopped', reason, forced })
     for (const lease of this.leases.values()) lease.end()

@@ -7,7 +7,7 @@
  * on Linux.
  */
 import treeKillModule from 'tree-kill'
-import { groupAlive, isAlive, sleep } from './proc.js'
+import { descendants, groupAlive, isAlive, sleep } from './proc.js'
 
 export interface KillDeps {
   platform: NodeJS.Platform
@@ -36,12 +36,47 @@ export async function signalGroup(pgid: number, signal: NodeJS.Signals, deps: Ki
   }
 }
 
-/** Sends a signal to a process and all its descendants. */
+/** Sends a signal to a process and all its descendants (POSIX: a snapshot of the tree; Windows: taskkill /T). */
 export function signalTree(pid: number, signal: NodeJS.Signals, deps: KillDeps = realKillDeps): Promise<void> {
-  return new Promise((resolve) => {
-    // tree-kill reports an error when the process is already gone: that is success here.
-    deps.treeKill(pid, signal, () => resolve())
-  })
+  if (deps.platform === 'win32')
+    return new Promise((resolve) => {
+      // tree-kill reports an error when the process is already gone: that is success here.
+      deps.treeKill(pid, signal, () => resolve())
+    })
+  signalEach([pid, ...descendants(pid)], signal, deps)
+  return Promise.resolve()
+}
+
+function signalEach(pids: number[], signal: NodeJS.Signals, deps: KillDeps): void {
+  for (const p of pids) {
+    try {
+      deps.kill(p, signal)
+    } catch (e) {
+      ignoreGone(e)
+    }
+  }
+}
+
+/**
+ * Stops a process and its descendants: SIGTERM (or `first`) to the whole tree, SIGKILL to
+ * whatever of it is left after `graceMs`. The tree is taken before the
+ * first signal, because a child whose parent died is re-parented and can no
+ * longer be found from it.
+ */
+export async function stopTree(pid: number, graceMs: number, deps: KillDeps = realKillDeps, first: NodeJS.Signals = 'SIGTERM'): Promise<StopResult> {
+  if (deps.platform === 'win32') {
+    await signalTree(pid, 'SIGKILL', deps)
+    return { forced: true }
+  }
+  const tree = [pid, ...descendants(pid)]
+  const alive = () => tree.filter(isAlive)
+  if (!alive().length) return { forced: false }
+  signalEach(tree, first, deps)
+  if (await waitUntil(() => alive().length === 0, graceMs)) return { forced: false }
+  const left = alive()
+  signalEach([...left, ...left.flatMap(descendants)], 'SIGKILL', deps)
+  await waitUntil(() => alive().length === 0, 2000)
+  return { forced: true }
 }
 
 export interface StopResult {

@@ -64,6 +64,45 @@ export function commandLine(pid: number): string[] | undefined {
   }
 }
 
+/** Parent of every process, read once: /proc on Linux, `ps` elsewhere. */
+function parentTable(): Map<number, number> {
+  const table = new Map<number, number>()
+  if (process.platform === 'linux') {
+    for (const name of readdirSync('/proc')) {
+      if (name.charCodeAt(0) > 57) continue
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+        table.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return table
+  }
+  try {
+    const out = execFileSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    for (const line of out.trim().split('\n')) {
+      const [pid, ppid] = line.trim().split(/\s+/).map(Number)
+      if (pid && ppid !== undefined) table.set(pid, ppid)
+    }
+  } catch {
+    // no ps: only the process itself is known
+  }
+  return table
+}
+
+/** All descendants of `pid` (children, grandchildren, ...), as of now. */
+export function descendants(pid: number): number[] {
+  const parents = parentTable()
+  const found: number[] = []
+  const queue = [pid]
+  while (queue.length) {
+    const parent = queue.shift()!
+    for (const [child, ppid] of parents) if (ppid === parent && !found.includes(child)) (found.push(child), queue.push(child))
+  }
+  return found
+}
+
 /** A zombie has exited but was not reaped. */
 export function isZombie(pid: number): boolean {
   return process.platform === 'linux' && procStat(pid)?.state === 'Z'

@@ -141,6 +141,30 @@ export class Sandbox {
     writeFileSync(this.configPath, toml)
   }
 
+  /**
+   * Writes the files a user has (Codex and Claude config, history, mrs's own
+   * config) and returns a check that they are byte-for-byte unchanged.
+   */
+  seedUserFiles(): () => void {
+    const files: Record<string, string> = {
+      [join(this.codexHome, 'config.toml')]: 'model = "gpt-5.5"\n\n[mcp_servers.docs]\ncommand = "/bin/true"\n',
+      [join(this.codexHome, 'history.jsonl')]: '{"session_id":"x","ts":1,"text":"earlier"}\n',
+      [join(this.claudeDir, 'settings.json')]: '{\n  "env": { "ANTHROPIC_BASE_URL": "https://api.anthropic.com" }\n}\n',
+      [join(this.claudeDir, '.claude.json')]: '{"numStartups": 7}\n',
+      [join(this.home, '.claude.json')]: '{"numStartups": 3}\n',
+      [this.configPath]: '# my mrs config\nrestarts = 2\n',
+    }
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(path), { recursive: true })
+      writeFileSync(path, text)
+    }
+    return () => {
+      for (const [path, text] of Object.entries(files)) {
+        if (readFileSync(path, 'utf8') !== text) throw new Error(`${path} was changed`)
+      }
+    }
+  }
+
   /** Starts `mrs args` in its own process group (like a job in a shell). */
   start(args: string[], opts: { env?: Record<string, string>; stdin?: 'ignore' | 'pipe'; cwd?: string } = {}): Running {
     const child = spawn(process.execPath, [MRS, ...args], {
@@ -247,12 +271,15 @@ export class Running {
   stdout = ''
   stderr = ''
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** The mrs process itself ended (its pipes may still be held open by a client it left behind). */
+  readonly processExited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   private readonly started = Date.now()
 
   constructor(readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (this.stdout += c))
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c))
     this.exited = new Promise((r) => child.on('close', (code, signal) => r({ code, signal })))
+    this.processExited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })))
   }
 
   get pid(): number {

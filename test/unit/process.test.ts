@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { signalGroup, signalTree, stopGroup, type KillDeps } from '../../src/process/kill.js'
+import { signalGroup, signalTree, stopGroup, stopTree, type KillDeps } from '../../src/process/kill.js'
 import { SignalHub } from '../../src/process/signals.js'
 import { commandLine, groupAlive, isAlive } from '../../src/process/proc.js'
 import { signalExitCode } from '../../src/errors.js'
@@ -39,6 +39,22 @@ describe('stopGroup (POSIX)', () => {
     await stopGroup(leader, 1000)
     expect(await stopGroup(leader, 1000)).toEqual({ forced: false })
     expect(groupAlive(leader)).toBe(false)
+  })
+})
+
+describe('stopTree', () => {
+  it('kills a child that ignores SIGTERM even after its parent died of it and it was re-parented', async () => {
+    // the parent obeys SIGTERM, its child traps it
+    const code = `const c = require('child_process').spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1000)`
+    const parent = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const child = await new Promise<number>((resolve) => parent.stdout!.once('data', (d) => resolve(Number(String(d).trim()))))
+    await new Promise((r) => setTimeout(r, 200)) // let the child install its handler
+    const result = await stopTree(parent.pid!, 300)
+    expect(result.forced).toBe(true)
+    await waitFor(() => !reallyAlive(parent.pid!) && !reallyAlive(child), 3000, 'tree gone')
+  })
+  it('is done at once for a process that is already gone', async () => {
+    expect(await stopTree(2 ** 22 + 12345, 1000)).toEqual({ forced: false })
   })
 })
 
