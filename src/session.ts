@@ -53,7 +53,8 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
   let tmpDir: string | undefined
   try {
     cleanStaleTemp(ctx.paths)
-    // Work the client needs (Codex's catalog, the user's --settings file) runs while the server loads.
+    // Work the client needs (Codex's catalog, the user's --settings file) runs while the server loads;
+    // a bad --settings throws here, before a server is started.
     const preparing = plan.client ? prepareClient(plan.client, ctx) : undefined
     preparing?.catch(() => {})
 

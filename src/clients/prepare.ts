@@ -25,13 +25,22 @@ interface PrepareContext {
   cwd: string
 }
 
-export async function prepareClient(client: ClientPlan, ctx: PrepareContext): Promise<PreparedClient> {
+/**
+ * Starts the client's preparation. Problems with the user's own input (an
+ * unreadable --settings file) are thrown here, synchronously, so they fail
+ * before a server is started; the slow parts run in the returned promise.
+ */
+export function prepareClient(client: ClientPlan, ctx: PrepareContext): Promise<PreparedClient> {
   const execa = import('execa')
   execa.catch(() => {})
   if (client.name === 'claude') {
     const user = readUserSettings(client.userArgs, ctx.cwd)
-    return { execa, launch: (c) => claudeLaunch(c, client.binary, user) }
+    return Promise.resolve({ execa, launch: (c) => claudeLaunch(c, client.binary, user) })
   }
+  return prepareCodex(client, ctx, execa)
+}
+
+async function prepareCodex(client: ClientPlan, ctx: PrepareContext, execa: PreparedClient['execa']): Promise<PreparedClient> {
   const base = await bundledCatalogEntry(client.binary, ctx.paths, ctx.env)
   return {
     execa,

@@ -80,6 +80,8 @@ export class Sandbox {
   readonly fakeState: string
   readonly env: Record<string, string>
   private readonly children = new Set<ChildProcess>()
+  /** Servers the test itself started (as someone else's server): stopped first at cleanup, not leaks. */
+  private readonly ownServers = new Set<ChildProcess>()
 
   constructor(opts: SandboxOptions = {}) {
     this.root = mkdtempSync(join(tmpdir(), 'mrs-test-'))
@@ -177,6 +179,15 @@ export class Sandbox {
     return new Running(child)
   }
 
+  /** Starts the fake mistralrs directly, as a server someone else runs; resolves with its URL once it listens. */
+  async startServer(args: string[], env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
+    const child = spawn(join(FAKE_BIN, 'mistralrs'), args, { env: { ...this.env, ...env }, stdio: 'ignore', detached: true })
+    this.children.add(child)
+    this.ownServers.add(child)
+    const listening = await waitFor(() => this.records().find((r) => r.event === 'listening' && r.pid === child.pid), 10_000, 'the server to listen')
+    return { url: `http://127.0.0.1:${listening.port}`, child }
+  }
+
   /** Runs `mrs args` to completion, with a timeout after which its group is killed and the test fails. */
   async run(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
     const running = this.start(args, opts)
@@ -249,6 +260,7 @@ export class Sandbox {
 
   /** Kills anything still running (reporting it), then removes the sandbox. */
   async cleanup(): Promise<number[]> {
+    for (const server of this.ownServers) server.kill('SIGKILL')
     // processes get a moment to finish exiting; what is still alive after it is a leak
     await waitFor(() => this.leftovers().length === 0, 2000, 'processes to exit').catch(() => {})
     const left = this.leftovers()
