@@ -60,9 +60,11 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
 
     let server: ReadyServer
     if (plan.server.kind === 'local') {
-      const acquired = await acquireLocal(plan.server, ctx, abort.signal)
-      handle = acquired
-      server = { url: acquired.info.url, ids: plan.server.ids, webSearch: webSearchOn(plan.server.spec.tools), handle }
+      const acquired = await acquireLocal(plan.server, ctx)
+      // from here on the lease is released on every path (finally below)
+      handle = acquired.handle
+      await waitUntilReady(acquired.handle, acquired.attached, plan.server, ctx, abort.signal)
+      server = { url: handle.info.url, ids: plan.server.ids, webSearch: webSearchOn(plan.server.spec.tools), handle }
       await checkServedModels(server.url, Object.values(plan.server.ids).filter((id) => id !== 'default'), undefined)
     } else {
       server = await checkRemote(plan.server, ctx)
@@ -99,24 +101,20 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
 
 // ---- getting a server -------------------------------------------------------
 
-async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ServerHandle> {
-  const { out } = ctx
+async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise<{ handle: ServerHandle; attached: boolean }> {
   const acquired = await acquireServer(
     { spec: plan.spec, port: plan.port, share: plan.share, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
     ctx.paths,
     ctx.env as NodeJS.ProcessEnv,
   )
-  const handle = acquired.handle
-  if (acquired.logWarning) out.warn(acquired.logWarning)
-  if (signal.aborted) {
-    await handle.release()
-    throw signal.reason
-  }
-  const models = plan.spec.models.join(' + ')
-  if (acquired.attached) out.info(`using the running server ${handle.info.id} (${models}) at ${handle.info.url}`)
+  if (acquired.logWarning) ctx.out.warn(acquired.logWarning)
+  if (acquired.attached) ctx.out.info(`using the running server ${acquired.handle.info.id} (${plan.spec.models.join(' + ')}) at ${acquired.handle.info.url}`)
+  return acquired
+}
+
+async function waitUntilReady(handle: ServerHandle, attached: boolean, plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<void> {
   const info = await waitForReady(handle, plan, ctx, signal)
-  if (!acquired.attached) out.info(`mistral.rs is ready at ${info.url} ${out.dim(`(${formatDuration(Date.now() - info.startedAt)}; log: ${info.logPath ?? 'none'})`)}`)
-  return handle
+  if (!attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}; log: ${info.logPath ?? 'none'})`)}`)
 }
 
 /** Races: ready, server exited, keeper lost, --timeout, a signal. */

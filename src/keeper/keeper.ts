@@ -60,6 +60,7 @@ export class Keeper {
   private logBroken = false
   private readonly startedAt = Date.now()
   private shuttingDown = false
+  private listening = false
 
   constructor(private readonly start: KeeperStart) {
     this.port = start.port
@@ -74,8 +75,14 @@ export class Keeper {
     // Write errors on a pipe whose reader is gone must not kill the keeper.
     process.stdout.on('error', () => {})
     this.spawnServer()
-    this.addCreatorLease()
-    this.listen()
+    const creator = this.addCreatorLease()
+    // The registry entry and the creator's hello wait until the socket listens: the
+    // creator holds the start lock until hello, so no one finds an entry it cannot attach to.
+    this.listen(() => {
+      this.listening = true
+      this.writeRegistry()
+      creator.send({ t: 'hello', info: this.info() })
+    })
   }
 
   // ---- the server process -------------------------------------------------
@@ -207,7 +214,7 @@ export class Keeper {
 
   // ---- leases ---------------------------------------------------------------
 
-  private addCreatorLease(): void {
+  private addCreatorLease(): Lease {
     const lease = this.addLease(
       (e) => void writeMessage(process.stdout, e),
       () => process.stdout.end(),
@@ -217,15 +224,19 @@ export class Keeper {
     readMessages<SessionMessage>(process.stdin, (m) => this.onMessage(lease, m))
     process.stdin.on('end', () => this.onLeaseClosed(lease))
     process.stdin.on('error', () => this.onLeaseClosed(lease))
-    lease.send({ t: 'hello', info: this.info() })
+    return lease
   }
 
-  private listen(): void {
+  private listen(onListening: () => void): void {
     const { socketPath } = this.start
     rmSync(socketPath, { force: true })
     privateDir(join(socketPath, '..'))
     this.socketServer = createServer((conn) => this.onConnection(conn))
-    this.socketServer.listen(socketPath, () => this.writeRegistry())
+    this.socketServer.listen(socketPath, () => {
+      // shut down before the bind finished: the socket file appeared after it was removed
+      if (this.shuttingDown) rmSync(socketPath, { force: true })
+      else onListening()
+    })
   }
 
   private onConnection(conn: Socket): void {
@@ -342,7 +353,7 @@ export class Keeper {
   }
 
   private writeRegistry(): void {
-    if (this.shuttingDown) return
+    if (this.shuttingDown || !this.listening) return
     try {
       writeRegistry(this.start.registryPath, this.info())
     } catch (e) {

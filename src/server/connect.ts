@@ -18,6 +18,7 @@ import { openServerLog } from './logs.js'
 import { freePort, portIsFree } from './ports.js'
 import { shareKey, type ServerSpec } from './spec.js'
 import { stopGroup } from '../process/kill.js'
+import { isAlive, sleep } from '../process/proc.js'
 
 export interface ServerRequest {
   spec: ServerSpec
@@ -157,7 +158,7 @@ export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJ
     for (const { info } of await listServers(paths)) {
       if (info.key !== key || info.state === 'stopping') continue
       if (req.port !== undefined && info.port !== req.port) continue
-      const handle = await attach(info, req).catch(() => undefined)
+      const handle = await attachWithRetry(info, req)
       if (handle) return { handle, attached: true }
     }
     return startServer(req, paths, env, key)
@@ -240,6 +241,19 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
   }
   const handle = new ServerHandle(hello, keeper.stdin!, keeper.stdout!, req.graceMs, dispose)
   return { handle, attached: false, logWarning }
+}
+
+/** Attaches; a live keeper that does not answer at once (a loaded machine) gets a few more tries. */
+async function attachWithRetry(info: ServerInfo, req: ServerRequest): Promise<ServerHandle | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      return await attach(info, req)
+    } catch (e) {
+      if ((e as Error).message === 'the server is stopping' || !isAlive(info.keeperPid)) return undefined
+      await sleep(100 * (attempt + 1))
+    }
+  }
+  return undefined
 }
 
 function attach(info: ServerInfo, req: ServerRequest): Promise<ServerHandle> {
