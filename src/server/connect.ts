@@ -94,7 +94,8 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
    * free. `keepAliveMs` overrides this lease's keep-alive (0 for `mrs serve`).
    */
   async release(keepAliveMs?: number): Promise<{ stopped: boolean; sessions: number }> {
-    if (this.closed) {
+    // the server is already gone (mrs stop, gave up): nothing to release, nobody to answer
+    if (this.closed || this.stopped) {
       this.dispose()
       return { stopped: this.stopped, sessions: 0 }
     }
