@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url'
 export function keeperScript(): string {
   const here = dirname(fileURLToPath(import.meta.url))
   for (const dir of [here, join(here, '..'), join(here, '..', 'dist')]) {
-    const candidate = join(dir, 'keeper.js')
+    const candidate = join(dir, 'keeper.cjs')
     if (existsSync(candidate)) return candidate
   }
-  throw new Error(`keeper.js not found next to ${here}: run npm run build`)
+  throw new Error(`keeper.cjs not found next to ${here}: run npm run build`)
 }

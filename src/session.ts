@@ -28,6 +28,7 @@ import { webSearchOn } from './server/spec.js'
 import { prepareClient, type PreparedClient } from './clients/prepare.js'
 import type { ClientLaunch } from './clients/types.js'
 import { registryPath } from './server/registry.js'
+import { mark } from './trace.js'
 
 export interface SessionContext {
   env: Record<string, string | undefined>
@@ -52,6 +53,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
   let handle: ServerHandle | undefined
   let tmpDir: string | undefined
   try {
+    mark('session')
     cleanStaleTemp(ctx.paths)
     // Work the client needs (Codex's catalog, the user's --settings file) runs while the server loads;
     // a bad --settings throws here, before a server is started.
@@ -60,12 +62,16 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
 
     let server: ReadyServer
     if (plan.server.kind === 'local') {
+      mark('acquiring a server')
       const acquired = await acquireLocal(plan.server, ctx)
+      mark(`${acquired.attached ? 'attached' : 'keeper started'}`)
       // from here on the lease is released on every path (finally below)
       handle = acquired.handle
       await waitUntilReady(acquired.handle, acquired.attached, plan.server, ctx, abort.signal)
       server = { url: handle.info.url, ids: plan.server.ids, webSearch: webSearchOn(plan.server.spec.tools), handle }
-      await checkServedModels(server.url, Object.values(plan.server.ids).filter((id) => id !== 'default'), undefined)
+      mark('ready')
+      await checkServedModels(server.url, Object.values(plan.server.ids).filter((id) => id !== 'default'), undefined, handle.info.servedIds)
+      mark('models checked')
     } else {
       server = await checkRemote(plan.server, ctx)
     }
@@ -74,6 +80,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     if (!plan.client) return await holdServer(server, ctx)
 
     const prepared = await preparing!
+    mark('client prepared')
     tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomBytes(3).toString('hex')}`))
     const launch = prepared.launch({
       url: server.url,
@@ -208,11 +215,15 @@ export function failureReason(tail: string[]): string | undefined {
   return undefined
 }
 
-async function checkServedModels(url: string, required: string[], headers: Record<string, string> | undefined): Promise<string[]> {
-  const res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000 })
-  const ids = modelIds(res.body)
-  if (res.status !== 200 || !ids)
-    throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)
+/** Checks that the server lists `required` (asking it, unless the keeper already did when it became ready). */
+async function checkServedModels(url: string, required: string[], headers: Record<string, string> | undefined, known?: string[]): Promise<string[]> {
+  let ids = known
+  if (!ids) {
+    const res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000 })
+    ids = modelIds(res.body)
+    if (res.status !== 200 || !ids)
+      throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)
+  }
   const missing = required.filter((id) => !ids.includes(id))
   if (missing.length)
     throw new MrsError(`the server at ${url} does not serve ${missing.map((m) => `"${m}"`).join(', ')}; it serves: ${ids.join(', ')}`, ExitCode.ModelNotServed)
@@ -339,6 +350,7 @@ async function runClient(
     cwd: ctx.cwd,
   })
   const pid = child.pid
+  mark('client spawned')
   if (pid && server.handle) server.handle.setClient(pid)
   let forcedCode: number | undefined
   let stopping: Promise<unknown> | undefined

@@ -1,6 +1,7 @@
 /**
  * One function per command: parsed flags → settings → a plan or an answer.
- * Heavy modules are imported inside the command that needs them.
+ * Everything is one bundle (--help and --version never load it); only execa
+ * is loaded lazily, while the server starts.
  */
 import { ExitCode, MrsError, usageError } from '../errors.js'
 import type { ParsedArgs } from './parse.js'
@@ -12,6 +13,17 @@ import { getPaths } from '../paths.js'
 import { buildPlan, type Plan } from '../plan.js'
 import { localContextWindow } from '../hf.js'
 import { shellQuote } from '../text.js'
+import { mark } from '../trace.js'
+import { envCommand, setupCommand } from './commands/env.js'
+import { logsCommand, psCommand, stopCommand } from './commands/manage.js'
+import { doctorCommand } from './commands/doctor.js'
+import { aliasCommand, completionCommand } from './commands/shell.js'
+import { stringify } from 'smol-toml'
+import { runPlan } from '../session.js'
+import { SignalHub } from '../process/signals.js'
+import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv, webSearchOn } from '../server/spec.js'
+import { claudeLaunch } from '../clients/claude.js'
+import { CATALOG_FILE, codexLaunch } from '../clients/codex.js'
 
 type Parsed = ParsedArgs & { command: string }
 
@@ -22,21 +34,21 @@ export async function dispatch(parsed: Parsed): Promise<number> {
     case 'codex':
       return runCommand(parsed, parsed.command)
     case 'env':
-      return (await import('./commands/env.js')).envCommand(parsed)
+      return envCommand(parsed)
     case 'setup':
-      return (await import('./commands/env.js')).setupCommand(parsed)
+      return setupCommand(parsed)
     case 'ps':
-      return (await import('./commands/manage.js')).psCommand(parsed)
+      return psCommand(parsed)
     case 'stop':
-      return (await import('./commands/manage.js')).stopCommand(parsed)
+      return stopCommand(parsed)
     case 'logs':
-      return (await import('./commands/manage.js')).logsCommand(parsed)
+      return logsCommand(parsed)
     case 'doctor':
-      return (await import('./commands/doctor.js')).doctorCommand(parsed)
+      return doctorCommand(parsed)
     case 'alias':
-      return (await import('./commands/shell.js')).aliasCommand(parsed)
+      return aliasCommand(parsed)
     case 'completion':
-      return (await import('./commands/shell.js')).completionCommand(parsed)
+      return completionCommand(parsed)
   }
   throw usageError(`unknown command ${parsed.command}`)
 }
@@ -54,14 +66,14 @@ async function runCommand(parsed: Parsed, command: Command): Promise<number> {
   const env = process.env
   const out = new Output({ quiet: Boolean(parsed.options.quiet), verbose: Boolean(parsed.options.verbose) })
   const settings = await resolveFor(parsed, command)
+  mark('settings resolved')
   const cachedContext = command !== 'serve' && !settings.context && settings.model && !settings.url ? localContextWindow(settings.model, env)?.tokens : undefined
   const plan = buildPlan({ command, settings, passthrough: parsed.passthrough, env, cachedContext })
+  mark('plan built')
   if (parsed.options.dryRun) {
     process.stdout.write(await describePlan(plan))
     return ExitCode.Ok
   }
-  const { runPlan } = await import('../session.js')
-  const { SignalHub } = await import('../process/signals.js')
   const signals = new SignalHub()
   try {
     return await runPlan(plan, { env, paths: getPaths(env), out, signals, cwd: process.cwd() })
@@ -76,14 +88,12 @@ export async function describePlan(plan: Plan): Promise<string> {
   const port = plan.server.kind === 'local' ? (plan.server.port ?? '<free port>') : undefined
   let url: string
   if (plan.server.kind === 'local') {
-    const { serverArgv, multiModelConfig, baseUrl, MULTI_MODEL_FILE } = await import('../server/spec.js')
     const s = plan.server
     const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
     url = baseUrl(s.spec.host, port!)
     lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, port!, configPath)].map(shellQuote).join(' ')}`)
     const multi = multiModelConfig(s.spec, port!)
     if (multi) {
-      const { stringify } = await import('smol-toml')
       lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))
     }
     lines.push(
@@ -97,14 +107,12 @@ export async function describePlan(plan: Plan): Promise<string> {
   if (plan.client) {
     const c = plan.client
     const ids = plan.server.kind === 'local' ? plan.server.ids : { main: plan.server.model ?? 'default' }
-    const webSearch = plan.server.kind === 'local' ? (await import('../server/spec.js')).webSearchOn(plan.server.spec.tools) : false
+    const webSearch = plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools) : false
     const ctx = { url, ids, contextWindow: c.contextWindow, webSearch, apiKeyEnv: c.apiKeyEnv, userArgs: c.userArgs, env: process.env }
     let launch
     if (c.name === 'claude') {
-      const { claudeLaunch } = await import('../clients/claude.js')
       launch = claudeLaunch(ctx, c.binary)
     } else {
-      const { codexLaunch, CATALOG_FILE } = await import('../clients/codex.js')
       launch = codexLaunch(ctx, c.binary, { path: `<session temp dir>/${CATALOG_FILE}`, base: { slug: '(the entry of Codex\'s bundled catalog)' } })
     }
     lines.push(`client:   ${[launch.command, ...launch.args].map(shellQuote).join(' ')}`)

@@ -5,6 +5,10 @@
 import { AbortedBySignal, ExitCode, MrsError, signalExitCode } from '../errors.js'
 import { buildCli, parseArgs, type ParsedArgs } from './parse.js'
 import { Output } from './output.js'
+import { mark } from '../trace.js'
+import { dispatch } from './commands.js'
+
+export { buildCli, versionText } from './parse.js'
 
 export async function main(argv: string[]): Promise<void> {
   const code = await run(argv).catch(report)
@@ -14,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  mark('main')
   const cli = buildCli()
   const parsed = parseArgs(argv, cli)
   if (parsed.handled) return ExitCode.Ok
@@ -21,8 +26,7 @@ export async function run(argv: string[]): Promise<number> {
     cli.outputHelp()
     return ExitCode.Ok
   }
-  const commands = await import('./commands.js')
-  return commands.dispatch(parsed as ParsedArgs & { command: string })
+  return dispatch(parsed as ParsedArgs & { command: string })
 }
 
 function report(error: unknown): number {

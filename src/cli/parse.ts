@@ -15,6 +15,8 @@ import { SETTINGS, type Command, type Settings, flagName, parseSettingValue } fr
 declare const __MRS_VERSION__: string
 export const VERSION = typeof __MRS_VERSION__ === 'string' ? __MRS_VERSION__ : '0.0.0-dev'
 
+export const versionText = () => `mrs ${VERSION}\n`
+
 export const PASSTHROUGH_COMMANDS = new Set(['claude', 'codex'])
 
 export interface ParsedArgs {
@@ -110,7 +112,7 @@ export function buildCli(): CAC {
     if (name === 'claude' || name === 'codex') sections.splice(sections.length - 1, 0, ...PASSTHROUGH_HELP(name))
     return sections
   })
-  cli.version(VERSION, '--version')
+  cli.option('--version', 'Print the version')
   return cli
 }
 
@@ -207,6 +209,7 @@ function runCac(cli: CAC, command: string, own: string[], passthrough: string[])
   } catch (e) {
     throw usageError(`${(e as Error).message}; run mrs --help`)
   }
+  if (parsed.options.version && !command && !parsed.options.help) process.stdout.write(versionText())
   const handled = Boolean(parsed.options.help || (parsed.options.version && !command))
   if (!handled && command) {
     const cmd = cli.matchedCommand!

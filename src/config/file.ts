@@ -4,6 +4,7 @@
  * or the dotted key for unknown keys and wrong types.
  */
 import { readFileSync } from 'node:fs'
+import { parse, TomlError } from 'smol-toml'
 import { ExitCode, MrsError } from '../errors.js'
 import { closest } from '../text.js'
 import { PRESET_EXTRA_KEYS, SETTING_BY_TOML, type ClientName, type Settings, parseSettingValue } from './schema.js'
@@ -38,7 +39,6 @@ export async function loadConfigFile(path: string, mustExist: boolean): Promise<
 }
 
 export async function parseConfigText(path: string, text: string): Promise<ConfigFile> {
-  const { parse, TomlError } = await import('smol-toml')
   let doc: Record<string, unknown>
   try {
     doc = parse(text) as Record<string, unknown>

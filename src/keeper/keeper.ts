@@ -9,13 +9,15 @@
  *   - a second session can attach to a server that is already loaded.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { stringify } from 'smol-toml'
 import { rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { privateDir } from '../paths.js'
 import { stopGroup, stopTree } from '../process/kill.js'
 import { isAlive } from '../process/proc.js'
-import { waitUntilServing } from '../server/readiness.js'
+import { Readiness } from '../server/readiness.js'
+import { mark } from '../trace.js'
 import { writeRegistry } from '../server/registry.js'
 import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv } from '../server/spec.js'
 import { stripAnsi } from '../text.js'
@@ -28,6 +30,8 @@ const MAX_PORT_RETRIES = 3
 export const restartDelay = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8000)
 /** Phrases with which mistral.rs (and the OS) report a port conflict. */
 const PORT_IN_USE = /address already in use|os error 98|os error 48|EADDRINUSE|10048/i
+/** mistral.rs's line after a successful bind. */
+const LISTENING = /Server listening on http/
 
 interface Lease {
   id: number
@@ -57,6 +61,8 @@ export class Keeper {
   private readonly clientStops: Promise<unknown>[] = []
   private keepAliveTimer?: NodeJS.Timeout
   private readinessAbort?: AbortController
+  private readiness?: Readiness
+  private servedIds?: string[]
   private logBroken = false
   private readonly startedAt = Date.now()
   private shuttingDown = false
@@ -94,12 +100,7 @@ export class Keeper {
     const multi = multiModelConfig(spec, this.port)
     if (multi) {
       privateDir(tmpDir)
-      // smol-toml is only needed for multi-model serving; imported lazily below
-      void import('smol-toml').then(({ stringify }) => {
-        writeFileSync(configPath, stringify(multi), { mode: 0o600 })
-        this.launch(generation, configPath)
-      })
-      return
+      writeFileSync(configPath, stringify(multi), { mode: 0o600 })
     }
     this.launch(generation, configPath)
   }
@@ -110,6 +111,7 @@ export class Keeper {
     const argv = serverArgv(spec, this.port, configPath)
     this.log(`[mrs] starting: ${spec.binary} ${argv.join(' ')}`)
     // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
+    mark('keeper spawning the server')
     const child = spawn(spec.binary, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     this.server = child
     this.serverPid = child.pid ?? 0
@@ -128,10 +130,12 @@ export class Keeper {
     this.readinessAbort?.abort()
     const abort = new AbortController()
     this.readinessAbort = abort
-    const ready = await waitUntilServing(baseUrl(this.start.spec.host, this.port), abort.signal)
-    if (!ready || generation !== this.generation || this.shuttingDown) return
+    this.readiness = new Readiness(baseUrl(this.start.spec.host, this.port), abort.signal)
+    const ids = await this.readiness.result
+    if (!ids || generation !== this.generation || this.shuttingDown) return
     const restarted = this.state === 'restarting'
     this.state = 'ready'
+    this.servedIds = ids
     this.log(`[mrs] ready on ${baseUrl(this.start.spec.host, this.port)}${restarted ? ' (restarted)' : ''}`)
     this.writeRegistry()
     this.broadcast({ t: 'ready', info: this.info(), restarted })
@@ -195,6 +199,8 @@ export class Keeper {
 
   private recordLine(line: string): void {
     if (!line.trim()) return
+    // mistral.rs says so right after it binds: ask at once instead of at the next poll
+    if (this.state !== 'ready' && LISTENING.test(line)) this.readiness?.checkNow()
     this.tail.push(line)
     if (this.tail.length > TAIL_LINES) this.tail.shift()
     this.log(line)
@@ -347,6 +353,7 @@ export class Keeper {
       socketPath,
       startedAt: this.startedAt,
       state: this.state,
+      servedIds: this.servedIds,
       restarts: this.restartsUsed,
       sessions: this.activeLeases(),
     }

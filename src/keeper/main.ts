@@ -4,6 +4,7 @@
  * configuration arrives as the first line on stdin.
  */
 import { Keeper } from './keeper.js'
+import { mark } from '../trace.js'
 import type { KeeperStart } from './protocol.js'
 
 function readFirstLine(): Promise<KeeperStart> {
@@ -29,6 +30,7 @@ function readFirstLine(): Promise<KeeperStart> {
   })
 }
 
+mark('keeper main')
 readFirstLine().then(
   (start) => new Keeper(start).run(),
   (e: Error) => {

@@ -48,6 +48,8 @@ export interface ServerInfo {
   socketPath: string
   startedAt: number
   state: ServerState
+  /** The ids GET /v1/models listed when it became ready. */
+  servedIds?: string[]
   restarts: number
   sessions: number
 }

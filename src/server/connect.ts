@@ -18,6 +18,7 @@ import { openServerLog } from './logs.js'
 import { freePort, portIsFree } from './ports.js'
 import { shareKey, type ServerSpec } from './spec.js'
 import { stopGroup } from '../process/kill.js'
+import { mark } from '../trace.js'
 import { isAlive, sleep } from '../process/proc.js'
 
 export interface ServerRequest {
@@ -204,6 +205,7 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
     restarts: req.restarts,
     keepAliveMs: req.keepAliveMs,
   }
+  mark('spawning the keeper')
   const keeper: ChildProcess = spawn(process.execPath, [keeperScript(), KEEPER_MARKER, id], {
     detached: true,
     stdio: ['pipe', 'pipe', logFd ?? 'ignore'],

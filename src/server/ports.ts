@@ -1,5 +1,6 @@
 /** Port questions, answered by trying to listen: the only reliable test. */
 import { createServer } from 'node:net'
+import getPort from 'get-port'
 
 export function portIsFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -10,8 +11,7 @@ export function portIsFree(port: number, host: string): Promise<boolean> {
   })
 }
 
-/** A free port on `host` (get-port, loaded on first use). */
+/** A free port on `host`. */
 export async function freePort(host: string): Promise<number> {
-  const { default: getPort } = await import('get-port')
   return getPort({ host: host === 'localhost' ? '127.0.0.1' : host })
 }

@@ -70,3 +70,20 @@ describe('the mrs command line', () => {
     })
   })
 })
+
+describe('the fast path for --help and --version', () => {
+  it('answers exactly as mrs itself would, for every command', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const { MRS, ROOT } = await import('../helpers/sandbox.js')
+    const full = (args: string[]) =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(join(ROOT, 'dist', 'mrs.js'))}).then((m) => m.main(${JSON.stringify(args)}))`], { encoding: 'utf8' })
+    const fast = (args: string[]) => execFileSync(process.execPath, [MRS, ...args], { encoding: 'utf8' })
+    const { buildCli } = await import('../../src/cli/parse.js')
+    for (const name of ['', ...buildCli().commands.map((c) => c.name)]) {
+      const args = name ? [name, '--help'] : ['--help']
+      expect(fast(args), args.join(' ')).toBe(full(args))
+    }
+    expect(fast(['--version'])).toBe(full(['--version']))
+    expect(fast(['-h'])).toBe(full(['-h']))
+  })
+})

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
-export const MRS = join(ROOT, 'bin', 'mrs.js')
+export const MRS = join(ROOT, 'bin', 'mrs.cjs')
 export const FAKE_BIN = join(ROOT, 'test', 'fixtures', 'bin')
 export const FAKE_CLIENTS = join(ROOT, 'test', 'fixtures', 'clients')
 const NODE_BIN = join(ROOT, 'node_modules', '.bin')

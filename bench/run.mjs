@@ -1,0 +1,337 @@
+#!/usr/bin/env node
+// `npm run bench`: measures what mrs adds on top of the work itself, each
+// against a baseline run in the same process, interleaved A B A B so machine
+// drift cancels. Writes bench/results.md. Uses the built mrs, the fake
+// mistralrs and, for the last part, the real clients.
+//
+//   BENCH_RUNS=N  runs per measurement (default 20; real clients: half)
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const MRS = join(ROOT, 'bin', 'mrs.cjs')
+const FAKE_BIN = join(ROOT, 'test', 'fixtures', 'bin')
+const RUNS = Number(process.env.BENCH_RUNS || 20)
+const MODEL = 'Qwen/Qwen3-4B'
+const now = () => performance.timeOrigin + performance.now() // ms since the epoch, fractional
+
+// ---- an isolated world, like the tests' sandbox ------------------------------
+
+const root = mkdtempSync(join(tmpdir(), 'mrs-bench-'))
+const bin = join(root, 'bin')
+mkdirSync(bin)
+symlinkSync(join(ROOT, 'bench', 'fixtures', 'client'), join(bin, 'claude'))
+const realBin = join(root, 'real-bin')
+mkdirSync(realBin)
+for (const c of ['claude', 'codex']) symlinkSync(join(ROOT, 'node_modules', '.bin', c), join(realBin, c))
+const record = join(root, 'server.jsonl')
+const clientLog = join(root, 'client.log')
+const baseEnv = {
+  PATH: [bin, FAKE_BIN, dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+  HOME: join(root, 'home'),
+  TMPDIR: join(root, 'tmp'),
+  XDG_CONFIG_HOME: join(root, 'config'),
+  XDG_STATE_HOME: join(root, 'state'),
+  XDG_CACHE_HOME: join(root, 'cache'),
+  CODEX_HOME: join(root, 'home', '.codex'),
+  CLAUDE_CONFIG_DIR: join(root, 'home', '.claude'),
+  MRS_CONFIG: join(root, 'config', 'mrs.toml'),
+  HF_HOME: join(root, 'hf'),
+  FAKE_MISTRALRS_RECORD: record,
+  BENCH_CLIENT_LOG: clientLog,
+  MRS_KEEP_ALIVE: '0',
+  NO_COLOR: '1',
+  LANG: 'C.UTF-8',
+}
+for (const d of [baseEnv.HOME, baseEnv.TMPDIR, baseEnv.CODEX_HOME, baseEnv.CLAUDE_CONFIG_DIR, join(root, 'config')]) mkdirSync(d, { recursive: true })
+writeFileSync(baseEnv.MRS_CONFIG, '# bench\n')
+
+const freePort = () =>
+  new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => r(port))
+    })
+  })
+
+function run(cmd, args, env = {}, opts = {}) {
+  return new Promise((resolvePromise) => {
+    rmSync(record, { force: true })
+    rmSync(clientLog, { force: true })
+    const t0 = now()
+    const child = spawn(cmd, args, { env: { ...baseEnv, ...env }, stdio: ['ignore', 'ignore', opts.stderr ? 'pipe' : 'ignore'], cwd: root })
+    let peak = 0
+    const sampler = opts.sampleRss
+      ? setInterval(() => {
+          peak = Math.max(peak, vmHwm(child.pid))
+        }, 20)
+      : undefined
+    let stderr = ''
+    child.stderr?.on('data', (d) => (stderr += d))
+    child.on('exit', (code) => {
+      const t1 = now()
+      clearInterval(sampler)
+      resolvePromise({ t0, t1, code, stderr, peakRssMb: peak / 1024, client: clientTimes(), server: serverTimes() })
+    })
+  })
+}
+
+/** Peak RSS (VmHWM, kB) of a live process. */
+function vmHwm(pid) {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+  } catch {
+    return 0
+  }
+}
+
+function clientTimes() {
+  if (!existsSync(clientLog)) return {}
+  const out = {}
+  for (const line of readFileSync(clientLog, 'utf8').trim().split('\n')) {
+    const [k, ns] = line.split(' ')
+    out[k] = Number(BigInt(ns) / 1000n) / 1000 // ms since the epoch
+  }
+  return out
+}
+
+function serverTimes() {
+  if (!existsSync(record)) return {}
+  const out = {}
+  for (const r of readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l))) {
+    if (r.event === 'start' && !out.pid) out.pid = r.pid
+    if (r.event === 'listening') out.listening = r.t
+  }
+  return out
+}
+
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+// ---- statistics ------------------------------------------------------------------
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(1))
+const spread = (xs) => `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`
+
+/** Runs a and b alternately, `runs` times each. */
+async function interleave(runs, a, b) {
+  const A = []
+  const B = []
+  for (let i = 0; i < runs; i++) {
+    A.push(await a(i))
+    if (b) B.push(await b(i))
+  }
+  return [A, B]
+}
+
+const rows = []
+const verdicts = []
+function report(section, what, values, unit = 'ms', baseline) {
+  const m = median(values)
+  const row = { section, what, median: m, spread: spread(values), unit, n: values.length }
+  if (baseline) {
+    row.baselineMedian = median(baseline)
+    row.ratio = m / row.baselineMedian
+  }
+  rows.push(row)
+  console.log(`${section} · ${what}: median ${fmt(m)} ${unit} (${spread(values)})${baseline ? `, baseline ${fmt(median(baseline))} ${unit}, ratio ${(m / median(baseline)).toFixed(2)}×` : ''}`)
+  return row
+}
+function goal(name, ok, detail) {
+  verdicts.push({ name, ok, detail })
+  console.log(`  goal ${ok ? 'MET' : 'MISSED'}: ${name} — ${detail}`)
+}
+
+function check(result, label) {
+  if (result.code !== 0 || !result.client.start) throw new Error(`${label} failed (exit ${result.code}): ${result.stderr}`)
+  return result
+}
+
+// ---- 1 + 2 + 3: launch, readiness, teardown -----------------------------------------
+
+async function launch(T) {
+  const mrs = () => run(process.execPath, [MRS, 'claude', '-m', MODEL, '--no-share', '-q'], { FAKE_MISTRALRS_LOAD_MS: String(T) })
+  const shell = async () => run('/bin/sh', [join(ROOT, 'bench', 'fixtures', 'launcher.sh'), String(await freePort()), '500'], { FAKE_MISTRALRS_LOAD_MS: String(T) })
+  await mrs() // warm the file cache
+  const [A, B] = await interleave(RUNS, mrs, shell)
+  A.forEach((r) => check(r, 'mrs'))
+  B.forEach((r) => check(r, 'shell launcher'))
+  const overhead = (r) => r.client.start - r.t0 - T
+  const total = (r) => r.client.start - r.t0
+  report(`launch, T = ${T} ms`, 'start → client start, minus T', A.map(overhead), 'ms', B.map(overhead))
+  const t = report(`launch, T = ${T} ms`, 'start → client start (total)', A.map(total), 'ms', B.map(total))
+  goal(`launch overhead ≤ 120 ms (T = ${T})`, median(A.map(overhead)) <= 120, `${fmt(median(A.map(overhead)))} ms`)
+  goal(`launch within 1.3× of the shell launcher (T = ${T})`, t.ratio <= 1.3, `${t.ratio.toFixed(2)}×`)
+  const ready = (r) => r.client.start - r.server.listening
+  report(`readiness, T = ${T} ms`, 'server bind → client start', A.map(ready), 'ms', B.map(ready))
+  goal(`readiness latency ≤ 30 ms (T = ${T})`, median(A.map(ready)) <= 30, `${fmt(median(A.map(ready)))} ms`)
+  if (T === 500) {
+    const down = (r) => r.t1 - r.client.end
+    report('teardown, server honours SIGTERM', 'client exit → mrs exit, server gone', A.map(down), 'ms', B.map(down))
+    goal('teardown ≤ 50 ms (SIGTERM honoured)', median(A.map(down)) <= 50, `${fmt(median(A.map(down)))} ms`)
+  }
+}
+
+async function teardownIgnored() {
+  const graceMs = 500
+  const env = { FAKE_MISTRALRS_LOAD_MS: '0', FAKE_MISTRALRS_FAULT: 'ignore-term' }
+  const mrs = () => run(process.execPath, [MRS, 'claude', '-m', MODEL, '--no-share', '-q', '--grace', `${graceMs}ms`], env)
+  const shell = async () => run('/bin/sh', [join(ROOT, 'bench', 'fixtures', 'launcher.sh'), String(await freePort()), String(graceMs / 10)], env)
+  const runs = Math.max(5, RUNS >> 1)
+  const [A, B] = await interleave(runs, mrs, shell)
+  for (const r of A) if (alive(check(r, 'mrs').server.pid)) throw new Error('the server outlived mrs')
+  const down = (r) => r.t1 - r.client.end
+  report(`teardown, server ignores SIGTERM (grace ${graceMs} ms)`, 'client exit → mrs exit, server gone', A.map(down), 'ms', B.map(down))
+  goal('teardown ≤ grace + 100 ms (SIGTERM ignored)', median(A.map(down)) <= graceMs + 100, `${fmt(median(A.map(down)))} ms`)
+}
+
+// ---- 4: CLI start ------------------------------------------------------------------
+
+async function cliStart() {
+  for (const args of [['--help'], ['--version']]) {
+    const [A, B] = await interleave(
+      RUNS,
+      () => run(process.execPath, [MRS, ...args]),
+      () => run(process.execPath, ['-e', '0']),
+    )
+    const t = (r) => r.t1 - r.t0
+    const row = report('CLI start', `mrs ${args[0]} vs node -e 0`, A.map(t), 'ms', B.map(t))
+    goal(`mrs ${args[0]} ≤ 1.5× bare node`, row.ratio <= 1.5, `${row.ratio.toFixed(2)}×`)
+  }
+}
+
+// ---- 5: memory -----------------------------------------------------------------------
+
+async function memory() {
+  const runs = Math.max(3, RUNS >> 2)
+  const peaks = []
+  for (let i = 0; i < runs; i++) {
+    const r = check(await run(process.execPath, [MRS, 'claude', '-m', MODEL, '--no-share', '-q'], { BENCH_CLIENT_SLEEP: '1' }, { sampleRss: true }), 'mrs')
+    peaks.push(r.peakRssMb)
+  }
+  report('memory', 'peak RSS of mrs while a session runs', peaks, 'MB')
+  goal('peak RSS ≤ 60 MB', median(peaks) <= 60, `${fmt(median(peaks))} MB`)
+}
+
+// ---- 6: attach ------------------------------------------------------------------------
+
+async function attach() {
+  const serve = spawn(process.execPath, [MRS, 'serve', '-m', MODEL], { env: { ...baseEnv, FAKE_MISTRALRS_RECORD: join(root, 'serve.jsonl') }, stdio: ['ignore', 'ignore', 'pipe'] })
+  await new Promise((r) => serve.stderr.on('data', (d) => String(d).includes('Press Ctrl-C') && r()))
+  const [A] = await interleave(RUNS, () => run(process.execPath, [MRS, 'claude', '-m', MODEL, '-q']))
+  const t = (r) => check(r, 'attach').client.start - r.t0
+  report('attach', 'second session on a running server: start → client start', A.map(t))
+  goal('attach ≤ 100 ms', median(A.map(t)) <= 100, `${fmt(median(A.map(t)))} ms`)
+  serve.kill('SIGINT')
+  await new Promise((r) => serve.on('exit', r))
+}
+
+// ---- 7: real clients -----------------------------------------------------------------------
+
+async function realClients() {
+  const env = { PATH: baseEnv.PATH.replace(bin, realBin), FAKE_MISTRALRS_RECORD: join(root, 'serve.jsonl') }
+  const serve = spawn(process.execPath, [MRS, 'serve', '-m', MODEL], { env: { ...baseEnv, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const url = await new Promise((r) => {
+    let err = ''
+    serve.stderr.on('data', (d) => {
+      err += d
+      const m = /serves \S+ at (http:\S+)/.exec(err)
+      if (m && err.includes('Press Ctrl-C')) r(m[1])
+    })
+  })
+  const runs = Math.max(5, RUNS >> 1)
+  // the direct runs get exactly what mrs injects, from `mrs env`
+  const claudeEnv = Object.fromEntries(
+    spawnSync(process.execPath, [MRS, 'env', 'claude', '--url', url], { env: { ...baseEnv, ...env }, encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((l) => l.startsWith('export '))
+      .map((l) => {
+        const [k, ...v] = l.slice(7).split('=')
+        return [k, v.join('=').replace(/^'(.*)'$/, '$1')]
+      }),
+  )
+  const codexFlags = spawnSync(process.execPath, [MRS, 'env', 'codex', '--url', url], { env: { ...baseEnv, ...env }, encoding: 'utf8' })
+    .stdout.trim()
+    .split(/ (?=-c )/)
+    .flatMap((f) => ['-c', f.slice(3).replace(/^'(.*)'$/, '$1')])
+  const exec = ['--disable', 'plugins', 'exec', '--skip-git-repo-check', '--ephemeral', 'say hi']
+  const cases = [
+    ['claude -p', () => run(process.execPath, [MRS, 'claude', '-m', MODEL, '-q', '--', '-p', 'say hi'], env), () => run(join(realBin, 'claude'), ['-p', 'say hi'], { ...env, ...claudeEnv })],
+    ['codex exec', () => run(process.execPath, [MRS, 'codex', '-m', MODEL, '-q', '--', ...exec], env), () => run(join(realBin, 'codex'), [...codexFlags, ...exec], env)],
+  ]
+  for (const [name, a, b] of cases) {
+    await a()
+    const [A, B] = await interleave(runs, a, b)
+    const t = (r) => {
+      if (r.code !== 0) throw new Error(`${name} failed: ${r.stderr}`)
+      return r.t1 - r.t0
+    }
+    const row = report('real clients', `mrs ${name.split(' ')[0]} vs ${name} direct, end to end`, A.map(t), 'ms', B.map(t))
+    const cost = row.median - row.baselineMedian
+    rows.push({ section: 'real clients', what: `mrs's cost for ${name} (difference of medians)`, median: cost, spread: '', unit: 'ms', n: runs })
+    goal(`mrs adds ≤ 150 ms to ${name}`, cost <= 150, `${fmt(cost)} ms`)
+  }
+  serve.kill('SIGINT')
+  await new Promise((r) => serve.on('exit', r))
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+const started = Date.now()
+try {
+  await launch(0)
+  await launch(500)
+  await teardownIgnored()
+  await cliStart()
+  await memory()
+  await attach()
+  await realClients()
+} finally {
+  rmSync(root, { recursive: true, force: true })
+}
+
+const table = rows
+  .map((r) => `| ${r.section} | ${r.what} | ${fmt(r.median)} ${r.unit} | ${r.spread} | ${r.baselineMedian !== undefined ? `${fmt(r.baselineMedian)} ${r.unit}` : ''} | ${r.ratio !== undefined ? `${r.ratio.toFixed(2)}×` : ''} |`)
+  .join('\n')
+const goals = verdicts.map((v) => `| ${v.ok ? '✓' : '✗'} | ${v.name} | ${v.detail} |`).join('\n')
+const md = `# mrs benchmark
+
+Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version},
+${RUNS} runs per measurement (real clients: ${Math.max(5, RUNS >> 1)}), interleaved with the baseline (A B A B) so machine
+drift cancels; medians and min–max. The server is the fake \`mistralrs\` (\`test/fixtures/bin/mistralrs\`), binding
+T ms after it starts; the client is \`bench/fixtures/client\`, which logs its start and end and exits; the baseline
+launcher is \`bench/fixtures/launcher.sh\` (start the server in the background, poll with curl every 10 ms, run the
+client, kill the server). Took ${Math.round((Date.now() - started) / 1000)} s.
+
+| what | measured | median | min–max | baseline median | ratio |
+| --- | --- | --- | --- | --- | --- |
+${table}
+
+## Goals
+
+| | goal | measured |
+| --- | --- | --- |
+${goals}
+`
+writeFileSync(join(ROOT, 'bench', 'results.md'), md)
+console.log(`\nwrote bench/results.md (${verdicts.filter((v) => v.ok).length}/${verdicts.length} goals met)`)
