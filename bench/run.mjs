@@ -65,9 +65,11 @@ function run(cmd, args, env = {}, opts = {}) {
     const t0 = now()
     const child = spawn(cmd, args, { env: { ...baseEnv, ...env }, stdio: ['ignore', 'ignore', opts.stderr ? 'pipe' : 'ignore'], cwd: root })
     let peak = 0
+    let keeperPeak = 0
     const sampler = opts.sampleRss
       ? setInterval(() => {
           peak = Math.max(peak, vmHwm(child.pid))
+          for (const pid of childPids(child.pid)) keeperPeak = Math.max(keeperPeak, vmHwm(pid))
         }, 20)
       : undefined
     let stderr = ''
@@ -75,9 +77,29 @@ function run(cmd, args, env = {}, opts = {}) {
     child.on('exit', (code) => {
       const t1 = now()
       clearInterval(sampler)
-      resolvePromise({ t0, t1, code, stderr, peakRssMb: peak / 1024, client: clientTimes(), server: serverTimes() })
+      resolvePromise({ t0, t1, code, stderr, peakRssMb: peak / 1024, keeperPeakRssMb: keeperPeak / 1024, client: clientTimes(), server: serverTimes() })
     })
   })
+}
+
+/** Children of `pid` that run the keeper. */
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('keeper.cjs')
+        } catch {
+          return false
+        }
+      })
+  } catch {
+    return []
+  }
 }
 
 /** Peak RSS (VmHWM, kB) of a live process. */
@@ -178,10 +200,17 @@ async function launch(T) {
   B.forEach((r) => check(r, 'shell launcher'))
   const overhead = (r) => r.client.start - r.t0 - T
   const total = (r) => r.client.start - r.t0
-  report(`launch, T = ${T} ms`, 'start → client start, minus T', A.map(overhead), 'ms', B.map(overhead))
+  if (T > 0) report(`launch, T = ${T} ms`, 'start → client start, minus T', A.map(overhead), 'ms', B.map(overhead))
   const t = report(`launch, T = ${T} ms`, 'start → client start (total)', A.map(total), 'ms', B.map(total))
   goal(`launch overhead ≤ 120 ms (T = ${T})`, median(A.map(overhead)) <= 120, `${fmt(median(A.map(overhead)))} ms`)
-  goal(`launch within 1.3× of the shell launcher (T = ${T})`, t.ratio <= 1.3, `${t.ratio.toFixed(2)}×`)
+  // The shell launcher pays no Node start-up; mrs pays two in a row (itself, then the keeper). Even one
+  // makes a floor that no launcher written for Node can go under.
+  const oneNode = (t.baselineMedian + nodeStartMs) / t.baselineMedian
+  goal(
+    `launch within 1.3× of the shell launcher (T = ${T})`,
+    t.ratio <= 1.3,
+    `${t.ratio.toFixed(2)}×; a launcher that is a Node process cannot go under ${oneNode.toFixed(2)}× here (baseline + one ${fmt(nodeStartMs)} ms node start-up)`,
+  )
   const ready = (r) => r.client.start - r.server.listening
   report(`readiness, T = ${T} ms`, 'server bind → client start', A.map(ready), 'ms', B.map(ready))
   goal(`readiness latency ≤ 30 ms (T = ${T})`, median(A.map(ready)) <= 30, `${fmt(median(A.map(ready)))} ms`)
@@ -207,6 +236,8 @@ async function teardownIgnored() {
 
 // ---- 4: CLI start ------------------------------------------------------------------
 
+let nodeStartMs = 0
+
 async function cliStart() {
   for (const args of [['--help'], ['--version']]) {
     const [A, B] = await interleave(
@@ -216,6 +247,7 @@ async function cliStart() {
     )
     const t = (r) => r.t1 - r.t0
     const row = report('CLI start', `mrs ${args[0]} vs node -e 0`, A.map(t), 'ms', B.map(t))
+    nodeStartMs = row.baselineMedian
     goal(`mrs ${args[0]} ≤ 1.5× bare node`, row.ratio <= 1.5, `${row.ratio.toFixed(2)}×`)
   }
 }
@@ -225,11 +257,14 @@ async function cliStart() {
 async function memory() {
   const runs = Math.max(3, RUNS >> 2)
   const peaks = []
+  const keeperPeaks = []
   for (let i = 0; i < runs; i++) {
     const r = check(await run(process.execPath, [MRS, 'claude', '-m', MODEL, '--no-share', '-q'], { BENCH_CLIENT_SLEEP: '1' }, { sampleRss: true }), 'mrs')
     peaks.push(r.peakRssMb)
+    keeperPeaks.push(r.keeperPeakRssMb)
   }
   report('memory', 'peak RSS of mrs while a session runs', peaks, 'MB')
+  report('memory', 'peak RSS of its keeper (holds wait-on)', keeperPeaks, 'MB')
   goal('peak RSS ≤ 60 MB', median(peaks) <= 60, `${fmt(median(peaks))} MB`)
 }
 
@@ -299,10 +334,10 @@ async function realClients() {
 
 const started = Date.now()
 try {
+  await cliStart()
   await launch(0)
   await launch(500)
   await teardownIgnored()
-  await cliStart()
   await memory()
   await attach()
   await realClients()

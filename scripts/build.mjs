@@ -24,7 +24,6 @@ const common = {
   banner: { js: "import { createRequire as __mrsCreateRequire } from 'node:module'; const require = __mrsCreateRequire(import.meta.url);" },
   define: { __MRS_VERSION__: JSON.stringify(pkg.version) },
   logLevel: 'warning',
-  minify: process.env.MRS_MINIFY === '1',
 }
 
 /** `import('wait-on')` in the keeper becomes `import('./vendor/wait-on.js')`, a file of its own. */
