@@ -28,7 +28,8 @@ export const BAD_INPUT: Case[] = [
   { name: 'invalid MRS_PORT', args: ['serve', '-m', 'M'], env: { MRS_PORT: 'abc' }, code: 64, message: /invalid MRS_PORT="abc"/ },
   { name: 'explicit port already taken', args: (_, port) => ['serve', '-m', 'M', '--port', String(port)], code: 66, message: /port \d+ is already in use; pick another with --port/ },
   { name: 'invalid --url', args: ['claude', '--url', 'gpu-box'], code: 64, message: /invalid --url "gpu-box": must be a URL/ },
-  { name: 'unreachable --url', args: (_, port) => ['claude', '--url', `http://127.0.0.1:${port}`], code: 69, message: /cannot reach http:\/\/127\.0\.0\.1:\d+ \(\w+\); is the server running, and is --url right\?/ },
+  // nothing listens on port 1
+  { name: 'unreachable --url', args: ['claude', '--url', 'http://127.0.0.1:1'], code: 69, message: /cannot reach http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\); is the server running, and is --url right\?/ },
   { name: '--timeout garbage', args: ['serve', '-m', 'M', '--timeout', 'soonish'], code: 64, message: /invalid --timeout "soonish": must be a duration such as 90s, 10m or 1h/ },
   { name: 'mistralrs not installed', args: ['serve', '-m', 'M'], options: { mistralrs: false }, code: 127, message: /mistralrs not found on PATH; install mistral\.rs/ },
   { name: 'claude not installed', args: ['claude', '-m', 'M'], options: { clients: 'none' }, code: 127, message: /claude not found on PATH; install Claude Code/ },
