@@ -115,6 +115,7 @@ async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise
     ctx.env as NodeJS.ProcessEnv,
   )
   if (acquired.logWarning) ctx.out.warn(acquired.logWarning)
+  for (const w of acquired.handle.earlyWarnings) ctx.out.warn(w)
   if (acquired.attached) ctx.out.info(`using the running server ${acquired.handle.info.id} (${plan.spec.models.join(' + ')}) at ${acquired.handle.info.url}`)
   return acquired
 }

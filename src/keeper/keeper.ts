@@ -63,7 +63,8 @@ export class Keeper {
   private readinessAbort?: AbortController
   private readiness?: Readiness
   private servedIds?: string[]
-  private logBroken = false
+  /** Set when the log could not be written (a full disk): logging stops, the server does not. */
+  private logProblem?: string
   private readonly startedAt = Date.now()
   private shuttingDown = false
   private listening = false
@@ -88,6 +89,8 @@ export class Keeper {
       this.listening = true
       this.writeRegistry()
       creator.send({ t: 'hello', info: this.info() })
+      // a log that failed before anyone was listening is reported now
+      if (this.logProblem) creator.send({ t: 'warning', message: this.logProblem })
     })
   }
 
@@ -209,12 +212,12 @@ export class Keeper {
 
   /** The log file is the keeper's stderr (set up by mrs). A full disk stops logging, not the server. */
   private log(line: string): void {
-    if (this.logBroken || this.start.logPath === null) return
+    if (this.logProblem || this.start.logPath === null) return
     try {
       writeSync(2, `${line}\n`)
     } catch (e) {
-      this.logBroken = true
-      this.broadcast({ t: 'warning', message: `cannot write the server log ${this.start.logPath} (${(e as NodeJS.ErrnoException).code}); the server keeps running` })
+      this.logProblem = `cannot write the server log ${this.start.logPath} (${(e as NodeJS.ErrnoException).code}); the server keeps running`
+      this.broadcast({ t: 'warning', message: this.logProblem })
     }
   }
 

@@ -44,21 +44,23 @@ export interface Acquired {
  * the keeper vanished without saying it stopped.
  */
 export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] }> {
-  info: ServerInfo
+  info!: ServerInfo
   private stopped = false
   private closed = false
   private readonly closeWaiters: (() => void)[] = []
+  /** Warnings the keeper sent before the session listened for events. */
+  readonly earlyWarnings: string[] = []
 
-  constructor(
-    info: ServerInfo,
+  private constructor(
     private readonly output: Writable,
     input: Readable,
     private readonly graceMs: number,
     private readonly dispose: () => void,
   ) {
     super()
-    this.info = info
     readMessages<KeeperEvent>(input, (e) => {
+      // a warning that arrives before anyone listens (right after hello) is kept for the session
+      if (e.t === 'warning' && this.listenerCount('event') === 0) this.earlyWarnings.push(e.message)
       if (e.t === 'hello' || e.t === 'ready' || e.t === 'status') this.info = e.info
       if (e.t === 'port-retry') this.info = { ...this.info, port: e.to, url: this.info.url.replace(/:\d+$/, `:${e.to}`) }
       if (e.t === 'stopped') this.stopped = true
@@ -67,6 +69,36 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
     input.on('close', () => this.onClose())
     input.on('end', () => this.onClose())
     input.on('error', () => this.onClose())
+  }
+
+  /**
+   * A lease over a keeper's channel, once the keeper says hello. Rejects if it
+   * refuses, goes away, or says nothing within `timeoutMs`.
+   */
+  static open(output: Writable, input: Readable, graceMs: number, dispose: () => void, timeoutMs: number): Promise<ServerHandle> {
+    const handle = new ServerHandle(output, input, graceMs, dispose)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error('no answer')), timeoutMs)
+      const fail = (e: Error) => {
+        done()
+        dispose()
+        reject(e)
+      }
+      const onEvent = (e: KeeperEvent) => {
+        if (e.t === 'hello') {
+          done()
+          resolve(handle)
+        } else if (e.t === 'refused') fail(new Error(e.reason))
+      }
+      const onLost = () => fail(new Error('the keeper went away'))
+      const done = () => {
+        clearTimeout(timer)
+        handle.off('event', onEvent)
+        handle.off('lost', onLost)
+      }
+      handle.on('event', onEvent)
+      handle.on('lost', onLost)
+    })
   }
 
   private onClose(): void {
@@ -215,34 +247,17 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
   keeper.stdin!.on('error', () => {})
   writeMessage(keeper.stdin!, start)
 
-  const hello = await new Promise<ServerInfo>((resolve, reject) => {
-    const onExit = (code: number | null) =>
-      reject(new MrsError(`mrs could not start its server keeper (exit ${code})${logPath ? `; see ${logPath}` : ''}`, ExitCode.Internal))
-    keeper.once('exit', onExit)
-    keeper.once('error', (e) => reject(new MrsError(`mrs could not start its server keeper: ${e.message}`, ExitCode.Internal)))
-    let buffer = ''
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString('utf8')
-      const nl = buffer.indexOf('\n')
-      if (nl < 0) return
-      keeper.stdout!.off('data', onData)
-      keeper.off('exit', onExit)
-      const rest = buffer.slice(nl + 1)
-      if (rest) keeper.stdout!.unshift(Buffer.from(rest))
-      try {
-        resolve((JSON.parse(buffer.slice(0, nl)) as Extract<KeeperEvent, { t: 'hello' }>).info)
-      } catch (e) {
-        reject(e)
-      }
-    }
-    keeper.stdout!.on('data', onData)
-  })
-  keeper.unref()
   const dispose = () => {
     keeper.stdin!.end()
     keeper.stdout!.destroy()
   }
-  const handle = new ServerHandle(hello, keeper.stdin!, keeper.stdout!, req.graceMs, dispose)
+  let exitCode: number | null = null
+  keeper.once('exit', (code) => (exitCode = code))
+  const handle = await ServerHandle.open(keeper.stdin!, keeper.stdout!, req.graceMs, dispose, 30_000).catch((e: Error) => {
+    const why = exitCode !== null ? `exit ${exitCode}` : e.message
+    throw new MrsError(`mrs could not start its server keeper (${why})${logPath ? `; see ${logPath}` : ''}`, ExitCode.Internal)
+  })
+  keeper.unref()
   return { handle, attached: false, logWarning }
 }
 
@@ -260,33 +275,10 @@ async function attachWithRetry(info: ServerInfo, req: ServerRequest): Promise<Se
 }
 
 function attach(info: ServerInfo, req: ServerRequest): Promise<ServerHandle> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = connect(info.socketPath)
-    const timer = setTimeout(() => fail(new Error('no answer')), 2000)
-    const fail = (e: Error) => {
-      clearTimeout(timer)
-      socket.destroy()
-      reject(e)
-    }
-    socket.once('error', fail)
-    socket.once('connect', () => writeMessage(socket, { t: 'attach', pid: process.pid, keepAliveMs: req.keepAliveMs }))
-    let buffer = ''
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString('utf8')
-      const nl = buffer.indexOf('\n')
-      if (nl < 0) return
-      socket.off('data', onData)
-      clearTimeout(timer)
-      socket.off('error', fail)
-      const first = JSON.parse(buffer.slice(0, nl)) as KeeperEvent
-      if (first.t !== 'hello') return fail(new Error(first.t === 'refused' ? first.reason : 'unexpected answer'))
-      const rest = buffer.slice(nl + 1)
-      if (rest) socket.unshift(Buffer.from(rest))
-      socket.on('error', () => {})
-      resolve(new ServerHandle(first.info, socket, socket, req.graceMs, () => socket.end()))
-    }
-    socket.on('data', onData)
-  })
+  const socket: Socket = connect(info.socketPath)
+  socket.on('error', () => {})
+  socket.once('connect', () => writeMessage(socket, { t: 'attach', pid: process.pid, keepAliveMs: req.keepAliveMs }))
+  return ServerHandle.open(socket, socket, req.graceMs, () => socket.end(), 2000)
 }
 
 /** One request to a keeper's socket (status or stop) for `mrs ps` / `mrs stop`. */

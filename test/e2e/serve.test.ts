@@ -4,6 +4,7 @@
 // logs, and that nothing is left behind.
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FAKE_BIN, expectGone, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
@@ -214,6 +215,27 @@ describe('mrs serve', () => {
       mrs.kill('SIGINT')
       expect((await mrs.done()).code).toBe(130)
       chmodSync(sb.logDir, 0o644)
+    })
+  })
+
+  // mounting a small tmpfs needs root, which CI has; elsewhere this one case cannot be set up
+  it.skipIf(process.getuid?.() !== 0)('still runs when the disk is full, and warns once', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      mkdirSync(sb.logDir, { recursive: true })
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', sb.logDir])
+      try {
+        // fill it: creating the log still works, writing to it fails with ENOSPC
+        try {
+          execFileSync('dd', ['if=/dev/zero', `of=${join(sb.logDir, 'filler.bin')}`, 'bs=4k', 'count=64'], { stdio: 'ignore' })
+        } catch {
+          // dd stops with "no space left": that is the point
+        }
+        const result = await sb.run(['claude', '-m', MODEL])
+        expect(result.code).toBe(0)
+        expect(result.stderr.match(/warning: cannot write the server log .* \(ENOSPC\); the server keeps running/g), result.stderr).toHaveLength(1)
+      } finally {
+        execFileSync('umount', [sb.logDir])
+      }
     })
   })
 
