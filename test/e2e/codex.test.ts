@@ -105,6 +105,23 @@ describe('mrs codex with the real Codex CLI', () => {
     })
   })
 
+  it('runs two sessions at once without collisions: each its own catalog, both recorded in CODEX_HOME', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      writeFileSync(join(sb.codexHome, 'config.toml'), 'model = "gpt-5.5"\n')
+      const runs = [sb.start(['codex', '-m', MODEL, '--', ...EXEC, 'first']), sb.start(['codex', '-m', MODEL, '--no-share', '--', ...EXEC, 'second'])]
+      const results = await Promise.all(runs.map((r) => r.done()))
+      expect(results.map((r) => [r.code, r.stdout])).toEqual([
+        [0, 'Hello from fake mistral.rs\n'],
+        [0, 'Hello from fake mistral.rs\n'],
+      ])
+      const sessionIds = new Set(results.map((r) => r.stderr.match(/session id: (\S+)/)![1]))
+      expect(sessionIds.size).toBe(2)
+      expect(readFileSync(join(sb.codexHome, 'config.toml'), 'utf8')).toBe('model = "gpt-5.5"\n')
+      expect(sb.tempLeftovers()).toEqual([])
+      await expectNoLeftovers(sb)
+    })
+  })
+
   it('passes codex\'s exit code through', async () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       const result = await sb.run(['codex', '-m', MODEL, '--', 'exec', '--no-such-codex-flag'])
