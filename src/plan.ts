@@ -29,6 +29,8 @@ export interface RemoteServerPlan {
   /** Model to select among the server's ids; undefined takes its default. */
   model?: string
   apiKeyEnv?: string
+  /** The user says the remote server runs web search (--web-search / --agent). */
+  webSearch: boolean
 }
 
 export interface ClientPlan {
@@ -83,7 +85,7 @@ export function buildPlan(input: PlanInput): Plan {
 
   if (s.url) {
     if (command === 'serve') throw usageError('mrs serve starts a server; --url is for mrs claude / mrs codex')
-    return { command, server: { kind: 'remote', url: s.url, model: s.model, apiKeyEnv: s.apiKeyEnv }, client: clientPlan, warnings }
+    return { command, server: { kind: 'remote', url: s.url, model: s.model, apiKeyEnv: s.apiKeyEnv, webSearch: s.webSearch || s.agent }, client: clientPlan, warnings }
   }
 
   if (!s.model) throw usageError(`no model: pass -m MODEL (e.g. mrs ${command} -m Qwen/Qwen3-Coder-Next) or set model in the config file`)

@@ -67,7 +67,8 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
       mark(`${acquired.attached ? 'attached' : 'keeper started'}`)
       // from here on the lease is released on every path (finally below)
       handle = acquired.handle
-      await waitUntilReady(acquired.handle, acquired.attached, plan.server, ctx, abort.signal)
+      const info = await waitForReady(handle, plan.server, ctx, abort.signal)
+      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}; log: ${info.logPath ?? 'none'})`)}`)
       server = { url: handle.info.url, ids: plan.server.ids, webSearch: webSearchOn(plan.server.spec.tools), handle }
       mark('ready')
       await checkServedModels(server.url, Object.values(plan.server.ids).filter((id) => id !== 'default'), undefined, handle.info.servedIds)
@@ -118,11 +119,6 @@ async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise
   for (const w of acquired.handle.earlyWarnings) ctx.out.warn(w)
   if (acquired.attached) ctx.out.info(`using the running server ${acquired.handle.info.id} (${plan.spec.models.join(' + ')}) at ${acquired.handle.info.url}`)
   return acquired
-}
-
-async function waitUntilReady(handle: ServerHandle, attached: boolean, plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<void> {
-  const info = await waitForReady(handle, plan, ctx, signal)
-  if (!attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}; log: ${info.logPath ?? 'none'})`)}`)
 }
 
 /** Races: ready, server exited, keeper lost, --timeout, a signal. */
@@ -217,42 +213,38 @@ export function failureReason(tail: string[]): string | undefined {
 }
 
 /** Checks that the server lists `required` (asking it, unless the keeper already did when it became ready). */
-async function checkServedModels(url: string, required: string[], headers: Record<string, string> | undefined, known?: string[]): Promise<string[]> {
-  let ids = known
-  if (!ids) {
-    const res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000 })
-    ids = modelIds(res.body)
-    if (res.status !== 200 || !ids)
-      throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)
-  }
+async function checkServedModels(url: string, required: string[], headers?: Record<string, string>, known?: string[]): Promise<string[]> {
+  const ids = known ?? (await listModels(url, headers))
   const missing = required.filter((id) => !ids.includes(id))
   if (missing.length)
     throw new MrsError(`the server at ${url} does not serve ${missing.map((m) => `"${m}"`).join(', ')}; it serves: ${ids.join(', ')}`, ExitCode.ModelNotServed)
   return ids
 }
 
+/** GET /v1/models, with an error that says what went wrong for each way it can. */
+async function listModels(url: string, headers?: Record<string, string>, apiKeyEnv?: string): Promise<string[]> {
+  let res
+  try {
+    res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000 })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
+    throw new MrsError(`cannot reach ${url} (${code}); is the server running, and is --url right?`, ExitCode.Unreachable)
+  }
+  if (res.status === 401 || res.status === 403)
+    throw new MrsError(`${url} refused ${apiKeyEnv ? `the key in $${apiKeyEnv}` : 'the request (no key sent; pass --api-key-env VAR)'} with HTTP ${res.status}`, ExitCode.Unreachable)
+  const ids = modelIds(res.body)
+  if (res.status !== 200 || !ids)
+    throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)
+  return ids
+}
+
 async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext): Promise<ReadyServer> {
   const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
-  let ids: string[]
-  try {
-    ids = await checkServedModels(plan.url, plan.model ? [plan.model] : [], headers)
-  } catch (e) {
-    if (e instanceof MrsError && e.exitCode === ExitCode.Unreachable) {
-      const status = Number(/HTTP (\d+)/.exec(e.message)?.[1])
-      if (status === 401 || status === 403)
-        throw new MrsError(
-          `${plan.url} refused ${plan.apiKeyEnv ? `the key in $${plan.apiKeyEnv}` : 'the request (no key sent; pass --api-key-env VAR)'} with HTTP ${status}`,
-          ExitCode.Unreachable,
-        )
-    }
-    if (e instanceof MrsError) throw e
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
-    throw new MrsError(`cannot reach ${plan.url} (${code}); is the server running, and is --url right?`, ExitCode.Unreachable)
-  }
+  const ids = await checkServedModels(plan.url, plan.model ? [plan.model] : [], headers, await listModels(plan.url, headers, plan.apiKeyEnv))
   const main = plan.model ?? (ids.includes('default') ? 'default' : ids[0]!)
   ctx.out.info(`using ${plan.url} (model ${main})`)
-  // a remote server's tools are unknown: offer web search only if asked for with --web-search
-  return { url: plan.url, ids: { main }, webSearch: false }
+  // what tools a remote server runs cannot be seen from here: --web-search says it searches
+  return { url: plan.url, ids: { main }, webSearch: plan.webSearch }
 }
 
 // ---- mrs serve ----------------------------------------------------------------

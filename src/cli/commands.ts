@@ -107,7 +107,7 @@ export async function describePlan(plan: Plan): Promise<string> {
   if (plan.client) {
     const c = plan.client
     const ids = plan.server.kind === 'local' ? plan.server.ids : { main: plan.server.model ?? 'default' }
-    const webSearch = plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools) : false
+    const webSearch = plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools) : plan.server.webSearch
     const ctx = { url, ids, contextWindow: c.contextWindow, webSearch, apiKeyEnv: c.apiKeyEnv, userArgs: c.userArgs, env: process.env }
     let launch
     if (c.name === 'claude') {

@@ -100,7 +100,8 @@ describe('buildPlan', () => {
   })
   it('uses a remote server with --url and starts nothing', () => {
     const p = plan('claude', { url: 'http://gpu:1234', model: undefined })
-    expect(p.server).toEqual({ kind: 'remote', url: 'http://gpu:1234', model: undefined, apiKeyEnv: undefined })
+    expect(p.server).toEqual({ kind: 'remote', url: 'http://gpu:1234', model: undefined, apiKeyEnv: undefined, webSearch: false })
+    expect(plan('codex', { url: 'http://gpu:1234', webSearch: true }).server).toMatchObject({ kind: 'remote', webSearch: true })
   })
   it('insists the --api-key-env variable is set', () => {
     expect(failure(() => plan('claude', { url: 'http://gpu:1', apiKeyEnv: 'NOPE_KEY' })).message).toMatch(/NOPE_KEY: that variable is not set/)
