@@ -8,7 +8,7 @@
  *     keeper stops the server (and that session's client) itself;
  *   - a second session can attach to a server that is already loaded.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { stringify } from 'smol-toml'
 import { rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
@@ -46,7 +46,6 @@ interface Lease {
 
 export class Keeper {
   private state: ServerState = 'loading'
-  private server?: ChildProcess
   private serverPid = 0
   private generation = 0
   private restartsUsed = 0
@@ -97,6 +96,7 @@ export class Keeper {
   // ---- the server process -------------------------------------------------
 
   private spawnServer(): void {
+    if (this.shuttingDown) return
     const { spec, tmpDir } = this.start
     const generation = ++this.generation
     const configPath = join(tmpDir, MULTI_MODEL_FILE)
@@ -105,18 +105,11 @@ export class Keeper {
       privateDir(tmpDir)
       writeFileSync(configPath, stringify(multi), { mode: 0o600 })
     }
-    this.launch(generation, configPath)
-  }
-
-  private launch(generation: number, configPath: string): void {
-    if (this.shuttingDown) return
-    const { spec } = this.start
     const argv = serverArgv(spec, this.port, configPath)
     this.log(`[mrs] starting: ${spec.binary} ${argv.join(' ')}`)
     // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
     mark('keeper spawning the server')
     const child = spawn(spec.binary, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    this.server = child
     this.serverPid = child.pid ?? 0
     this.pipeOutput(child.stdout!)
     this.pipeOutput(child.stderr!)
