@@ -3,7 +3,7 @@
  * Everything is one bundle (--help and --version never load it); only execa
  * is loaded lazily, while the server starts.
  */
-import { ExitCode, MrsError, usageError } from '../errors.js'
+import { ExitCode, usageError } from '../errors.js'
 import type { ParsedArgs } from './parse.js'
 import { settingsFromFlags } from './parse.js'
 import { Output } from './output.js'
@@ -129,8 +129,4 @@ export function clientArg(parsed: Parsed): ClientName {
   const client = parsed.args[0]
   if (client !== 'claude' && client !== 'codex') throw usageError(`mrs ${parsed.command} takes claude or codex, not "${client}"`)
   return client
-}
-
-export function failIf(condition: boolean, message: string, code: number = ExitCode.Usage): void {
-  if (condition) throw new MrsError(message, code as never)
 }

@@ -173,11 +173,6 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
     })
   }
 
-  /** Drops the lease without a goodbye (the keeper treats it as a dead session). */
-  abandon(): void {
-    this.dispose()
-  }
-
   /** The keeper is gone: make sure its server is too. */
   async killOrphanedServer(): Promise<void> {
     const { serverPid } = this.info

@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 
 const SECRET = 'sekret-token-6f1e'
 

@@ -5,7 +5,7 @@ import { ExitCode, MrsError, usageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
 import { getPaths } from '../../paths.js'
 import { askKeeper } from '../../server/connect.js'
-import { listServers, type RegistryEntry } from '../../server/registry.js'
+import { listServers } from '../../server/registry.js'
 import type { ServerInfo } from '../../keeper/protocol.js'
 import { stopGroup, waitUntil } from '../../process/kill.js'
 import { isAlive, sleep } from '../../process/proc.js'
@@ -151,4 +151,3 @@ async function follow(path: string, offset: number, server?: ServerInfo): Promis
   }
 }
 
-export type { RegistryEntry }
