@@ -39,8 +39,9 @@ export function privateDir(path: string): string {
   return path
 }
 
-/** Unix socket paths are limited to ~104 bytes (macOS); fall back to the temp root. */
-export function socketPath(paths: Paths, id: string): string {
+/** Unix socket paths are limited to ~104 bytes (macOS); fall back to the temp root. Windows uses a named pipe. */
+export function socketPath(paths: Paths, id: string, platform: NodeJS.Platform = process.platform): string {
+  if (platform === 'win32') return `\\\\.\\pipe\\mrs-${id}`
   const preferred = join(paths.serversDir, `${id}.sock`)
   return Buffer.byteLength(preferred) <= 100 ? preferred : join(paths.tmpRoot, `${id}.sock`)
 }

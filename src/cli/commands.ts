@@ -117,7 +117,9 @@ export async function describePlan(plan: Plan): Promise<string> {
     }
     lines.push(`client:   ${[launch.command, ...launch.args].map(shellQuote).join(' ')}`)
     const before = process.env
-    for (const [k, v] of Object.entries(launch.env)) if (before[k] !== v) lines.push(`env:      ${k}=${shellQuote(v)}`)
+    const secret = c.apiKeyEnv ? before[c.apiKeyEnv] : undefined
+    for (const [k, v] of Object.entries(launch.env))
+      if (before[k] !== v) lines.push(`env:      ${k}=${secret && v === secret ? `"$${c.apiKeyEnv}"` : shellQuote(v)}`)
     for (const k of Object.keys(before)) if (!(k in launch.env)) lines.push(`env:      unset ${k}`)
     for (const name of Object.keys(launch.files)) lines.push(`file:     <session temp dir>/${name} (removed on exit)`)
   }

@@ -107,6 +107,9 @@ export function buildCli(): CAC {
     .option('--config <path>', 'Config file')
   cli.command('completion <shell>', 'Print a completion script for bash, zsh or fish', config)
 
+  cli.example('  $ mrs claude -m Qwen/Qwen3-Coder-Next')
+  cli.example('  $ mrs codex -m Qwen/Qwen3-Coder-Next -- exec "fix the failing test"')
+  cli.example('  $ mrs serve -m Qwen/Qwen3-Coder-Next -p 1234')
   cli.help((sections) => {
     const name = cli.matchedCommandName
     if (name === 'claude' || name === 'codex') sections.splice(sections.length - 1, 0, ...PASSTHROUGH_HELP(name))

@@ -33,6 +33,18 @@ describe('mrs claude with the real Claude Code', () => {
     })
   })
 
+  it('leaves stdin to claude: a piped prompt reaches it', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const mrs = sb.start(['claude', '-m', MODEL, '--', '-p'], { stdin: 'pipe' })
+      mrs.child.stdin!.end('RUN `echo from-stdin`')
+      const result = await mrs.done()
+      expect(result.code).toBe(0)
+      // the fake answered the piped prompt with a tool call; claude, not allowed to run it, answered on
+      const user = messages(sb)[0]!.body.messages.find((m: { role: string }) => m.role === 'user')
+      expect(JSON.stringify(user.content)).toContain('RUN `echo from-stdin`')
+    })
+  })
+
   it('completes a tool round trip: Bash tool_use, then the tool_result in the next request', async () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       const result = await sb.run(['claude', '-m', MODEL, '--', '--allowedTools', 'Bash', '-p', 'RUN `echo mrs-tool-ok`'])

@@ -127,3 +127,19 @@ describe('--dry-run', () => {
   })
 })
 
+
+describe('--dry-run and secrets', () => {
+  it('names the key variable instead of printing the key', async () => {
+    const p = buildPlan({ command: 'claude', settings: settings({ url: 'http://gpu:1', apiKeyEnv: 'MY_KEY' }), passthrough: [], env: { PATH: allPath, MY_KEY: 's3cret-value' } })
+    const saved = process.env.MY_KEY
+    process.env.MY_KEY = 's3cret-value'
+    try {
+      const text = await describePlan(p)
+      expect(text).toContain('env:      ANTHROPIC_AUTH_TOKEN="$MY_KEY"')
+      expect(text).not.toContain('s3cret-value')
+    } finally {
+      if (saved === undefined) delete process.env.MY_KEY
+      else process.env.MY_KEY = saved
+    }
+  })
+})

@@ -103,3 +103,14 @@ describe('shell integration', () => {
     expect(completionScript('fish')).toContain(`complete -c mrs -n '__fish_seen_subcommand_from serve' -l port`)
   })
 })
+
+describe('paths', () => {
+  it('puts the keeper socket in the registry, in the temp root when that path is too long, and in a named pipe on Windows', async () => {
+    const { getPaths, socketPath } = await import('../../src/paths.js')
+    const short = getPaths({ HOME: '/h', TMPDIR: '/t' })
+    expect(socketPath(short, 'abcd1234', 'linux')).toBe('/h/.local/state/mrs/servers/abcd1234.sock')
+    const long = getPaths({ HOME: `/${'x'.repeat(120)}`, TMPDIR: '/t' })
+    expect(socketPath(long, 'abcd1234', 'linux')).toMatch(/^\/t\/mrs-\w+\/abcd1234\.sock$/)
+    expect(socketPath(short, 'abcd1234', 'win32')).toBe('\\\\.\\pipe\\mrs-abcd1234')
+  })
+})
