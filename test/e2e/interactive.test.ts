@@ -1,0 +1,92 @@
+// The main job, as a user does it: the real Claude Code / Codex TUI on a
+// real terminal (tmux), through mrs. The client owns the terminal: a prompt
+// typed into it is answered by the local model, Ctrl-C belongs to the
+// client (twice exits it), and mrs exits with the client's code, the server
+// gone.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { MRS, expectNoLeftovers, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+
+const MODEL = 'Qwen/Qwen3-4B'
+
+/** A private tmux server (its socket in the sandbox) running `mrs args` in a 120x35 terminal. */
+function terminal(sb: Sandbox, args: string[]) {
+  const socket = join(sb.root, 'tmux.sock')
+  const exitFile = join(sb.root, 'mrs-exit')
+  const script = join(sb.root, 'run.sh')
+  const env = Object.entries({ ...sb.env, TERM: 'xterm-256color' })
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join('\n')
+  const command = [process.execPath, MRS, ...args].map((a) => `'${a}'`).join(' ')
+  // the shell gets the terminal's Ctrl-C too: a trap (reset to the default in mrs) keeps it alive to record mrs's code
+  writeFileSync(script, `${env}\ncd '${sb.work}'\ntrap : INT\n${command}\necho $? > '${exitFile}'\n`)
+  const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
+  tmux('new-session', '-d', '-x', '120', '-y', '35', `sh '${script}'`)
+  return {
+    screen: () => {
+      try {
+        return tmux('capture-pane', '-p')
+      } catch {
+        return ''
+      }
+    },
+    keys: (...keys: string[]) => tmux('send-keys', ...keys),
+    exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
+    close: () => spawnSync('tmux', ['-S', socket, 'kill-server']),
+  }
+}
+
+async function converse(sb: Sandbox, args: string[], prompt: RegExp) {
+  const term = terminal(sb, args)
+  try {
+    await waitFor(() => prompt.test(term.screen()), 20_000, `the client's prompt; screen:\n${term.screen()}`)
+    term.keys('say hi')
+    await sleep(300)
+    term.keys('Enter')
+    await waitFor(() => term.screen().includes('Hello from fake mistral.rs'), 20_000, `the answer; screen:\n${term.screen()}`)
+    expect(sb.serverPids()).toHaveLength(1)
+    // Ctrl-C goes to the client, which decides: Claude wants it twice, Codex quits at once when idle.
+    // Had mrs died of it, the exit code would be 130, and the server gone before the client.
+    let presses = 0
+    const exited = () => (term.exitCode() === undefined ? undefined : { code: term.exitCode() })
+    const { code } = await waitFor(
+      async () => {
+        if (exited()) return exited()
+        term.keys('C-c')
+        presses++
+        await sleep(700)
+        return exited()
+      },
+      15_000,
+      `mrs to exit; screen:\n${term.screen()}`,
+    )
+    return { code, presses, screen: term.screen() }
+
+  } finally {
+    term.close()
+  }
+}
+
+describe('interactive sessions on a terminal (tmux; .ci/run installs it)', () => {
+  it('Claude Code: the TUI answers from the local model; Ctrl-C is Claude\'s, twice ends it and the server', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      // the user's Claude config says onboarding is done and the folder trusted (their file, not mrs's)
+      writeFileSync(join(sb.claudeDir, '.claude.json'), JSON.stringify({ hasCompletedOnboarding: true, projects: { [sb.work]: { hasTrustDialogAccepted: true } } }))
+      const { code, presses } = await converse(sb, ['claude', '-m', MODEL], /❯/)
+      expect(code).toBe(0)
+      // one press only arms Claude's exit: the session (and mrs) survived the first Ctrl-C
+      expect(presses).toBe(2)
+      await expectNoLeftovers(sb, 3000)
+    })
+  })
+
+  it('Codex: the TUI answers from the local model; Ctrl-C ends it and the server', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const { code } = await converse(sb, ['codex', '-m', MODEL, '--', '--disable', 'plugins'], /Ask Codex to do anything/)
+      expect(code).toBe(0)
+      await expectNoLeftovers(sb, 3000)
+    })
+  })
+})
