@@ -1,13 +1,13 @@
 // Protects the config file contract: precise errors (file:line:col, the
 // offending key) and the precedence defaults < file < preset < env < flags.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText, loadConfigFile } from '../../src/config/file.js'
 import { defaultConfigPath, loadConfig, resolveSettings, settingsFromEnv } from '../../src/config/resolve.js'
 import { DEFAULTS } from '../../src/config/schema.js'
 import { ExitCode, MrsError } from '../../src/errors.js'
+import { tempDir } from '../helpers/tmp.js'
 
 const configError = async (text: string) => {
   const e = await parseConfigText('/c/config.toml', text).catch((x) => x)
@@ -47,13 +47,13 @@ describe('finding the config file', () => {
     expect(defaultConfigPath({ HOME: '/h' })).toBe('/h/.config/mrs/config.toml')
   })
   it('treats a missing default file as empty, but a missing --config / MRS_CONFIG file as an error', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mrs-cfg-'))
+    const dir = tempDir('mrs-cfg-')
     expect((await loadConfig(undefined, { XDG_CONFIG_HOME: dir })).exists).toBe(false)
     await expect(loadConfig(join(dir, 'nope.toml'), {})).rejects.toThrow(/no such file/)
     await expect(loadConfig(undefined, { MRS_CONFIG: join(dir, 'nope.toml') })).rejects.toThrow(/no such file/)
   })
   it('prefers --config over MRS_CONFIG', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mrs-cfg-'))
+    const dir = tempDir('mrs-cfg-')
     writeFileSync(join(dir, 'a.toml'), 'model = "from-flag"')
     writeFileSync(join(dir, 'b.toml'), 'model = "from-env"')
     expect((await loadConfig(join(dir, 'a.toml'), { MRS_CONFIG: join(dir, 'b.toml') })).settings.model).toBe('from-flag')

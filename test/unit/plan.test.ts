@@ -1,7 +1,6 @@
 // Protects plan building: the exact mistralrs command line, and every
 // refusal that must happen before anything is started.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { buildPlan, type LocalServerPlan } from '../../src/plan.js'
@@ -9,10 +8,11 @@ import { DEFAULTS, type Settings } from '../../src/config/schema.js'
 import { multiModelConfig, serverArgv, shareKey, type ServerSpec } from '../../src/server/spec.js'
 import { ExitCode, MrsError } from '../../src/errors.js'
 import { describePlan } from '../../src/cli/commands.js'
+import { tempDir } from '../helpers/tmp.js'
 
 /** A PATH with fake executables of the given names. */
 function pathWith(...names: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mrs-path-'))
+  const dir = tempDir('mrs-path-')
   for (const n of names) {
     writeFileSync(join(dir, n), '#!/bin/sh\n')
     chmodSync(join(dir, n), 0o755)

@@ -1,8 +1,7 @@
 // Protects the small pure helpers the rest leans on: durations, typo
 // suggestions, ANSI stripping, shell quoting, the HF cache lookup of a
 // model's context window, poll intervals and restart back-off.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { formatDuration, parseDuration } from '../../src/duration.js'
@@ -12,6 +11,7 @@ import { pollInterval } from '../../src/server/readiness.js'
 import { restartDelay } from '../../src/keeper/keeper.js'
 import { meaningful } from '../../src/session.js'
 import { aliasLines, completionScript } from '../../src/cli/commands/shell.js'
+import { tempDir } from '../helpers/tmp.js'
 
 describe('durations', () => {
   it.each([
@@ -49,7 +49,7 @@ describe('text', () => {
 
 describe('context window from the local Hugging Face cache', () => {
   const hub = () => {
-    const root = mkdtempSync(join(tmpdir(), 'mrs-hf-'))
+    const root = tempDir('mrs-hf-')
     const repo = join(root, 'hub', 'models--Qwen--Qwen3-4B')
     mkdirSync(join(repo, 'refs'), { recursive: true })
     mkdirSync(join(repo, 'snapshots', 'abc123'), { recursive: true })
@@ -69,7 +69,7 @@ describe('context window from the local Hugging Face cache', () => {
     expect(cachedModels({ HF_HOME: root })).toEqual(['Qwen/Qwen3-4B'])
   })
   it('reads a local model directory', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mrs-model-'))
+    const dir = tempDir('mrs-model-')
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ text_config: { max_position_embeddings: 131072 } }))
     expect(findModelConfig(dir, {})).toBe(join(dir, 'config.json'))
     expect(localContextWindow(dir, {})?.tokens).toBe(131072)
