@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { ExitCode, MrsError, usageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
 import { getPaths } from '../../paths.js'
+import { DEFAULTS } from '../../config/schema.js'
 import { askKeeper } from '../../server/connect.js'
 import { listServers } from '../../server/registry.js'
 import type { ServerInfo } from '../../keeper/protocol.js'
@@ -70,9 +71,9 @@ export async function stopCommand(parsed: Parsed): Promise<number> {
 
 async function stopServer(info: ServerInfo, out: Output): Promise<void> {
   await askKeeper(info, { t: 'stop' }, 1000)
-  const graceMs = 5000
-  let gone = await waitUntil(() => !isAlive(info.keeperPid), graceMs + 2000, 20)
-  if (!gone) {
+  // the keeper's own grace period is not known here: allow the default, plus time to exit
+  const graceMs = DEFAULTS.graceMs
+  if (!(await waitUntil(() => !isAlive(info.keeperPid), graceMs + 2000, 20))) {
     // the keeper does not answer: stop it and its server ourselves
     try {
       process.kill(info.keeperPid, 'SIGKILL')
@@ -80,7 +81,6 @@ async function stopServer(info: ServerInfo, out: Output): Promise<void> {
       // already gone
     }
     await stopGroup(info.serverPid, graceMs)
-    gone = true
   }
   out.info(`stopped ${info.id} (${info.models.join(' + ')})${info.sessions ? `; ${info.sessions} session${info.sessions === 1 ? ' was' : 's were'} told` : ''}`)
 }
