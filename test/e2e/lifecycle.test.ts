@@ -3,7 +3,7 @@
 // within a bound, temp files are removed, and the user's files are
 // byte-for-byte what they were. Fake clients (sh scripts) play the client;
 // the restart test at the end uses the real ones.
-import { readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectGone, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
@@ -58,6 +58,10 @@ describe('exit paths', () => {
       const unchanged = sb.seedUserFiles()
       const mrs = sb.start(['claude', '-m', MODEL])
       await clientStarted(sb)
+      // Wait until the fake has exec'd `sleep`: a SIGINT that lands while dash is
+      // forking is caught by dash's handler and lost (a shell race, not mrs's).
+      const client = sb.clientPids()[0]!
+      await waitFor(() => readFileSync(`/proc/${client}/comm`, 'utf8').trim() === 'sleep', 5000, 'the client to exec sleep')
       // the terminal signals the whole foreground group: mrs ignores it, the client (sleep) dies of it
       mrs.killGroup('SIGINT')
       expect((await mrs.done(10_000)).code).toBe(130)

@@ -9,13 +9,17 @@ import { waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 
 const SECRET = 'sekret-token-6f1e'
 
-/** Every file under `dir` whose content contains `needle` (the fakes' own logs excepted). */
+/**
+ * Every file under `dir` whose content contains `needle`, except the fakes'
+ * own logs of what they received and Codex's shell snapshots: Codex dumps the
+ * exported environment of the shell it runs commands in (every variable, so
+ * the key variable too) to $CODEX_HOME/shell_snapshots, with or without mrs.
+ */
 function filesContaining(sb: Sandbox, needle: string, dir = sb.root): string[] {
   const hits: string[] = []
   for (const name of readdirSync(dir)) {
     const path = join(dir, name)
-    // the fakes' own logs of what they received
-    if (path === sb.record || path === sb.clientRecord) continue
+    if (path === sb.record || path === sb.clientRecord || path === join(sb.codexHome, 'shell_snapshots')) continue
     let st
     try {
       st = statSync(path)
