@@ -275,23 +275,3 @@ function attach(info: ServerInfo, req: ServerRequest): Promise<ServerHandle> {
   socket.once('connect', () => writeMessage(socket, { t: 'attach', pid: process.pid, keepAliveMs: req.keepAliveMs }))
   return ServerHandle.open(socket, socket, req.graceMs, () => socket.end(), 2000)
 }
-
-/** One request to a keeper's socket (status or stop) for `mrs ps` / `mrs stop`. */
-export function askKeeper(info: ServerInfo, message: SessionMessage, timeoutMs = 2000): Promise<KeeperEvent | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect(info.socketPath)
-    const timer = setTimeout(() => done(undefined), timeoutMs)
-    const done = (e: KeeperEvent | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(e)
-    }
-    socket.on('error', () => done(undefined))
-    socket.on('connect', () => {
-      writeMessage(socket, message)
-      if (message.t === 'stop') socket.end()
-    })
-    readMessages<KeeperEvent>(socket, (e) => done(e))
-    socket.on('close', () => done(undefined))
-  })
-}

@@ -5,8 +5,9 @@
  * crash (or SIGKILL) left behind.
  */
 import { openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { connect } from 'node:net'
 import { basename, join } from 'node:path'
-import type { ServerInfo } from '../keeper/protocol.js'
+import { readMessages, writeMessage, type KeeperEvent, type ServerInfo, type SessionMessage } from '../keeper/protocol.js'
 import { type Paths, privateDir } from '../paths.js'
 import { commandLine, isAlive, sleep } from '../process/proc.js'
 import { stopGroup } from '../process/kill.js'
@@ -30,10 +31,18 @@ export function readRegistryFile(path: string): ServerInfo | undefined {
   }
 }
 
-/** Is `pid` the keeper of server `id`? (PIDs are reused; a live PID proves nothing alone.) */
-export function isKeeper(pid: number, id: string): boolean {
-  const argv = commandLine(pid)
-  return Boolean(argv?.includes(KEEPER_MARKER) && argv.includes(id))
+/**
+ * Is the registered keeper alive and really that server's keeper? PIDs are
+ * reused, so a live PID proves nothing alone: its command line must name the
+ * server id. Where no command line can be read (Windows), the keeper must
+ * answer on its socket with that id and PID instead.
+ */
+export async function isKeeper(info: ServerInfo, readCommandLine: (pid: number) => string[] | undefined = commandLine): Promise<boolean> {
+  if (!isAlive(info.keeperPid)) return false
+  const argv = readCommandLine(info.keeperPid)
+  if (argv) return argv.includes(KEEPER_MARKER) && argv.includes(info.id)
+  const answer = await askKeeper(info, { t: 'status' }, 1000)
+  return answer?.t === 'status' && answer.info.id === info.id && answer.info.keeperPid === info.keeperPid
 }
 
 /** Is `pid` a mistral.rs server started by a keeper of ours on `port`? */
@@ -70,7 +79,7 @@ export async function listServers(paths: Paths): Promise<RegistryEntry[]> {
       if (!readRegistryFile(path)) rmSync(path, { force: true })
       continue
     }
-    if (isKeeper(info.keeperPid, info.id)) {
+    if (await isKeeper(info)) {
       live.push({ path, info })
       continue
     }
@@ -123,4 +132,24 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs 
   } finally {
     rmSync(path, { force: true })
   }
+}
+
+/** One request to a keeper's socket (status or stop) for `mrs ps` / `mrs stop`. */
+export function askKeeper(info: ServerInfo, message: SessionMessage, timeoutMs = 2000): Promise<KeeperEvent | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(info.socketPath)
+    const timer = setTimeout(() => done(undefined), timeoutMs)
+    const done = (e: KeeperEvent | undefined) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(e)
+    }
+    socket.on('error', () => done(undefined))
+    socket.on('connect', () => {
+      writeMessage(socket, message)
+      if (message.t === 'stop') socket.end()
+    })
+    readMessages<KeeperEvent>(socket, (e) => done(e))
+    socket.on('close', () => done(undefined))
+  })
 }
