@@ -9,13 +9,20 @@ import { commandLine, groupAlive, isAlive } from '../../src/process/proc.js'
 import { signalExitCode } from '../../src/errors.js'
 import { isAlive as reallyAlive, waitFor } from '../helpers/sandbox.js'
 
-/** A process group: a leader that starts a child, both running until killed; optionally ignoring SIGTERM. */
-function group(ignoreTerm = false): Promise<{ leader: number; child: number }> {
+/**
+ * A process group: a leader that starts a child, both running until killed;
+ * optionally ignoring SIGTERM. Resolves once the child says `armed`: its
+ * handler is in place (it shares the leader's stdout).
+ */
+async function group(ignoreTerm = false): Promise<{ leader: number; child: number }> {
   const trap = ignoreTerm ? "process.on('SIGTERM', () => {});" : ''
-  const code = `${trap} const c = require('child_process').spawn(process.execPath, ['-e', "${trap.replace(/'/g, "\\'")} setInterval(() => {}, 1000)"], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1000)`
+  const code = `${trap} const c = require('child_process').spawn(process.execPath, ['-e', "${trap.replace(/'/g, "\\'")} console.log('armed'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'inherit', 'ignore'] }); console.log('child ' + c.pid); setInterval(() => {}, 1000)`
   const leader = spawn(process.execPath, ['-e', code], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
   leader.unref()
-  return new Promise((resolve) => leader.stdout!.once('data', (d) => resolve({ leader: leader.pid!, child: Number(String(d).trim()) })))
+  let output = ''
+  leader.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d))
+  const child = await waitFor(() => output.includes('armed') && Number(output.match(/child (\d+)/)?.[1]), 10_000, 'the group to start')
+  return { leader: leader.pid!, child }
 }
 
 describe('stopGroup (POSIX)', () => {
@@ -28,7 +35,6 @@ describe('stopGroup (POSIX)', () => {
   })
   it('sends SIGKILL after the grace period when SIGTERM is ignored', async () => {
     const { leader, child } = await group(true)
-    await new Promise((r) => setTimeout(r, 200)) // let the handlers install
     const t0 = Date.now()
     expect(await stopGroup(leader, 300)).toEqual({ forced: true })
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300)
@@ -45,10 +51,12 @@ describe('stopGroup (POSIX)', () => {
 describe('stopTree', () => {
   it('kills a child that ignores SIGTERM even after its parent died of it and it was re-parented', async () => {
     // the parent obeys SIGTERM, its child traps it
-    const code = `const c = require('child_process').spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1000)`
+    // the child shares the parent's stdout and says `armed` once its handler is in place
+    const code = `const c = require('child_process').spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); console.log('armed'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'inherit', 'ignore'] }); console.log('child ' + c.pid); setInterval(() => {}, 1000)`
     const parent = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] })
-    const child = await new Promise<number>((resolve) => parent.stdout!.once('data', (d) => resolve(Number(String(d).trim()))))
-    await new Promise((r) => setTimeout(r, 200)) // let the child install its handler
+    let output = ''
+    parent.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d))
+    const child = await waitFor(() => output.includes('armed') && Number(output.match(/child (\d+)/)?.[1]), 10_000, 'the child to arm its handler')
     const result = await stopTree(parent.pid!, 300)
     expect(result.forced).toBe(true)
     await waitFor(() => !reallyAlive(parent.pid!) && !reallyAlive(child), 3000, 'tree gone')
