@@ -5,15 +5,13 @@
  * downloaded.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join } from 'node:path'
-
-type Env = Record<string, string | undefined>
+import { type Env, xdgDir } from './paths.js'
 
 export function hubCacheDir(env: Env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE
   if (env.HF_HOME) return join(env.HF_HOME, 'hub')
-  return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'huggingface', 'hub')
+  return join(xdgDir(env, 'XDG_CACHE_HOME', '.cache'), 'huggingface', 'hub')
 }
 
 /** `Qwen/Qwen3-4B` → `<hub>/models--Qwen--Qwen3-4B` */

@@ -19,16 +19,20 @@ export interface Paths {
   cacheDir: string
 }
 
+/** An XDG base directory: `$XDG_CACHE_HOME`, else `~/.cache` (for `xdgDir(env, 'XDG_CACHE_HOME', '.cache')`). */
+export function xdgDir(env: Env, variable: 'XDG_CONFIG_HOME' | 'XDG_STATE_HOME' | 'XDG_CACHE_HOME', underHome: string): string {
+  return env[variable] || join(env.HOME || homedir(), underHome)
+}
+
 export function getPaths(env: Env): Paths {
-  const home = env.HOME || homedir()
-  const stateDir = join(env.XDG_STATE_HOME || join(home, '.local', 'state'), 'mrs')
+  const stateDir = join(xdgDir(env, 'XDG_STATE_HOME', join('.local', 'state')), 'mrs')
   const uid = typeof process.getuid === 'function' ? process.getuid() : 'user'
   return {
     stateDir,
     logDir: join(stateDir, 'logs'),
     serversDir: env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'mrs', 'servers') : join(stateDir, 'servers'),
     tmpRoot: join(env.TMPDIR || tmpdir(), `mrs-${uid}`),
-    cacheDir: join(env.XDG_CACHE_HOME || join(home, '.cache'), 'mrs'),
+    cacheDir: join(xdgDir(env, 'XDG_CACHE_HOME', '.cache'), 'mrs'),
   }
 }
 

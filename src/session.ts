@@ -187,8 +187,13 @@ function timeoutError(timeoutMs: number, info: ServerInfo): MrsError {
   )
 }
 
-function serverFailed(e: Extract<KeeperEvent, { t: 'exited' }>, info: ServerInfo, explicitPort?: number): MrsError {
-  const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`
+type ServerExit = Extract<KeeperEvent, { t: 'exited' }>
+
+/** `exited with code 1` / `was killed by SIGKILL` */
+const howItEnded = (e: ServerExit) => (e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`)
+
+function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): MrsError {
+  const how = howItEnded(e)
   const log = `log: ${info.logPath ?? 'none'}`
   if (e.portInUse)
     return new MrsError(
@@ -269,7 +274,7 @@ function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
     out.write(lines.join('\n'))
   }
   return new Promise((resolvePromise) => {
-    const unwatch = watchServer(h, ctx, () => {}, (code) => done(code))
+    const unwatch = watchServer(h, ctx, (code) => done(code))
     const done = (code: number) => {
       unwatch()
       resolvePromise(code)
@@ -284,22 +289,19 @@ function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
  * Reports what happens to the server while a client uses it. `onGone` is
  * called once if the server is gone for good.
  */
-function watchServer(handle: ServerHandle, ctx: SessionContext, onRestarted: () => void, onGone: (code: number) => void): () => void {
+function watchServer(handle: ServerHandle, ctx: SessionContext, onGone: (code: number) => void): () => void {
   const { out } = ctx
   const log = () => handle.info.logPath ?? 'no log'
   const onEvent = (e: KeeperEvent) => {
     if (e.t === 'line') return out.serverLine(e.line)
     if (e.t === 'warning') return out.warn(e.message)
     if (e.t === 'exited' && e.during === 'session') {
-      const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`
+      const how = howItEnded(e)
       const last = failureReason(e.tail) ?? e.tail.at(-1)
       const next = e.restart ? `restarting it on the same port (${e.restart.attempt}/${e.restart.max})` : 'giving up'
       out.error(`mistral.rs ${how}${last ? ` (${meaningful(last)})` : ''}; ${next}; log: ${log()}`)
     }
-    if (e.t === 'ready' && e.restarted) {
-      out.info(`mistral.rs is back at ${e.info.url}`)
-      onRestarted()
-    }
+    if (e.t === 'ready' && e.restarted) out.info(`mistral.rs is back at ${e.info.url}`)
     if (e.t === 'stopped') {
       const why =
         e.reason === 'stop-command'
@@ -359,15 +361,10 @@ async function runClient(
     stopClient(signal)
   })
   const unwatch = server.handle
-    ? watchServer(
-        server.handle,
-        ctx,
-        () => {},
-        (code) => {
-          forcedCode ??= code
-          stopClient('SIGTERM')
-        },
-      )
+    ? watchServer(server.handle, ctx, (code) => {
+        forcedCode ??= code
+        stopClient('SIGTERM')
+      })
     : () => {}
 
   const result = await child

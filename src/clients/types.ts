@@ -1,5 +1,5 @@
 /** What every client adapter gets and returns: data in, data out, no I/O. */
-export type Env = Record<string, string | undefined>
+import type { Env } from '../paths.js'
 
 export interface ClientContext {
   /** The server's root URL, without /v1. */

@@ -2,17 +2,15 @@
  * Where the settings come from, merged in one place:
  * defaults < config file < preset < MRS_* environment < flags.
  */
-import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ExitCode, MrsError } from '../errors.js'
 import { closest } from '../text.js'
+import { type Env, xdgDir } from '../paths.js'
 import { loadConfigFile, type ConfigFile } from './file.js'
 import { DEFAULTS, SETTINGS, type Command, type Settings, parseSettingValue } from './schema.js'
 
-export type Env = Record<string, string | undefined>
-
 export function defaultConfigPath(env: Env): string {
-  return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'mrs', 'config.toml')
+  return join(xdgDir(env, 'XDG_CONFIG_HOME', '.config'), 'mrs', 'config.toml')
 }
 
 /** --config wins over MRS_CONFIG wins over the XDG default; only the default may be absent. */

@@ -163,8 +163,7 @@ export class Keeper {
     }
 
     // ready or restarting: it died mid-session
-    const active = [...this.leases.values()].filter((l) => !l.released).length
-    if (this.restartsUsed < this.start.restarts && active > 0) {
+    if (this.restartsUsed < this.start.restarts && this.activeLeases() > 0) {
       const attempt = ++this.restartsUsed
       const delayMs = restartDelay(attempt)
       this.state = 'restarting'
