@@ -23,6 +23,10 @@ export const ExitCode = {
   ServerLost: 70,
   /** A bug in mrs. Run with DEBUG=mrs for the stack trace. */
   Internal: 71,
+  /** mrs cannot use its state, runtime or temp directory: not a directory, not the user's own, or not writable. */
+  StateDir: 73,
+  /** The keeper of a running shared server does not answer (stopped with SIGSTOP or Ctrl-Z, or hung). */
+  KeeperUnresponsive: 75,
   /** The server was not ready within `--timeout`. */
   Timeout: 124,
   /** `mistralrs`, `claude` or `codex` is not installed. */

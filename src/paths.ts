@@ -2,9 +2,10 @@
  * Where mrs keeps things, all derived from the environment so tests can
  * point every one of them into a temp dir.
  */
-import { mkdirSync, chmodSync } from 'node:fs'
+import { accessSync, chmodSync, constants, lstatSync, mkdirSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { isAbsolute, join, relative, resolve } from 'node:path'
+import { ExitCode, MrsError } from './errors.js'
 
 export type Env = Record<string, string | undefined>
 
@@ -36,11 +37,42 @@ export function getPaths(env: Env): Paths {
   }
 }
 
-/** Creates a directory only the user can enter (0700), whatever the umask. */
+/**
+ * Creates (or checks) a directory only the user can enter (0700), whatever
+ * the umask. A path that is a symlink, not a directory, or another user's
+ * (a shared sticky $TMPDIR lets anyone pre-create `mrs-<uid>`) is never
+ * used: that is an MrsError naming the path and what is wrong with it.
+ */
 export function privateDir(path: string): string {
-  mkdirSync(path, { recursive: true, mode: 0o700 })
-  chmodSync(path, 0o700)
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw dirError(path, code === 'EEXIST' || code === 'ENOTDIR' ? 'it (or a directory above it) is a file' : `it cannot be created (${code ?? (e as Error).message})`)
+  }
+  const st = lstatSync(path)
+  if (st.isSymbolicLink()) throw dirError(path, 'it is a symbolic link, which anyone who made it could point elsewhere')
+  if (!st.isDirectory()) throw dirError(path, 'it is not a directory')
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined
+  if (uid !== undefined && st.uid !== uid) throw dirError(path, `it belongs to another user (uid ${st.uid}), not to you (uid ${uid})`)
+  // ours but open to others (an old umask): close it before anything private goes in
+  if (uid !== undefined && (st.mode & 0o077) !== 0) chmodSync(path, 0o700)
+  try {
+    accessSync(path, constants.W_OK | constants.X_OK)
+  } catch {
+    throw dirError(path, 'it is not writable')
+  }
   return path
+}
+
+function dirError(path: string, problem: string): MrsError {
+  return new MrsError(`mrs cannot use ${path}: ${problem}; remove or fix it (mrs recreates it), or point TMPDIR / XDG_STATE_HOME / XDG_RUNTIME_DIR elsewhere`, ExitCode.StateDir)
+}
+
+/** True when `path` is inside `dir` (after normalising both). */
+export function isInside(path: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(path))
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)
 }
 
 /** Unix socket paths are limited to ~104 bytes (macOS); fall back to the temp root. Windows uses a named pipe. */

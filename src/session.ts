@@ -54,6 +54,8 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
   let tmpDir: string | undefined
   try {
     mark('session')
+    // the temp root must be mrs's own before anything is read from or written into it
+    privateDir(ctx.paths.tmpRoot)
     cleanStaleTemp(ctx.paths)
     // Work the client needs (Codex's catalog, the user's --settings file) runs while the server loads;
     // a bad --settings throws here, before a server is started.
@@ -114,6 +116,7 @@ async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise
     { spec: plan.spec, port: plan.port, share: plan.share, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
     ctx.paths,
     ctx.env as NodeJS.ProcessEnv,
+    { info: (m) => ctx.out.info(m), warn: (m) => ctx.out.warn(m) },
   )
   if (acquired.logWarning) ctx.out.warn(acquired.logWarning)
   for (const w of acquired.handle.earlyWarnings) ctx.out.warn(w)
@@ -157,7 +160,11 @@ function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionC
           return finish(new MrsError(`the server was stopped while loading (${e.reason === 'stop-command' ? 'mrs stop' : e.reason})`, ExitCode.ServerLost))
       }
     }
-    const onLost = () => finish(new MrsError(`mrs's server keeper died while loading; log: ${handle.info.logPath ?? 'none'}`, ExitCode.Internal))
+    const onLost = () => {
+      // its watchdog stops the server too; this makes sure of it before mrs exits
+      void handle.killOrphanedServer()
+      finish(new MrsError(`mrs's server keeper died while mistral.rs was loading, so the server was stopped; log: ${handle.info.logPath ?? 'none'}`, ExitCode.ServerLost))
+    }
     function finish(error?: Error, info?: ServerInfo) {
       clearTimeout(timer)
       clearInterval(downloadTimer)

@@ -26,16 +26,37 @@ export interface ConfigFile {
 const configError = (path: string, message: string) => new MrsError(`config error in ${path}: ${message}`, ExitCode.Config)
 
 export async function loadConfigFile(path: string, mustExist: boolean): Promise<ConfigFile> {
-  let text: string
+  let bytes: Buffer
   try {
-    text = readFileSync(path, 'utf8')
+    bytes = readFileSync(path)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT' && !mustExist) return { path, exists: false, settings: {}, presets: {} }
     if (code === 'ENOENT') throw configError(path, 'no such file (check --config or MRS_CONFIG)')
-    throw configError(path, `cannot read it (${code ?? (e as Error).message})`)
+    throw configError(path, code === 'EISDIR' ? 'it is a directory, not a file' : `cannot read it (${code ?? (e as Error).message})`)
   }
-  return parseConfigText(path, text)
+  const bad = firstInvalidUtf8(bytes)
+  if (bad >= 0) {
+    // TOML files are UTF-8; a silently replaced byte could change a model id or a path
+    const before = bytes.subarray(0, bad).toString('utf8').split('\n')
+    throw new MrsError(`${path}:${before.length}:${before.at(-1)!.length + 1}: invalid UTF-8 (byte 0x${bytes[bad]!.toString(16).padStart(2, '0')}); save the file as UTF-8`, ExitCode.Config)
+  }
+  return parseConfigText(path, bytes.toString('utf8'))
+}
+
+/** Index of the first byte that is not part of valid UTF-8, or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0
+    if (len === 0 || i + len > bytes.length) return i
+    for (let k = 1; k < len; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i
+    // overlong forms, UTF-16 surrogates and code points above U+10FFFF
+    const b1 = bytes[i + 1]!
+    if ((b === 0xe0 && b1 < 0xa0) || (b === 0xed && b1 > 0x9f) || (b === 0xf0 && b1 < 0x90) || (b === 0xf4 && b1 > 0x8f)) return i
+    i += len
+  }
+  return -1
 }
 
 export async function parseConfigText(path: string, text: string): Promise<ConfigFile> {
@@ -51,7 +72,8 @@ export async function parseConfigText(path: string, text: string): Promise<Confi
   }
   const { presets: rawPresets, ...top } = doc
   const settings = readSettings(path, top, '')
-  const presets: Record<string, Preset> = {}
+  // no prototype: a preset named "toString" or "__proto__" is just a name
+  const presets: Record<string, Preset> = Object.create(null)
   if (rawPresets !== undefined) {
     if (!isTable(rawPresets)) throw configError(path, '"presets" must be a table of [presets.NAME] sections')
     for (const [name, raw] of Object.entries(rawPresets)) {

@@ -51,7 +51,7 @@ export function resolveSettings(opts: {
   const presetName = opts.preset ?? (env.MRS_PRESET || undefined)
   let preset: Partial<Settings> = {}
   if (presetName !== undefined) {
-    const found = config.presets[presetName]
+    const found = Object.hasOwn(config.presets, presetName) ? config.presets[presetName] : undefined
     if (!found) {
       const names = Object.keys(config.presets)
       const hint = closest(presetName, names)

@@ -15,10 +15,10 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { privateDir } from '../paths.js'
 import { stopGroup, stopTree } from '../process/kill.js'
-import { isAlive } from '../process/proc.js'
+import { isAlive, startTime } from '../process/proc.js'
 import { Readiness } from '../server/readiness.js'
 import { mark } from '../trace.js'
-import { writeRegistry } from '../server/registry.js'
+import { WATCHDOG_NAME, writeRegistry } from '../server/registry.js'
 import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv } from '../server/spec.js'
 import { stripAnsi } from '../text.js'
 import { freePort, portIsFree } from '../server/ports.js'
@@ -32,6 +32,23 @@ export const restartDelay = (attempt: number) => Math.min(500 * 2 ** (attempt - 
 const PORT_IN_USE = /address already in use|os error 98|os error 48|EADDRINUSE|10048/i
 /** mistral.rs's line after a successful bind. */
 const LISTENING = /Server listening on http/
+
+/**
+ * The server's watchdog (POSIX): `sh -c WATCHDOG mrs-watchdog BINARY ARGS...`.
+ * The shell keeps the read end of a pipe whose write end only the keeper
+ * holds, leaves a small subshell waiting on it, and then execs the server
+ * (same PID, same process group, so the keeper sees the server's own exit
+ * status). When the keeper dies, by any means, the kernel closes the pipe:
+ * the subshell's `cat` ends and it stops the whole group (the server and its
+ * tool children): SIGTERM, then SIGKILL a second later for a server that
+ * ignores SIGTERM. While the keeper lives, the subshell is an idle member of
+ * the group and goes with it whenever the keeper stops the group itself.
+ */
+export const WATCHDOG = [
+  'exec 3<&0',
+  "( cat <&3 >/dev/null 2>&1; trap '' TERM; kill -TERM 0 2>/dev/null; sleep 1; kill -KILL 0 2>/dev/null ) &",
+  'exec "$@" 3<&- </dev/null',
+].join('\n')
 
 interface Lease {
   id: number
@@ -47,6 +64,11 @@ interface Lease {
 export class Keeper {
   private state: ServerState = 'loading'
   private serverPid = 0
+  /** Start time of the current server process: with the PID, what proves it is ours. */
+  private serverStart?: string
+  private readonly keeperStart = startTime(process.pid)
+  /** The current server command line. */
+  private argv: string[] = []
   private generation = 0
   private restartsUsed = 0
   private portRetries = 0
@@ -106,11 +128,18 @@ export class Keeper {
       writeFileSync(configPath, stringify(multi), { mode: 0o600 })
     }
     const argv = serverArgv(spec, this.port, configPath)
+    this.argv = argv
     this.log(`[mrs] starting: ${spec.binary} ${argv.join(' ')}`)
     // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
     mark('keeper spawning the server')
-    const child = spawn(spec.binary, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child =
+      process.platform === 'win32'
+        ? spawn(spec.binary, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('/bin/sh', ['-c', WATCHDOG, WATCHDOG_NAME, spec.binary, ...argv], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    // the watchdog's pipe: written never, closed only by the keeper's death
+    child.stdin?.on('error', () => {})
     this.serverPid = child.pid ?? 0
+    this.serverStart = this.serverPid ? startTime(this.serverPid) : undefined
     this.pipeOutput(child.stdout!)
     this.pipeOutput(child.stderr!)
     child.on('error', (e) => {
@@ -337,15 +366,18 @@ export class Keeper {
       key,
       shared: key !== null,
       keeperPid: process.pid,
+      keeperStart: this.keeperStart,
       serverPid: this.serverPid,
+      serverStart: this.serverStart,
       port: this.port,
       host: spec.host,
       url: baseUrl(spec.host, this.port),
       models: spec.models,
       binary: spec.binary,
-      argv: serverArgv(spec, this.port, join(this.start.tmpDir, MULTI_MODEL_FILE)),
+      argv: this.argv,
       logPath,
       socketPath,
+      tmpDir: this.start.tmpDir,
       startedAt: this.startedAt,
       state: this.state,
       servedIds: this.servedIds,

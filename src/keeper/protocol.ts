@@ -36,16 +36,23 @@ export interface ServerInfo {
   key: string | null
   shared: boolean
   keeperPid: number
-  /** The current mistral.rs process; also its process group id. */
+  /** The keeper's start time (see `startTime`): with the PID, it tells the keeper from a later process reusing the PID. */
+  keeperStart?: string
+  /** The current mistral.rs process; also its process group id (0 between a crash and the restart). */
   serverPid: number
+  /** The server process's start time; without it, mrs never kills a process on this entry's word. */
+  serverStart?: string
   port: number
   host: string
   url: string
   models: string[]
+  /** The server's exact command line (binary and argv), as it runs now (after a retry without `--quant auto`, too). */
   binary: string
   argv: string[]
   logPath: string | null
   socketPath: string
+  /** The server's private temp dir (a from-config TOML). */
+  tmpDir: string
   startedAt: number
   state: ServerState
   /** The ids GET /v1/models listed when it became ready. */

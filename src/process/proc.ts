@@ -37,14 +37,47 @@ export function groupAlive(pgid: number): boolean {
   return false
 }
 
-/** State and process group from /proc/<pid>/stat (Linux). */
-function procStat(pid: number): { state: string; pgrp: number } | undefined {
+/** State, process group and start time (clock ticks since boot) from /proc/<pid>/stat (Linux). */
+function procStat(pid: number): { state: string; pgrp: number; start: string } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // fields after the command name, which may itself hold spaces and parentheses; field 3 (state) is index 0
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { state: fields[0]!, pgrp: Number(fields[2]) }
+    return { state: fields[0]!, pgrp: Number(fields[2]), start: fields[19]! }
   } catch {
     return undefined
+  }
+}
+
+/**
+ * When the process started, as an opaque string that stays the same for the
+ * life of the process and differs for a later process that reuses its PID
+ * (Linux: clock ticks since boot; elsewhere: `ps -o lstart`). Undefined when
+ * it cannot be read (gone, or no `ps`, as on Windows).
+ */
+export function startTime(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  if (process.platform === 'linux') return procStat(pid)?.start
+  if (process.platform === 'win32') return undefined
+  try {
+    const out = execFileSync('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return out || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** True when the process is stopped (SIGSTOP, Ctrl-Z): alive, but it will answer nothing until continued. */
+export function isStopped(pid: number): boolean {
+  if (process.platform === 'linux') {
+    const state = procStat(pid)?.state
+    return state === 'T' || state === 't'
+  }
+  if (process.platform === 'win32') return false
+  try {
+    return execFileSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().startsWith('T')
+  } catch {
+    return false
   }
 }
 

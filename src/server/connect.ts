@@ -11,7 +11,7 @@ import type { Readable, Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import { ExitCode, MrsError } from '../errors.js'
 import { KEEPER_MARKER, listServers, registryPath, withLock, isServerProcess } from './registry.js'
-import { type Paths, socketPath } from '../paths.js'
+import { type Paths, privateDir, socketPath } from '../paths.js'
 import { keeperScript } from '../runtime.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type SessionMessage } from '../keeper/protocol.js'
 import { openServerLog } from './logs.js'
@@ -19,7 +19,7 @@ import { freePort, portIsFree } from './ports.js'
 import { shareKey, type ServerSpec } from './spec.js'
 import { stopGroup } from '../process/kill.js'
 import { mark } from '../trace.js'
-import { isAlive, sleep } from '../process/proc.js'
+import { isAlive, isStopped, sleep } from '../process/proc.js'
 
 export interface ServerRequest {
   spec: ServerSpec
@@ -180,18 +180,33 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
   }
 }
 
-export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv): Promise<Acquired> {
-  if (!req.share) return startServer(req, paths, env, null)
+/** What acquiring a server says while it works (waiting for a lock or a keeper, repaired state). */
+export interface AcquireReporter {
+  info(message: string): void
+  warn(message: string): void
+}
+
+export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, report: AcquireReporter = { info() {}, warn() {} }): Promise<Acquired> {
+  privateDir(paths.tmpRoot)
+  if (!req.share) {
+    privateDir(paths.serversDir)
+    return startServer(req, paths, env, null)
+  }
   const key = shareKey(req.spec)
-  return withLock(join(paths.serversDir, `${key}.lock`), async () => {
-    for (const { info } of await listServers(paths)) {
-      if (info.key !== key || info.state === 'stopping') continue
-      if (req.port !== undefined && info.port !== req.port) continue
-      const handle = await attachWithRetry(info, req)
-      if (handle) return { handle, attached: true }
-    }
-    return startServer(req, paths, env, key)
-  })
+  const onWait = (pid: number | undefined) => report.info(`waiting for another mrs${pid ? ` (pid ${pid})` : ''} that is starting the same server…`)
+  return withLock(
+    join(paths.serversDir, `${key}.lock`),
+    async () => {
+      for (const { info } of await listServers(paths, report.warn)) {
+        if (info.key !== key || info.state === 'stopping') continue
+        if (req.port !== undefined && info.port !== req.port) continue
+        const handle = await attachWithRetry(info, req, report)
+        if (handle) return { handle, attached: true }
+      }
+      return startServer(req, paths, env, key)
+    },
+    { onWait },
+  )
 }
 
 async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null): Promise<Acquired> {
@@ -256,17 +271,37 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
   return { handle, attached: false, logWarning }
 }
 
-/** Attaches; a live keeper that does not answer at once (a loaded machine) gets a few more tries. */
-async function attachWithRetry(info: ServerInfo, req: ServerRequest): Promise<ServerHandle | undefined> {
+/**
+ * Attaches; a live keeper that does not answer at once (a loaded machine)
+ * gets a few more tries. A keeper that is stopped (SIGSTOP, Ctrl-Z) or never
+ * answers is not passed over silently: starting a second server beside it
+ * could exhaust the GPU, so that is the user's call.
+ */
+async function attachWithRetry(info: ServerInfo, req: ServerRequest, report: AcquireReporter): Promise<ServerHandle | undefined> {
+  const started = Date.now()
+  let told = false
   for (let attempt = 0; attempt < 5; attempt++) {
+    if (isStopped(info.keeperPid)) throw unresponsive(info, 'is stopped (SIGSTOP or Ctrl-Z)')
     try {
       return await attach(info, req)
     } catch (e) {
       if ((e as Error).message === 'the server is stopping' || !isAlive(info.keeperPid)) return undefined
+      if (!told && Date.now() - started >= 1000) {
+        told = true
+        report.info(`waiting for the keeper of server ${info.id} (pid ${info.keeperPid}) to answer…`)
+      }
       await sleep(100 * (attempt + 1))
     }
   }
-  return undefined
+  if (!isAlive(info.keeperPid)) return undefined
+  throw unresponsive(info, isStopped(info.keeperPid) ? 'is stopped (SIGSTOP or Ctrl-Z)' : 'does not answer')
+}
+
+function unresponsive(info: ServerInfo, what: string): MrsError {
+  return new MrsError(
+    `the keeper (pid ${info.keeperPid}) of the running server ${info.id} (${info.models.join(' + ')}) ${what}; resume it with kill -CONT ${info.keeperPid}, stop it with mrs stop ${info.id}, or add --no-share to load a second copy`,
+    ExitCode.KeeperUnresponsive,
+  )
 }
 
 function attach(info: ServerInfo, req: ServerRequest): Promise<ServerHandle> {

@@ -144,11 +144,19 @@ describe('exit paths', () => {
   })
 
   it('server keeps crashing while the client runs → restarted on the same port, then the client is stopped, exit 70', async () => {
-    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:60', FAKE_MISTRALRS_FAULT: 'crash-after-ms=300' } }, async (sb) => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:60', FAKE_MISTRALRS_FAULT: 'crash-on-usr1' } }, async (sb) => {
       const unchanged = sb.seedUserFiles()
-      const result = await sb.run(['claude', '-m', MODEL, '--restarts', '2', '--grace', '1s'], { timeoutMs: 30_000 })
+      const mrs = sb.start(['claude', '-m', MODEL, '--restarts', '2', '--grace', '1s'])
+      await clientStarted(sb)
+      // crash each server as soon as it listens: the first and two restarts
+      for (let n = 1; n <= 3; n++) {
+        const listening = await waitFor(() => sb.records().filter((r) => r.event === 'listening')[n - 1], 15_000, `server ${n} to listen`)
+        if (n > 1) await mrs.waitForStderr(new RegExp(`(mistral\\.rs is back at[\\s\\S]*){${n - 1}}`))
+        process.kill(listening.pid, 'SIGUSR1')
+      }
+      const result = await mrs.done(30_000)
       expect(result.code).toBe(70)
-      const crashes = result.stderr.match(/error: mistral\.rs exited with code 101 \(CUDA error: an illegal memory access was encountered\); restarting it on the same port \((\d)\/2\); log: \S+/g)
+      const crashes = result.stderr.match(/mistral\.rs exited with code 101 \(CUDA error: an illegal memory access was encountered\); restarting it on the same port \((\d)\/2\); log: \S+/g)
       expect(crashes).toHaveLength(2)
       expect(result.stderr.match(/mistral\.rs is back at (http:\S+)/g)).toHaveLength(2)
       expect(result.stderr).toMatch(/mistral\.rs kept crashing; gave up after 2 restarts; log: /)

@@ -135,16 +135,17 @@ describe('state', () => {
     })
   })
 
-  it('repairs corrupt and stale entries instead of trusting them', async () => {
+  it('sets corrupt entries aside and removes stale ones instead of trusting them', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
       mkdirSync(sb.serversDir, { recursive: true })
       writeFileSync(join(sb.serversDir, 'garbage1.json'), '{ not json')
       // a live PID that is not a keeper (this test runner), posing as one
-      const impostor = { id: 'dead0001', key: 'x', shared: true, keeperPid: process.pid, serverPid: process.pid, port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9', models: [MODEL], binary: '/bin/mistralrs', argv: ['serve'], logPath: null, socketPath: join(sb.serversDir, 'dead0001.sock'), startedAt: 1, state: 'ready', restarts: 0, sessions: 1 }
+      const impostor = { id: 'dead0001', key: null, shared: false, keeperPid: process.pid, serverPid: process.pid, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9', models: [MODEL], binary: '/bin/mistralrs', argv: ['serve'], logPath: null, socketPath: join(sb.serversDir, 'dead0001.sock'), tmpDir: join(sb.tmp, `mrs-${process.getuid!()}`, 'server-dead0001'), startedAt: 1, state: 'ready', restarts: 0, sessions: 1 }
       writeFileSync(join(sb.serversDir, 'dead0001.json'), JSON.stringify(impostor))
       const ps = await sb.run(['ps', '--json'])
       expect(JSON.parse(ps.stdout)).toEqual([])
-      expect(readdirSync(sb.serversDir)).toEqual([])
+      expect(ps.stderr).toMatch(/warning: ignored an invalid server entry \(not valid JSON\); moved it to \S+garbage1\.json\.bad/)
+      expect(readdirSync(sb.serversDir)).toEqual(['garbage1.json.bad'])
       // and this test runner was not harmed
       expect(isAlive(process.pid)).toBe(true)
     })

@@ -125,7 +125,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag?: string): Pr
   }
   checks.push({ name: 'ports', ok: portOk, detail: portDetail, blocks: portOk ? [] : both })
 
-  const servers = await listServers(paths)
+  const servers = await listServers(paths, (m) => new Output().warn(m))
   checks.push({ name: 'servers', ok: true, detail: servers.length ? `${servers.length} running (see mrs ps)` : 'none running', blocks: [] })
   return checks
 }

@@ -22,7 +22,7 @@ type Parsed = ParsedArgs & { command: string }
 async function targetUrl(url: string | undefined, port: number | undefined, out: Output): Promise<string> {
   if (url) return url
   if (port) return `http://127.0.0.1:${port}`
-  const running = (await listServers(getPaths(process.env))).filter((s) => s.info.state === 'ready')
+  const running = (await listServers(getPaths(process.env), (m) => out.warn(m))).filter((s) => s.info.state === 'ready')
   const newest = running.at(-1)?.info
   if (newest) {
     out.info(`using the running mrs server ${newest.id} (${newest.models.join(', ')}) at ${newest.url}; pass --url to choose`)

@@ -5,10 +5,10 @@ import { ExitCode, MrsError, usageError } from '../../errors.js'
 import { formatDuration } from '../../duration.js'
 import { getPaths } from '../../paths.js'
 import { DEFAULTS } from '../../config/schema.js'
-import { askKeeper, listServers } from '../../server/registry.js'
+import { askKeeper, isServerProcess, listServers } from '../../server/registry.js'
 import type { ServerInfo } from '../../keeper/protocol.js'
 import { stopGroup, waitUntil } from '../../process/kill.js'
-import { isAlive, sleep } from '../../process/proc.js'
+import { isAlive, isStopped, sleep } from '../../process/proc.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 
@@ -16,7 +16,8 @@ type Parsed = ParsedArgs & { command: string }
 
 /** Registry entries, each refreshed with the keeper's live view (session count, state). */
 async function liveServers(): Promise<ServerInfo[]> {
-  const entries = await listServers(getPaths(process.env))
+  const out = new Output()
+  const entries = await listServers(getPaths(process.env), (m) => out.warn(m))
   return Promise.all(
     entries.map(async (e) => {
       const answer = await askKeeper(e.info, { t: 'status' }, 1000)
@@ -69,17 +70,18 @@ export async function stopCommand(parsed: Parsed): Promise<number> {
 }
 
 async function stopServer(info: ServerInfo, out: Output): Promise<void> {
-  await askKeeper(info, { t: 'stop' }, 1000)
   // the keeper's own grace period is not known here: allow the default, plus time to exit
   const graceMs = DEFAULTS.graceMs
-  if (!(await waitUntil(() => !isAlive(info.keeperPid), graceMs + 2000, 20))) {
-    // the keeper does not answer: stop it and its server ourselves
+  const stopped = isStopped(info.keeperPid)
+  if (!stopped) await askKeeper(info, { t: 'stop' }, 1000)
+  if (stopped || !(await waitUntil(() => !isAlive(info.keeperPid), graceMs + 2000, 20))) {
+    // the keeper does not answer (stopped, hung): stop it, and its server when it is provably ours
     try {
       process.kill(info.keeperPid, 'SIGKILL')
     } catch {
       // already gone
     }
-    await stopGroup(info.serverPid, graceMs)
+    if (isServerProcess(info.serverPid, info)) await stopGroup(info.serverPid, graceMs)
   }
   out.info(`stopped ${info.id} (${info.models.join(' + ')})${info.sessions ? `; ${info.sessions} session${info.sessions === 1 ? ' was' : 's were'} told` : ''}`)
 }

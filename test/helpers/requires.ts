@@ -1,0 +1,51 @@
+/**
+ * Tests that need something a fresh machine may lack (zsh, tmux, script,
+ * curl, root). Where it is missing, the test is skipped and its title says
+ * why; `.ci/run` installs everything and sets MRS_TEST_REQUIRE_ALL=1, which
+ * turns a missing requirement into a failure, so CI never passes by skipping.
+ */
+import { spawnSync } from 'node:child_process'
+import { it, type TestAPI } from 'vitest'
+
+export type Requirement = 'root' | 'zsh' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash'
+
+const why: Record<Requirement, string> = {
+  root: 'needs root (CI runs as root)',
+  zsh: 'needs zsh, which is not installed (.ci/run installs it)',
+  tmux: 'needs tmux, which is not installed (.ci/run installs it)',
+  script: 'needs script(1) from util-linux / bsdutils, which is not installed (.ci/run installs it)',
+  curl: 'needs curl, which is not installed (.ci/run installs it)',
+  setsid: 'needs setsid from util-linux, which is not installed (.ci/run installs it)',
+  bash: 'needs bash, which is not installed (.ci/run installs it)',
+}
+
+const cache = new Map<Requirement, boolean>()
+export function has(need: Requirement): boolean {
+  if (!cache.has(need)) cache.set(need, need === 'root' ? process.getuid?.() === 0 : spawnSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' }).status === 0)
+  return cache.get(need)!
+}
+
+/** What is missing for these requirements, as reasons. */
+export function missing(needs: Requirement[]): string[] {
+  return needs.filter((n) => !has(n)).map((n) => why[n])
+}
+
+const told = new Set<string>()
+
+/** `it`, or a skip whose title says what is missing; under MRS_TEST_REQUIRE_ALL a missing requirement fails. */
+export function requires(...needs: Requirement[]): TestAPI {
+  const reasons = missing(needs)
+  if (!reasons.length) return it
+  if (process.env.MRS_TEST_REQUIRE_ALL) {
+    return ((name: string) =>
+      it(name, () => {
+        throw new Error(`${reasons.join('; ')} — and MRS_TEST_REQUIRE_ALL is set, so this may not be skipped`)
+      })) as unknown as TestAPI
+  }
+  for (const reason of reasons) {
+    if (told.has(reason)) continue
+    told.add(reason)
+    process.stderr.write(`mrs tests: skipping the tests that ${reason.replace(/^needs/, 'need')}\n`)
+  }
+  return ((name: string, ...rest: unknown[]) => (it.skip as (...a: unknown[]) => void)(`${name} [skipped: ${reasons.join('; ')}]`, ...rest)) as unknown as TestAPI
+}
