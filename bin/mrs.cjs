@@ -5,11 +5,16 @@
 // they cost little more than starting node. Everything else loads mrs.
 const argv = process.argv.slice(2)
 const { version, help } = require('../dist/help.json')
+const [first, second] = argv
 const text =
-  argv.length === 1 && argv[0] === '--version'
+  argv.length === 1 && (first === '--version' || first === '-V' || first === 'version')
     ? version
-    : argv.length <= 2 && ['--help', '-h'].includes(argv.at(-1)) && (argv.length === 1 || help[argv[0]] !== undefined)
-      ? help[argv.length === 1 ? '' : argv[0]]
-      : undefined
+    : argv.length === 1 && (first === '--help' || first === '-h' || first === 'help')
+      ? help['']
+      : argv.length === 2 && (second === '--help' || second === '-h') && help[first] !== undefined
+        ? help[first]
+        : argv.length === 2 && first === 'help' && help[second] !== undefined
+          ? help[second]
+          : undefined
 if (text !== undefined) process.stdout.write(text)
 else import('../dist/mrs.js').then((mrs) => mrs.main(argv))

@@ -1,11 +1,12 @@
 // Bundles mrs into dist/. What costs start-up time is the number of modules
 // Node loads, so:
-//   - dist/mrs.js, the CLI: one module for everything a launch needs; the
-//     rarely used commands and execa (loaded while the server starts) are
+//   - dist/mrs.js, the CLI: one module for everything a launch needs; what a
+//     launch rarely needs (execa, loaded while the server starts; the picker;
+//     the tool-call check; wait-on, for a --url server still starting) are
 //     chunks of their own, in dist/chunks/;
-//   - dist/keeper.cjs, the server keeper: one CommonJS file, since it starts
-//     the server as soon as it runs; wait-on, which it needs only once the
-//     server is starting, is dist/vendor/wait-on.js;
+//   - dist/keeper.cjs, the server keeper: one CommonJS file with nothing it
+//     does not use, since it lives as long as the server;
+//   - dist/statusline.cjs: a client's status line (Claude Code's), run after every message;
 //   - dist/help.json: the text of --help and --version, generated from the
 //     CLI definitions, which bin/mrs.cjs answers without loading mrs at all.
 import { build } from 'esbuild'
@@ -25,39 +26,19 @@ const common = {
   define: { __MRS_VERSION__: JSON.stringify(pkg.version) },
   logLevel: 'warning',
 }
-
-/** `import('wait-on')` in the keeper becomes `import('./vendor/wait-on.js')`, a file of its own. */
-const waitOnApart = {
-  name: 'wait-on-apart',
-  setup(b) {
-    b.onResolve({ filter: /^wait-on$/ }, () => ({ path: './vendor/wait-on.js', external: true }))
-  },
-}
+// CommonJS starts a few ms sooner than an ES module: for the processes on the path to a launch or a status line
+const cjs = { ...common, format: 'cjs', outExtension: { '.js': '.cjs' }, banner: {} }
 
 await Promise.all([
   build({ ...common, entryPoints: { mrs: 'src/cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'chunks/[name]-[hash]' }),
-  // CommonJS starts a few ms sooner than an ES module, and the keeper is on the path to the server's start
-  build({ ...common, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist', format: 'cjs', outExtension: { '.js': '.cjs' }, banner: {}, plugins: [waitOnApart] }),
-  build({ ...common, entryPoints: { 'wait-on': 'wait-on' }, outdir: 'dist/vendor' }),
+  build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist' }),
+  build({ ...cjs, entryPoints: { statusline: 'src/clients/claude-statusline.ts' }, outdir: 'dist', sourcemap: false }),
 ])
 
 // The text of `mrs --help`, `mrs <command> --help` and `mrs --version`, generated
 // from the CLI definitions themselves, so bin/mrs.cjs can answer them without
 // loading mrs (they are what shell completion and a curious user run most).
-const { buildCli, versionText } = await import(new URL('../dist/mrs.js', import.meta.url))
+const { helpText, cliShape, versionText } = await import(new URL('../dist/mrs.js', import.meta.url))
 const help = {}
-const capture = (fn) => {
-  const original = console.info
-  let text = ''
-  console.info = (s) => (text += `${s}\n`)
-  try {
-    fn()
-  } finally {
-    console.info = original
-  }
-  return text
-}
-for (const name of ['', ...buildCli().commands.map((c) => c.name)]) {
-  help[name] = capture(() => buildCli().parse(['node', 'mrs', ...(name ? [name] : []), '--help'], { run: false }))
-}
+for (const name of ['', ...cliShape().map((c) => c.name)]) help[name] = helpText(name)
 await writeFile(new URL('../dist/help.json', import.meta.url), JSON.stringify({ version: versionText(), help }))

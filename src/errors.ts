@@ -29,7 +29,7 @@ export const ExitCode = {
   KeeperUnresponsive: 75,
   /** The server was not ready within `--timeout`. */
   Timeout: 124,
-  /** `mistralrs`, `claude` or `codex` is not installed. */
+  /** `mistralrs` or the client is not installed. */
   NotFound: 127,
 } as const
 
@@ -65,6 +65,14 @@ export class AbortedBySignal extends Error {
   constructor(readonly signal: ForwardedSignal) {
     super(`interrupted by ${signal}`)
     this.name = 'AbortedBySignal'
+  }
+}
+
+/** The user cancelled a picker (Esc, Ctrl-C): nothing was started; exit 130 without a word more. */
+export class Cancelled extends Error {
+  constructor() {
+    super('cancelled')
+    this.name = 'Cancelled'
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * Finds a model's context length from its config.json, when the weights are
- * already on this machine: a local model directory, or the Hugging Face hub
- * cache (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub). Nothing is
- * downloaded.
+ * What the Hugging Face hub cache (HF_HUB_CACHE, HF_HOME/hub,
+ * ~/.cache/huggingface/hub) says about models on this machine: which are
+ * there, how big, when last used, whether a download is unfinished, and a
+ * model's context length from its config.json. Nothing is downloaded.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -55,24 +55,69 @@ export function contextFromConfig(config: unknown): number | undefined {
   return undefined
 }
 
-export function localContextWindow(modelId: string, env: Env): { tokens: number; source: string } | undefined {
+/** The context length in a model's config.json; `problem` says why there is none when the file is there but unusable. */
+export function localContextWindow(modelId: string, env: Env): { tokens?: number; source?: string; problem?: string } {
   const path = findModelConfig(modelId, env)
-  if (!path) return undefined
+  if (!path) return {}
+  let config: unknown
   try {
-    const tokens = contextFromConfig(JSON.parse(readFileSync(path, 'utf8')))
-    return tokens ? { tokens, source: path } : undefined
-  } catch {
-    return undefined
+    config = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    return { source: path, problem: `${path} is not valid JSON (${(e as Error).message.split('\n')[0]})` }
   }
+  const tokens = contextFromConfig(config)
+  return tokens ? { tokens, source: path } : { source: path, problem: `${path} names no context length` }
 }
 
-/** Models already in the hub cache, for `mrs doctor`. */
-export function cachedModels(env: Env): string[] {
+export interface CachedModel {
+  id: string
+  /** Bytes of its blobs on disk. */
+  bytes: number
+  /** When it was last downloaded into or its revision changed (ms since the epoch). */
+  lastUsed: number
+  /** A download was left unfinished (`*.incomplete` blobs), or no weights arrived. */
+  partial: boolean
+  /** From its config.json, when there. */
+  contextWindow?: number
+}
+
+/** Models in the hub cache, most recently used first; `problem` is set when the cache cannot be read. */
+export function cachedModels(env: Env): { models: CachedModel[]; problem?: string } {
+  const hub = hubCacheDir(env)
+  let names: string[]
   try {
-    return readdirSync(hubCacheDir(env))
-      .filter((n) => n.startsWith('models--'))
-      .map((n) => n.slice('models--'.length).replace(/--/g, '/'))
-  } catch {
-    return []
+    names = readdirSync(hub)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    return { models: [], problem: code === 'ENOENT' ? undefined : `cannot read the Hugging Face cache ${hub} (${code})` }
   }
+  const models: CachedModel[] = []
+  for (const name of names) {
+    if (!name.startsWith('models--')) continue
+    const id = name.slice('models--'.length).replace(/--/g, '/')
+    const repo = join(hub, name)
+    let bytes = 0
+    let lastUsed = 0
+    let partial = false
+    let weights = false
+    try {
+      for (const blob of readdirSync(join(repo, 'blobs'))) {
+        const st = statSync(join(repo, 'blobs', blob))
+        bytes += st.size
+        lastUsed = Math.max(lastUsed, st.mtimeMs, st.atimeMs)
+        if (blob.endsWith('.incomplete')) partial = true
+        else if (st.size > 10 * 1024 * 1024) weights = true
+      }
+    } catch {
+      // no blobs yet
+    }
+    try {
+      lastUsed = Math.max(lastUsed, statSync(join(repo, 'refs', 'main')).mtimeMs)
+    } catch {
+      // no refs
+    }
+    const { tokens } = localContextWindow(id, env)
+    models.push({ id, bytes, lastUsed, partial: partial || !weights, contextWindow: tokens })
+  }
+  return { models: models.sort((a, b) => b.lastUsed - a.lastUsed) }
 }

@@ -34,6 +34,12 @@ export async function getJson(url: string, opts: { headers?: Record<string, stri
   })
 }
 
+/** One GET for text (e.g. /metrics), bounded by `timeoutMs`. */
+export async function getText(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const { status, text } = await getJson(url, { timeoutMs, headers: { accept: 'text/plain', ...headers } })
+  return { status, text }
+}
+
 /** The model ids a server lists at GET /v1/models. */
 export function modelIds(body: unknown): string[] | undefined {
   const data = (body as { data?: unknown })?.data

@@ -5,9 +5,12 @@
  * fails here, before a process exists. `--dry-run` prints it.
  */
 import { ExitCode, MrsError, usageError } from './errors.js'
-import type { ClientName, Command, Settings } from './config/schema.js'
+import type { Settings } from './config/schema.js'
+import type { ClientModule } from './clients/types.js'
 import { findExecutable } from './process/which.js'
-import { LOOPBACK_HOSTS, remoteExecutionOn, type ServerSpec } from './server/spec.js'
+import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type ServerSpec } from './server/spec.js'
+import type { Env } from './paths.js'
+import { compareVersions } from './version.js'
 
 export interface LocalServerPlan {
   kind: 'local'
@@ -15,12 +18,12 @@ export interface LocalServerPlan {
   /** Explicit port, or undefined for a free one. */
   port?: number
   share: boolean
+  /** Attach to exactly this running server (the model was chosen by its being there). */
+  attachTo?: string
   timeoutMs?: number
   graceMs: number
   restarts: number
   keepAliveMs: number
-  /** The ids the client sends: `default` for one model, else the model ids. */
-  ids: { main: string; small?: string }
 }
 
 export interface RemoteServerPlan {
@@ -29,69 +32,106 @@ export interface RemoteServerPlan {
   /** Model to select among the server's ids; undefined takes its default. */
   model?: string
   apiKeyEnv?: string
-  /** The user says the remote server runs web search (--web-search / --agent). */
+  /** The user says the remote server runs web search (--web-search / --agent-tools). */
   webSearch: boolean
+  /** `--context` for a server that mrs cannot ask. */
+  context?: number
+  /** Wait this long for a server that is still starting (it refuses connections until loaded). */
+  timeoutMs?: number
 }
 
 export interface ClientPlan {
-  name: ClientName
+  module: ClientModule
   binary: string
   /** Arguments for the client as the user gave them. */
   userArgs: string[]
-  contextWindow?: number
   apiKeyEnv?: string
+  /** The model for its small-model slot (`--small-model`), served beside the main one. */
+  smallModel?: string
 }
 
 export interface Plan {
-  command: Command
+  /** `serve`, `check` or the client's name. */
+  command: string
   server: LocalServerPlan | RemoteServerPlan
   client?: ClientPlan
   warnings: string[]
 }
 
-export const INSTALL_HINTS: Record<'mistralrs' | ClientName, string> = {
-  mistralrs: "install mistral.rs: curl --proto '=https' --tlsv1.2 -sSf https://raw.githubusercontent.com/EricLBuehler/mistral.rs/master/install.sh | sh (or pass --mistralrs PATH / set MRS_MISTRALRS)",
-  claude: 'install Claude Code: npm install -g @anthropic-ai/claude-code',
-  codex: 'install the Codex CLI: npm install -g @openai/codex',
+export const MISTRALRS_INSTALL =
+  "curl --proto '=https' --tlsv1.2 -sSf https://raw.githubusercontent.com/EricLBuehler/mistral.rs/master/install.sh | sh"
+
+export function notFound(what: string, install: string, detail = 'not found on PATH'): MrsError {
+  return new MrsError(`${what} ${detail}; install it: ${install}`, ExitCode.NotFound)
 }
 
-export function notFound(what: 'mistralrs' | ClientName, detail = `not found on PATH`): MrsError {
-  return new MrsError(`${what} ${detail}; ${INSTALL_HINTS[what]}`, ExitCode.NotFound)
+/** The client's binary, or exit 127 with its install command. */
+export function locateClient(client: ClientModule, env: Env): string {
+  const binary = findExecutable(client.binary, env)
+  if (!binary) throw notFound(client.binary, client.install)
+  return binary
+}
+
+/** The mistralrs binary (--mistralrs, MRS_MISTRALRS or PATH), or exit 127 with how to install it. */
+export function locateMistralrs(settings: Pick<Settings, 'mistralrs'>, env: Env): string {
+  const binary = findExecutable(settings.mistralrs ?? 'mistralrs', env)
+  if (!binary) throw notFound('mistralrs', `${MISTRALRS_INSTALL} (or pass --mistralrs PATH / set MRS_MISTRALRS)`, settings.mistralrs ? `not found at ${settings.mistralrs}` : 'not found on PATH')
+  return binary
 }
 
 export interface PlanInput {
-  command: Command
+  /** `serve`, `check`, or a client command. */
+  command: string
+  client?: ClientModule
   settings: Settings
   passthrough: string[]
-  env: Record<string, string | undefined>
-  /** The context window found in the local Hugging Face cache, if any. */
-  cachedContext?: number
+  env: Env
+  /** The model chosen (by -m, a running server, the config file, the picker). */
+  model?: string
+  smallModel?: string
+  attachTo?: string
+  /** The mistralrs binary and its version, when a local server is wanted. */
+  mistralrs?: { binary: string; version?: string }
+  platform?: NodeJS.Platform
+  /** The flags the user gave on the command line (for the --url warning). */
+  flagsGiven?: readonly string[]
 }
 
+/** mistral.rs versions from which `--quant auto` exists. */
+export const QUANT_AUTO_SINCE = '0.8.2'
+
 export function buildPlan(input: PlanInput): Plan {
-  const { command, settings: s, env } = input
+  const { command, client, settings: s, env } = input
   const warnings: string[] = []
-  const client = command === 'serve' ? undefined : command
 
   // The client is checked first: a missing client must not cost a model load.
   let clientPlan: ClientPlan | undefined
   if (client) {
-    const binary = findExecutable(client, env)
-    if (!binary) throw notFound(client)
+    const binary = locateClient(client, env)
     if (s.apiKeyEnv && !s.url) throw usageError('--api-key-env is for a server behind an authenticating proxy: use it with --url')
     if (s.apiKeyEnv && !env[s.apiKeyEnv]) throw usageError(`--api-key-env ${s.apiKeyEnv}: that variable is not set; export it first`)
-    clientPlan = { name: client, binary, userArgs: input.passthrough, contextWindow: s.context ?? input.cachedContext, apiKeyEnv: s.apiKeyEnv }
+    const smallModel = input.smallModel ?? s.smallModel
+    if (smallModel && !client.smallModelSlot) throw usageError(`--small-model: ${client.title} has no slot for a second model; leave it out`)
+    clientPlan = { module: client, binary, userArgs: input.passthrough, apiKeyEnv: s.apiKeyEnv, smallModel }
   }
 
   if (s.url) {
-    if (command === 'serve') throw usageError('mrs serve starts a server; --url is for mrs claude / mrs codex')
-    return { command, server: { kind: 'remote', url: s.url, model: s.model, apiKeyEnv: s.apiKeyEnv, webSearch: s.webSearch || s.agent }, client: clientPlan, warnings }
+    if (command === 'serve') throw usageError('mrs serve starts a server; --url is for the client commands and mrs check')
+    const ignored = (input.flagsGiven ?? []).filter((f) => REMOTE_IGNORES.includes(f))
+    if (ignored.length) warnings.push(`with --url nothing is started here, so ${ignored.join(', ')} ${ignored.length === 1 ? 'has' : 'have'} no effect`)
+    return {
+      command,
+      server: { kind: 'remote', url: s.url, model: input.model, apiKeyEnv: s.apiKeyEnv, webSearch: s.webSearch || s.agent, context: s.context, timeoutMs: s.timeoutMs || undefined },
+      client: clientPlan,
+      warnings,
+    }
   }
 
-  if (!s.model) throw usageError(`no model: pass -m MODEL (e.g. mrs ${command} -m Qwen/Qwen3-Coder-Next) or set model in the config file`)
-  if (s.smallModel && s.smallModel === s.model) throw usageError('--small-model must differ from -m')
-  if (s.smallModel && client === 'codex') throw usageError('--small-model is for mrs claude (Codex uses one model)')
-  const models = s.smallModel ? [s.model, s.smallModel] : [s.model]
+  const model = input.model
+  if (!model) throw usageError(`no model: pass -m MODEL (e.g. mrs ${command} -m Qwen/Qwen3-Coder-Next) or set model in the config file`)
+  const small = clientPlan ? clientPlan.smallModel : (input.smallModel ?? s.smallModel)
+  if (small && small === model) throw usageError('--small-model must differ from -m')
+  const models = small ? [model, small] : [model]
   if (models.length > 1) {
     const bad = s.serverArgs.find((a) => a.startsWith('-') && !MULTI_MODEL_ARGS.has(a.split('=')[0]!))
     if (bad)
@@ -100,37 +140,55 @@ export function buildPlan(input: PlanInput): Plan {
       )
   }
 
-  const binary = s.mistralrs ? findExecutable(s.mistralrs, env) : findExecutable('mistralrs', env)
-  if (!binary) throw s.mistralrs ? notFound('mistralrs', `not found at ${s.mistralrs}`) : notFound('mistralrs')
-
+  const binary = input.mistralrs?.binary ?? locateMistralrs(s, env)
   const tools = { webSearch: s.webSearch, codeExecution: s.codeExecution, shell: s.shell, agent: s.agent }
+  // the guard reads the server's effective command line: mrs's flags, --server-arg and the config alike
+  const runsCode = codeTool(tools, s.serverArgs)
   if (!LOOPBACK_HOSTS.has(s.host)) {
-    if (remoteExecutionOn(tools) && !s.allowRemoteTools)
-      throw usageError(
-        `--host ${s.host} with ${tools.agent ? '--agent' : tools.codeExecution ? '--code-execution' : '--shell'} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`,
-      )
+    if (runsCode && !s.allowRemoteTools)
+      throw usageError(`--host ${s.host} with ${runsCode} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`)
+    warnings.push(`binding ${s.host}: the server has no authentication, anyone who can reach this port can use it${runsCode ? ' and run code on this machine' : ''}`)
+  } else if (runsCode) {
     warnings.push(
-      `binding ${s.host}: the server has no authentication, anyone who can reach this port can use it${remoteExecutionOn(tools) ? ' and run code on this machine' : ''}`,
+      `${runsCode} runs code as you for any request that reaches the server, and other users of this machine can reach 127.0.0.1 too (mistral.rs has no authentication); see docs/reliability.md`,
     )
   }
+  const quantAuto = quantAutoFor(input.mistralrs?.version, s.serverArgs)
 
   return {
     command,
     server: {
       kind: 'local',
-      spec: { binary, models, host: s.host, tools, serverArgs: s.serverArgs },
+      spec: { binary, models, host: s.host, tools, serverArgs: s.serverArgs, quantAuto, context: s.context, platform: input.platform ?? process.platform },
       port: s.port,
       share: s.share,
-      timeoutMs: s.timeoutMs,
+      attachTo: input.attachTo,
+      timeoutMs: s.timeoutMs || undefined,
       graceMs: s.graceMs,
       restarts: s.restarts,
       keepAliveMs: s.keepAliveMs,
-      ids: models.length > 1 ? { main: models[0]!, small: models[1]! } : { main: 'default' },
     },
     client: clientPlan,
     warnings,
   }
 }
 
+/** `--quant auto` where the installed mistral.rs has it and the user quantizes nothing of their own. */
+export function quantAutoFor(version: string | undefined, serverArgs: readonly string[]): boolean {
+  return !userQuantization(serverArgs) && version !== undefined && compareVersions(version, QUANT_AUTO_SINCE) >= 0
+}
+
+/** The plan once the installed mistral.rs's version is known (asked only after every other check passed). */
+export function withVersion(plan: Plan, version: string | undefined): Plan {
+  if (plan.server.kind !== 'local') return plan
+  return { ...plan, server: { ...plan.server, spec: { ...plan.server.spec, quantAuto: quantAutoFor(version, plan.server.spec.serverArgs) } } }
+}
+
+/** What a launch with --url does not use, by the spellings a user types. */
+const REMOTE_IGNORES = ['--server-port', '--port', '-p', '--server-arg', '--small-model', '--keep-alive', '--no-share', '--server-host', '--host', '--code-execution', '--shell-tool', '--shell', '--allow-remote-tools', '--mistralrs', '--grace', '--restarts']
+
 /** Global mistralrs flags, the only ones `from-config` accepts besides -f. */
 const MULTI_MODEL_ARGS = new Set(['--seed', '-l', '--log', '--token-source', '-v', '-vv', '--verbose'])
+
+/** Does the plan's server run web search (so clients may offer their web search tool)? */
+export const webSearchOf = (plan: Plan) => (plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools, plan.server.spec.serverArgs) : plan.server.webSearch)

@@ -7,27 +7,31 @@
  *     there too); SIGTERM/SIGHUP are forwarded, the client gets the grace
  *     period to exit, then its whole tree is killed; exit 128+N;
  *   - always: release the lease; when it was the last, wait until the server is gone.
+ * While the client owns the terminal, mrs draws nothing over it: what
+ * happens to the server (a crash, a restart) is said once the client exits,
+ * unless the session ends because of it.
  */
 import { randomBytes } from 'node:crypto'
 import { constants as osConstants } from 'node:os'
-import { readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSignal } from './errors.js'
 import type { Output } from './cli/output.js'
 import { formatDuration } from './duration.js'
 import { getJson, modelIds } from './http.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
-import type { ClientPlan, LocalServerPlan, Plan, RemoteServerPlan } from './plan.js'
+import { webSearchOf, type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
 import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
 import type { SignalHub } from './process/signals.js'
 import { acquireServer, type ServerHandle } from './server/connect.js'
 import { cachedBytes, formatBytes } from './server/download.js'
-import { webSearchOn } from './server/spec.js'
-import { prepareClient, type PreparedClient } from './clients/prepare.js'
-import type { ClientLaunch } from './clients/types.js'
+import { maxOutputFor, shortName, type ClientLaunch, type ClientModule } from './clients/types.js'
 import { registryPath } from './server/registry.js'
+import { CLIENTS } from './clients/registry.js'
+import { statusLineCommand } from './runtime.js'
+import { shellQuote } from './text.js'
 import { mark } from './trace.js'
 
 export interface SessionContext {
@@ -36,14 +40,26 @@ export interface SessionContext {
   out: Output
   signals: SignalHub
   cwd: string
+  /** The client gets the terminal (stdin and stdout are one): then mrs says how to come back to the session. */
+  interactive?: boolean
+  /** The mrs command line that ran this session, without the client's arguments (for "the mrs way back"). */
+  mrsArgv?: string[]
+  /** Check the model calls tools through the client's API before launching it (`--check`). */
+  check?: boolean
+  /** `mrs check --json`. */
+  json?: boolean
 }
 
 /** The server a client talks to, once it is ready. */
-interface ReadyServer {
+export interface ReadyServer {
   url: string
-  ids: { main: string; small?: string }
+  /** The ids to send: a served id for each model (the real one, so clients show it). */
+  model: string
+  smallModel?: string
+  contextWindow?: number
   webSearch: boolean
   handle?: ServerHandle
+  headers?: Record<string, string>
 }
 
 export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> {
@@ -57,9 +73,11 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     // the temp root must be mrs's own before anything is read from or written into it
     privateDir(ctx.paths.tmpRoot)
     cleanStaleTemp(ctx.paths)
-    // Work the client needs (Codex's catalog, the user's --settings file) runs while the server loads;
-    // a bad --settings throws here, before a server is started.
-    const preparing = plan.client ? prepareClient(plan.client, ctx) : undefined
+    // What the client needs from the user's own files is read first when it can fail on their content
+    // (a bad settings file must not cost a load); slower work (probing the client's binary) runs while the server loads.
+    const client = plan.client
+    let preparing = client ? prepare(client, ctx) : undefined
+    if (client?.module.prepareFirst) preparing = Promise.resolve(await preparing)
     preparing?.catch(() => {})
 
     let server: ReadyServer
@@ -70,34 +88,43 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
       // from here on the lease is released on every path (finally below)
       handle = acquired.handle
       const info = await waitForReady(handle, plan.server, ctx, abort.signal)
-      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}; log: ${info.logPath ?? 'none'})`)}`)
-      server = { url: handle.info.url, ids: plan.server.ids, webSearch: webSearchOn(plan.server.spec.tools), handle }
+      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}${contextNote(info)}; log: ${info.logPath ?? 'none'})`)}`)
       mark('ready')
-      await checkServedModels(server.url, Object.values(plan.server.ids).filter((id) => id !== 'default'), undefined, handle.info.servedIds)
-      mark('models checked')
+      server = readyLocal(plan.server, handle.info, handle)
     } else {
       server = await checkRemote(plan.server, ctx)
     }
     if (abort.signal.aborted) throw abort.signal.reason
 
-    if (!plan.client) return await holdServer(server, ctx)
+    if (!client) return plan.command === 'serve' ? await holdServer(server, ctx) : await checkAll(server, ctx)
 
+    warnSmallContext(server.contextWindow, client.module, plan, ctx)
+    if (ctx.check) await checkBeforeLaunch(server, client.module, ctx)
     const prepared = await preparing!
     mark('client prepared')
     tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomBytes(3).toString('hex')}`))
-    const launch = prepared.launch({
+    const launch = client.module.launch(client.binary, {
       url: server.url,
-      ids: server.ids,
-      contextWindow: plan.client.contextWindow,
+      model: { id: server.model, name: shortName(server.model) },
+      smallModel: server.smallModel ? { id: server.smallModel, name: shortName(server.smallModel) } : undefined,
+      contextWindow: server.contextWindow,
+      maxOutput: maxOutputFor(server.contextWindow),
       webSearch: server.webSearch,
-      apiKeyEnv: plan.client.apiKeyEnv,
-      userArgs: plan.client.userArgs,
+      apiKeyEnv: client.apiKeyEnv,
+      userArgs: client.userArgs,
       env: ctx.env,
       tmpDir,
+      prepared,
+      statusLine: statusLineCommand(server, join(tmpDir, 'statusline-state.json')),
     })
-    for (const [name, content] of Object.entries(launch.files)) writeFileSync(join(tmpDir, name), content, { mode: 0o600 })
+    writeLaunchFiles(tmpDir, launch)
     if (abort.signal.aborted) throw abort.signal.reason
-    return await runClient(launch, plan.client, prepared, server, plan, ctx)
+    const code = await runClient(launch, client, server, plan, ctx)
+    if (ctx.interactive && ctx.mrsArgv) {
+      const back = client.module.resumeArgs?.(client.userArgs)
+      if (back) ctx.out.info(`to continue this session on the local model: ${['mrs', client.module.name, ...ctx.mrsArgv, ...back].map(shellQuote).join(' ')}`)
+    }
+    return code
   } finally {
     ctx.signals.set(() => {}) // teardown is bounded; a second Ctrl-C does not cut it short
     if (handle) {
@@ -109,31 +136,108 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
   }
 }
 
+/** `; context 32768 tokens` for the ready line. */
+function contextNote(info: ServerInfo): string {
+  if (!info.contextWindow) return ''
+  const from = info.requestedContext ? '--context' : info.kvCacheTokens && info.kvCacheTokens <= (info.modelContext ?? Infinity) ? 'its KV cache' : "the model's config.json"
+  return `; context ${info.contextWindow} tokens, from ${from}`
+}
+
+function prepare(client: ClientPlan, ctx: SessionContext): Promise<unknown> {
+  const { module } = client
+  if (!module.prepare) return Promise.resolve(undefined)
+  return module.prepare({ binary: client.binary, userArgs: client.userArgs, env: ctx.env, cwd: ctx.cwd, cacheDir: ctx.paths.cacheDir, stateDir: ctx.paths.stateDir, tmpRoot: ctx.paths.tmpRoot })
+}
+
+/** The client's files (0600) and symlinks, inside the session's private dir. */
+function writeLaunchFiles(tmpDir: string, launch: ClientLaunch): void {
+  for (const [name, content] of Object.entries(launch.files)) {
+    mkdirSync(dirname(join(tmpDir, name)), { recursive: true, mode: 0o700 })
+    writeFileSync(join(tmpDir, name), content, { mode: 0o600 })
+  }
+  for (const [name, target] of Object.entries(launch.links ?? {})) {
+    mkdirSync(dirname(join(tmpDir, name)), { recursive: true, mode: 0o700 })
+    // a sessions dir the client would create on its own (it may not exist yet)
+    if (!existsSync(target) && name.endsWith('sessions')) mkdirSync(target, { recursive: true, mode: 0o700 })
+    symlinkSync(target, join(tmpDir, name))
+  }
+}
+
+/** Below what the client's first request needs, it cannot work: say so before it starts, with how to raise it. */
+function warnSmallContext(contextWindow: number | undefined, module: ClientModule, plan: Plan, ctx: SessionContext): void {
+  if (!contextWindow || contextWindow >= module.minContext) return
+  const raise = plan.server.kind === 'local' ? `raise it with --context-window ${2 ** Math.ceil(Math.log2(module.minContext))} (mistral.rs sizes its KV cache for it) or use a model with a larger window` : 'ask for a larger context on the server'
+  ctx.out.warn(`the context window is ${contextWindow} tokens, but ${module.title} needs about ${module.minContext} to work (its first request alone is most of that); ${raise}`)
+}
+
+async function checkBeforeLaunch(server: ReadyServer, module: ClientModule, ctx: SessionContext): Promise<void> {
+  const { checkApi, describeResult } = await import('./check.js')
+  ctx.out.info(`checking that ${server.model} calls tools through the ${module.api} API (--check)…`)
+  const result = await checkApi(module.api, { url: server.url, model: server.model, headers: server.headers })
+  for (const line of describeResult(result)) ctx.out.info(line)
+  if (!result.ok) throw new MrsError(`${module.title} was not started: the model failed the tool-call check (see above)`, ExitCode.Failure)
+}
+
+/** `mrs check`: every API the clients speak, one tool-call request each; exit 0 only when all passed. */
+async function checkAll(server: ReadyServer, ctx: SessionContext): Promise<number> {
+  const { checkApi, describeResult } = await import('./check.js')
+  const results = []
+  for (const api of ['anthropic', 'responses', 'chat'] as const) {
+    ctx.out.info(`asking ${server.model} to call a tool through the ${api} API…`)
+    results.push(await checkApi(api, { url: server.url, model: server.model, headers: server.headers }))
+  }
+  const ok = results.every((r) => r.ok)
+  if (ctx.json) {
+    process.stdout.write(`${JSON.stringify({ ok, url: server.url, model: server.model, contextWindow: server.contextWindow ?? null, results }, null, 2)}\n`)
+  } else {
+    const lines = [`model ${server.model} at ${server.url}; context ${server.contextWindow ? `${server.contextWindow} tokens` : 'unknown'}`]
+    for (const r of results) lines.push(...describeResult(r))
+    lines.push(ok ? 'every API returned a well-formed tool call: this model works for agents' : 'some APIs failed: clients on them will not work well with this model')
+    process.stdout.write(`${lines.join('\n')}\n`)
+  }
+  return ok ? ExitCode.Ok : ExitCode.Failure
+}
+
 // ---- getting a server -------------------------------------------------------
 
 async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise<{ handle: ServerHandle; attached: boolean }> {
   const acquired = await acquireServer(
-    { spec: plan.spec, port: plan.port, share: plan.share, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
+    { spec: plan.spec, port: plan.port, share: plan.share, attachTo: plan.attachTo, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
     ctx.paths,
     ctx.env as NodeJS.ProcessEnv,
     { info: (m) => ctx.out.info(m), warn: (m) => ctx.out.warn(m) },
   )
   if (acquired.logWarning) ctx.out.warn(acquired.logWarning)
   for (const w of acquired.handle.earlyWarnings) ctx.out.warn(w)
-  if (acquired.attached) ctx.out.info(`using the running server ${acquired.handle.info.id} (${plan.spec.models.join(' + ')}) at ${acquired.handle.info.url}`)
+  if (acquired.attached) ctx.out.info(`using the running server ${acquired.handle.info.id} (${acquired.handle.info.models.join(' + ')}) at ${acquired.handle.info.url}`)
   return acquired
+}
+
+/** What a client of this local server is told: the real served ids, the server's context, its tools. */
+function readyLocal(plan: LocalServerPlan, info: ServerInfo, handle: ServerHandle): ReadyServer {
+  // a served id mistral.rs accepts; `default` only if it somehow does not list the model itself
+  const served = (id: string) => (info.servedIds && !info.servedIds.includes(id) ? 'default' : id)
+  return {
+    url: info.url,
+    model: served(info.models[0]!),
+    smallModel: info.models[1] ? served(info.models[1]) : undefined,
+    contextWindow: info.contextWindow,
+    webSearch: webSearchOf({ command: '', server: plan, warnings: [] }),
+    handle,
+  }
 }
 
 /** Races: ready, server exited, keeper lost, --timeout, a signal. */
 function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ServerInfo> {
   if (handle.info.state === 'ready') return Promise.resolve(handle.info)
   const { out } = ctx
-  const model = plan.spec.models[0]!
   const status = out.startStatus(`Loading ${plan.spec.models.join(' + ')} in mistral.rs`)
-  const bytesAtStart = cachedBytes(model, ctx.env)
+  // progress follows the weights actually downloaded: the model's, or a pre-quantized repository --quant auto switched to
+  const watched = new Map(plan.spec.models.map((m) => [m, cachedBytes(m, ctx.env)]))
   let lastLine = ''
   const downloadTimer = setInterval(() => {
-    const grown = cachedBytes(model, ctx.env) - bytesAtStart
+    let grown = 0
+    for (const [repo, start] of watched) grown += cachedBytes(repo, ctx.env) - start
     if (grown > 0) status.update(`downloaded ${formatBytes(grown)}${lastLine ? ` · ${lastLine}` : ''}`)
   }, 1000)
   downloadTimer.unref()
@@ -150,6 +254,14 @@ function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionC
           return
         case 'warning':
           return out.warn(e.message)
+        case 'note':
+          if (handle.info.weightsRepo === undefined) {
+            const repo = /pre-quantized weights of (\S+)/.exec(e.message)?.[1]
+            if (repo && !watched.has(repo)) watched.set(repo, cachedBytes(repo, ctx.env))
+          }
+          return out.info(e.message)
+        case 'quant-retry':
+          return out.warn(`--quant auto failed (${e.reason}); starting mistral.rs again without it`)
         case 'port-retry':
           return out.warn(`port ${e.from} was taken before mistral.rs could bind it; retrying on port ${e.to}`)
         case 'ready':
@@ -188,10 +300,7 @@ export function meaningful(line: string): string {
 }
 
 function timeoutError(timeoutMs: number, info: ServerInfo): MrsError {
-  return new MrsError(
-    `mistral.rs was not ready within ${formatDuration(timeoutMs)} (--timeout); log: ${info.logPath ?? 'none'}`,
-    ExitCode.Timeout,
-  )
+  return new MrsError(`mistral.rs was not ready within ${formatDuration(timeoutMs)} (--timeout); log: ${info.logPath ?? 'none'}`, ExitCode.Timeout)
 }
 
 type ServerExit = Extract<KeeperEvent, { t: 'exited' }>
@@ -204,7 +313,7 @@ function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): M
   const log = `log: ${info.logPath ?? 'none'}`
   if (e.portInUse)
     return new MrsError(
-      `mistral.rs could not bind port ${info.port}: it is already in use${explicitPort ? '; pick another --port or leave it out for a free one' : ''}; ${log}`,
+      `mistral.rs could not bind port ${info.port}: it is already in use${explicitPort ? '; pick another --server-port or leave it out for a free one' : ''}; ${log}`,
       ExitCode.PortInUse,
       e.tail.slice(-5),
     )
@@ -222,15 +331,6 @@ export function failureReason(tail: string[]): string | undefined {
     if (/\bERROR\b/.test(line)) return meaningful(line)
   }
   return undefined
-}
-
-/** Checks that the server lists `required` (asking it, unless the keeper already did when it became ready). */
-async function checkServedModels(url: string, required: string[], headers?: Record<string, string>, known?: string[]): Promise<string[]> {
-  const ids = known ?? (await listModels(url, headers))
-  const missing = required.filter((id) => !ids.includes(id))
-  if (missing.length)
-    throw new MrsError(`the server at ${url} does not serve ${missing.map((m) => `"${m}"`).join(', ')}; it serves: ${ids.join(', ')}`, ExitCode.ModelNotServed)
-  return ids
 }
 
 /** GET /v1/models, with an error that says what went wrong for each way it can. */
@@ -252,11 +352,33 @@ async function listModels(url: string, headers?: Record<string, string>, apiKeyE
 
 async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext): Promise<ReadyServer> {
   const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
-  const ids = await checkServedModels(plan.url, plan.model ? [plan.model] : [], headers, await listModels(plan.url, headers, plan.apiKeyEnv))
-  const main = plan.model ?? (ids.includes('default') ? 'default' : ids[0]!)
-  ctx.out.info(`using ${plan.url} (model ${main})`)
+  const ids = await listModels(plan.url, headers, plan.apiKeyEnv).catch(async (e: MrsError) => {
+    // a server that is still loading refuses connections (mistral.rs binds after the load): with --timeout, wait for it
+    if (!plan.timeoutMs || e.exitCode !== ExitCode.Unreachable || !/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH/.test(e.message)) throw e
+    await waitForRemote(plan.url, plan.timeoutMs, headers, ctx)
+    return listModels(plan.url, headers, plan.apiKeyEnv)
+  })
+  if (plan.model && !ids.includes(plan.model))
+    throw new MrsError(`the server at ${plan.url} does not serve "${plan.model}"; it serves: ${ids.join(', ')}`, ExitCode.ModelNotServed)
+  // its only model by its real name; with several, the one it serves as `default`
+  const real = ids.filter((id) => id !== 'default')
+  const model = plan.model ?? (real.length === 1 ? real[0]! : ids.includes('default') ? 'default' : ids[0]!)
+  ctx.out.info(`using ${plan.url} (model ${model}${plan.model ? '' : ", the server's default"})`)
   // what tools a remote server runs cannot be seen from here: --web-search says it searches
-  return { url: plan.url, ids: { main }, webSearch: plan.webSearch }
+  return { url: plan.url, model, contextWindow: plan.context, webSearch: plan.webSearch, headers }
+}
+
+/** Waits (with wait-on, loaded only here) until a --url server answers GET /v1/models, up to --timeout. */
+async function waitForRemote(url: string, timeoutMs: number, headers: Record<string, string> | undefined, ctx: SessionContext): Promise<void> {
+  ctx.out.startStatus(`Waiting for ${url} to answer (up to ${formatDuration(timeoutMs)}, --timeout)`)
+  try {
+    const { default: waitOn } = await import('wait-on')
+    await waitOn({ resources: [`${url.replace(/^http/, 'http-get')}/v1/models`], timeout: timeoutMs, interval: 500, httpTimeout: 5000, headers, proxy: false, validateStatus: (s: number) => s >= 200 && s < 300 })
+  } catch {
+    throw new MrsError(`${url} did not answer within ${formatDuration(timeoutMs)} (--timeout); is the server running, and is --url right?`, ExitCode.Timeout)
+  } finally {
+    ctx.out.endStatus()
+  }
 }
 
 // ---- mrs serve ----------------------------------------------------------------
@@ -268,62 +390,75 @@ function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
   const model = info.models[0]!
   if (!out.quiet) {
     const lines = [
-      `${out.bold('mistral.rs')} serves ${info.models.join(', ')} at ${out.cyan(info.url)}`,
+      `${out.bold('mistral.rs')} serves ${info.models.join(', ')} at ${out.cyan(info.url)}${info.contextWindow ? ` with a ${info.contextWindow}-token context` : ''}`,
       `  OpenAI / Responses API  ${info.url}/v1`,
       `  Anthropic API           ${info.url}`,
-      `  Claude Code             mrs claude -m ${model}    ${out.dim('(attaches to this server)')}`,
-      `                          or: eval "$(mrs env claude --url ${info.url})"; claude`,
-      `  Codex                   mrs codex -m ${model}     ${out.dim('(attaches to this server)')}`,
-      `                          or: mrs setup codex --port ${info.port}; codex --profile mistralrs`,
+      `  any client              ${CLIENTS.map((c) => `mrs ${c.name}`).join(', ')}   ${out.dim('(attach to this server: no -m needed)')}`,
+      `  by hand                 mrs env <client> --url ${info.url}   ${out.dim('(what to set for each client)')}`,
       `  log                     ${info.logPath ?? 'none'}`,
       `Press Ctrl-C to stop.`,
     ]
+    void model
     out.write(lines.join('\n'))
   }
   return new Promise((resolvePromise) => {
-    const unwatch = watchServer(h, ctx, (code) => done(code))
+    const unwatch = watchServer(h, ctx, { live: true, onGone: (code) => done(code) })
     const done = (code: number) => {
       unwatch()
       resolvePromise(code)
     }
-    ctx.signals.set((signal) => done(signalExitCode(signal)))
+    ctx.signals.set((signal) => {
+      out.info(`stopping the server (${signal === 'SIGINT' ? 'Ctrl-C' : signal})`)
+      done(signalExitCode(signal))
+    })
   })
 }
 
 // ---- the client ---------------------------------------------------------------
 
-/**
- * Reports what happens to the server while a client uses it. `onGone` is
- * called once if the server is gone for good.
- */
-function watchServer(handle: ServerHandle, ctx: SessionContext, onGone: (code: number) => void): () => void {
+interface WatchOptions {
+  /** Print events as they happen (no client owns the terminal). */
+  live: boolean
+  /** Called once if the server is gone for good. */
+  onGone: (code: number) => void
+  /** Events said while the client owned the terminal, to print once it exits. */
+  held?: string[]
+}
+
+/** Reports what happens to the server while it is in use. */
+function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptions): () => void {
   const { out } = ctx
   const log = () => handle.info.logPath ?? 'no log'
+  let lastExit: ServerExit | undefined
+  const say = (message: string) => (opts.live ? out.info(message) : opts.held?.push(message))
   const onEvent = (e: KeeperEvent) => {
-    if (e.t === 'line') return out.serverLine(e.line)
-    if (e.t === 'warning') return out.warn(e.message)
+    if (e.t === 'line') return opts.live ? out.serverLine(e.line) : undefined
+    if (e.t === 'warning') return opts.live ? out.warn(e.message) : opts.held?.push(`warning: ${e.message}`)
     if (e.t === 'exited' && e.during === 'session') {
-      const how = howItEnded(e)
-      const last = failureReason(e.tail) ?? e.tail.at(-1)
-      const next = e.restart ? `restarting it on the same port (${e.restart.attempt}/${e.restart.max})` : 'giving up'
-      out.error(`mistral.rs ${how}${last ? ` (${meaningful(last)})` : ''}; ${next}; log: ${log()}`)
+      lastExit = e
+      if (e.restart) {
+        const last = failureReason(e.tail) ?? e.tail.at(-1)
+        say(`mistral.rs ${howItEnded(e)}${last ? ` (${meaningful(last)})` : ''}; restarted it on the same port (${e.restart.attempt}/${e.restart.max}); log: ${log()}`)
+      }
     }
-    if (e.t === 'ready' && e.restarted) out.info(`mistral.rs is back at ${e.info.url}`)
+    if (e.t === 'ready' && e.restarted && opts.live) out.info(`mistral.rs is back at ${e.info.url}`)
     if (e.t === 'stopped') {
+      const crash = lastExit ? `mistral.rs ${howItEnded(lastExit)}${failureReason(lastExit.tail) ? ` (${meaningful(failureReason(lastExit.tail)!)})` : ''}` : ''
       const why =
         e.reason === 'stop-command'
           ? 'the server was stopped with mrs stop'
           : e.reason === 'gave-up'
-            ? `mistral.rs kept crashing; gave up after ${handle.info.restarts} restart${handle.info.restarts === 1 ? '' : 's'}`
+            ? `${crash || 'mistral.rs crashed'}; ${handle.info.restarts ? `gave up after ${handle.info.restarts} restart${handle.info.restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
             : `the server stopped (${e.reason})`
+      // the session ends with it: said now, once
       out.error(`${why}; log: ${log()}`)
-      onGone(ExitCode.ServerLost)
+      opts.onGone(ExitCode.ServerLost)
     }
   }
   const onLost = () => {
     out.error(`mrs's server keeper died; stopping its server; log: ${log()}`)
     void handle.killOrphanedServer()
-    onGone(ExitCode.ServerLost)
+    opts.onGone(ExitCode.ServerLost)
   }
   handle.on('event', onEvent)
   handle.on('lost', onLost)
@@ -333,29 +468,17 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, onGone: (code: n
   }
 }
 
-async function runClient(
-  launch: ClientLaunch,
-  client: ClientPlan,
-  prepared: PreparedClient,
-  server: ReadyServer,
-  plan: Plan,
-  ctx: SessionContext,
-): Promise<number> {
-  const { execa } = await prepared.execa
+async function runClient(launch: ClientLaunch, client: ClientPlan, server: ReadyServer, plan: Plan, ctx: SessionContext): Promise<number> {
+  const { execa } = await import('execa')
   const graceMs = plan.server.kind === 'local' ? plan.server.graceMs : 5000
-  const child = execa(launch.command, launch.args, {
-    stdio: 'inherit',
-    env: launch.env,
-    extendEnv: false,
-    reject: false,
-    cleanup: false,
-    cwd: ctx.cwd,
-  })
+  const child = execa(launch.command, launch.args, { stdio: 'inherit', env: launch.env, extendEnv: false, reject: false, cleanup: false, cwd: ctx.cwd })
   const pid = child.pid
   mark('client spawned')
   if (pid && server.handle) server.handle.setClient(pid)
   let forcedCode: number | undefined
   let stopping: Promise<unknown> | undefined
+  let exited = false
+  void child.finally(() => (exited = true))
 
   /** Signals the client's whole tree, and kills what is left of it after the grace period. */
   const stopClient = (signal: NodeJS.Signals) => {
@@ -367,25 +490,46 @@ async function runClient(
     forcedCode ??= signalExitCode(signal)
     stopClient(signal)
   })
+  const held: string[] = []
   const unwatch = server.handle
-    ? watchServer(server.handle, ctx, (code) => {
-        forcedCode ??= code
-        stopClient('SIGTERM')
+    ? watchServer(server.handle, ctx, {
+        live: false,
+        held,
+        onGone: (code) => {
+          // a client that had already finished on its own keeps its own exit code
+          if (exited) return
+          forcedCode ??= code
+          stopClient('SIGTERM')
+        },
       })
     : () => {}
 
   const result = await child
   unwatch()
   await stopping
+  if (held.length) ctx.out.info(`while ${client.module.name} ran: ${held.join('; ')}`)
   if (result.failed && result.exitCode === undefined && !result.signal) {
     const code = (result as { code?: string }).code
-    if (code === 'ENOENT') throw new MrsError(`${client.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)
-    throw new MrsError(`${client.name} could not be started: ${result.shortMessage ?? result.message}`, ExitCode.Failure)
+    if (code === 'ENOENT') throw new MrsError(`${client.module.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)
+    throw new MrsError(`${client.module.name} could not be started: ${result.shortMessage ?? result.message}`, ExitCode.Failure)
   }
   if (forcedCode !== undefined) return forcedCode
   if (result.exitCode !== undefined) return result.exitCode
   const signalNumber = result.signal ? (osConstants.signals as Record<string, number>)[result.signal] : undefined
   return signalNumber ? 128 + signalNumber : ExitCode.Failure
+}
+
+/** Runs the client at once with the user's arguments (its help, version, or a subcommand that needs no model). */
+export async function runDirect(binary: string, args: string[], ctx: Pick<SessionContext, 'signals' | 'cwd'>): Promise<number> {
+  const { execa } = await import('execa')
+  const child = execa(binary, args, { stdio: 'inherit', reject: false, cleanup: false, cwd: ctx.cwd })
+  ctx.signals.set((signal) => {
+    if (signal !== 'SIGINT' && child.pid) void stopTree(child.pid, 5000, realKillDeps, signal)
+  })
+  const result = await child
+  if (result.exitCode !== undefined) return result.exitCode
+  const n = result.signal ? (osConstants.signals as Record<string, number>)[result.signal] : undefined
+  return n ? 128 + n : ExitCode.Failure
 }
 
 // ---- temp files -------------------------------------------------------------------
@@ -400,7 +544,7 @@ export function cleanStaleTemp(paths: Paths): void {
   }
   for (const name of names) {
     const dir = join(paths.tmpRoot, name)
-    const session = /^(?:session|codex-probe)-(\d+)/.exec(name)
+    const session = /^(?:session|probe)-(\d+)/.exec(name)
     const server = /^server-([0-9a-f]+)$/.exec(name)
     let stale = false
     if (session) stale = !isAlive(Number(session[1]))

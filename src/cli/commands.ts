@@ -1,38 +1,51 @@
 /**
- * One function per command: parsed flags → settings → a plan or an answer.
- * Everything is one bundle (--help and --version never load it); only execa
- * is loaded lazily, while the server starts.
+ * One function per command: parsed flags → settings → a model → a plan → a
+ * session, or an answer. Everything is one bundle (--help and --version
+ * never load it); execa, the picker and the tool-call check are loaded only
+ * when used.
  */
+import { lookup } from 'node:dns/promises'
+import { createServer } from 'node:net'
 import { ExitCode, usageError } from '../errors.js'
-import type { ParsedArgs } from './parse.js'
-import { settingsFromFlags } from './parse.js'
+import { helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
 import { Output } from './output.js'
-import { loadConfig, resolveSettings } from '../config/resolve.js'
-import type { ClientName, Command, Settings } from '../config/schema.js'
+import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
+import type { Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
-import { buildPlan, type Plan } from '../plan.js'
-import { localContextWindow } from '../hf.js'
+import { buildPlan, locateClient, locateMistralrs, withVersion, type Plan } from '../plan.js'
 import { shellQuote } from '../text.js'
 import { mark } from '../trace.js'
 import { envCommand, setupCommand } from './commands/env.js'
 import { logsCommand, psCommand, stopCommand } from './commands/manage.js'
 import { doctorCommand } from './commands/doctor.js'
+import { modelsCommand } from './commands/models.js'
 import { aliasCommand, completionCommand } from './commands/shell.js'
 import { stringify } from 'smol-toml'
-import { runPlan } from '../session.js'
+import { runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
-import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv, webSearchOn } from '../server/spec.js'
-import { claudeLaunch } from '../clients/claude.js'
-import { CATALOG_FILE, codexLaunch } from '../clients/codex.js'
+import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv, webSearchOn } from '../server/spec.js'
+import { listServers } from '../server/registry.js'
+import { mistralrsVersion } from '../server/version.js'
+import { CLIENTS, clientByName } from '../clients/registry.js'
+import { maxOutputFor, shortName, type ClientModule } from '../clients/types.js'
+import { chooseModel } from '../models/choose.js'
+import { saveDefaultModel } from '../config/write.js'
+import { findExecutable } from '../process/which.js'
 
-type Parsed = ParsedArgs & { command: string }
-
-export async function dispatch(parsed: Parsed): Promise<number> {
+export async function dispatch(parsed: ParsedArgs): Promise<number> {
+  if (parsed.info === 'version') return print(versionText())
+  if (parsed.info === 'help') return print(helpText(parsed.command))
+  const client = clientByName(parsed.command)
+  if (client) return launchCommand(parsed, 'client', client)
   switch (parsed.command) {
+    case '':
+      return bare()
     case 'serve':
-    case 'claude':
-    case 'codex':
-      return runCommand(parsed, parsed.command)
+      return launchCommand(parsed, 'serve')
+    case 'check':
+      return launchCommand(parsed, 'check')
+    case 'models':
+      return modelsCommand(parsed)
     case 'env':
       return envCommand(parsed)
     case 'setup':
@@ -53,82 +66,230 @@ export async function dispatch(parsed: Parsed): Promise<number> {
   throw usageError(`unknown command ${parsed.command}`)
 }
 
-/** Flags + config file + environment → settings, for a command that takes settings. */
-export async function resolveFor(parsed: Parsed, command: Command): Promise<Settings> {
-  const env = process.env
-  const config = await loadConfig(parsed.options.config as string | undefined, env)
-  const flags = settingsFromFlags(parsed.options, command)
-  const preset = parsed.options.preset as string | undefined
-  return resolveSettings({ config, preset, env, flags, command }).settings
+function print(text: string): number {
+  process.stdout.write(text)
+  return ExitCode.Ok
 }
 
-async function runCommand(parsed: Parsed, command: Command): Promise<number> {
+const onTerminal = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
+
+/** `mrs` alone: on a terminal, pick a client, then a model: one keystroke from nothing to a session. */
+async function bare(): Promise<number> {
+  if (!onTerminal()) return print(helpText(''))
+  const { pickFromFew } = await import('../models/picker.js')
+  const name = await pickFromFew(
+    'Which coding agent?',
+    CLIENTS.map((c) => {
+      const installed = findExecutable(c.binary, process.env)
+      return { value: c.name, label: `${c.name} — ${c.title}`, hint: installed ? 'installed' : `not installed: ${c.install}` }
+    }),
+  )
+  return launchCommand({ command: name, args: [], options: {}, passthrough: [], ownArgv: [] }, 'client', clientByName(name)!)
+}
+
+/** Flags + config file + environment → settings, for a command that takes settings. */
+export async function resolveFor(parsed: ParsedArgs, scope: Scope): Promise<Resolved> {
   const env = process.env
-  const out = new Output({ quiet: Boolean(parsed.options.quiet), verbose: Boolean(parsed.options.verbose) })
-  const settings = await resolveFor(parsed, command)
+  const config = await loadConfig(parsed.options.config as string | undefined, env)
+  const flags = settingsFromFlags(parsed.options, scope)
+  return resolveSettings({ config, preset: parsed.options.preset as string | undefined, env, flags, scope })
+}
+
+/** `mrs NAME`, `mrs serve`, `mrs check`: everything that can be checked without a server is checked first. */
+async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientModule): Promise<number> {
+  const env = process.env
+  const cwd = process.cwd()
+  const { options } = parsed
+  if (options.quiet && options.serverLog) throw usageError('-q (no status output) and --server-log (stream the server\'s log) contradict each other; pick one')
+  // the client's own help, version or housekeeping needs no model: run it at once
+  if (client?.needsNoServer(parsed.passthrough)) return withSignals((signals) => runDirect(locateClient(client, env), parsed.passthrough, { signals, cwd }))
+  const out = new Output({ quiet: Boolean(options.quiet), verbose: Boolean(options.serverLog) })
+  const resolved = await resolveFor(parsed, scope)
+  const s = resolved.settings
   mark('settings resolved')
-  const cachedContext = command !== 'serve' && !settings.context && settings.model && !settings.url ? localContextWindow(settings.model, env)?.tokens : undefined
-  const plan = buildPlan({ command, settings, passthrough: parsed.passthrough, env, cachedContext })
-  mark('plan built')
-  if (parsed.options.dryRun) {
-    process.stdout.write(await describePlan(plan))
-    return ExitCode.Ok
+  if (client) {
+    locateClient(client, env)
+    client.preflight?.(parsed.passthrough, { env, cwd })
   }
+  const paths = getPaths(env)
+  let mistralrs: { binary: string } | undefined
+  let choice
+  if (s.url) {
+    choice = { model: s.model, rule: s.model && resolved.modelSource !== 'flag' ? `from ${resolved.modelSource === 'preset' ? `the preset ${resolved.preset}` : 'MRS_MODEL'}` : undefined }
+  } else {
+    await validateHost(s.host)
+    const binary = locateMistralrs(s, env)
+    const family = familyKey({ binary, host: s.host, tools: { webSearch: s.webSearch, codeExecution: s.codeExecution, shell: s.shell, agent: s.agent }, serverArgs: s.serverArgs, models: [] })
+    const shareable =
+      scope === 'serve' || !s.share || (resolved.modelSource && resolved.modelSource !== 'config')
+        ? []
+        : (await listServers(paths, (m) => out.warn(m))).map((e) => e.info).filter((i) => i.family === family && i.state !== 'stopping')
+    choice = await chooseModel({
+      model: s.model,
+      smallModel: s.smallModel,
+      modelSource: resolved.modelSource,
+      preset: resolved.preset,
+      configModel: resolved.config.settings.model,
+      configPath: resolved.config.path,
+      shareable,
+      interactive: onTerminal() && !options.dryRun,
+      env,
+      forWhat: client ? client.title : `mrs ${scope}`,
+      warn: (m) => out.warn(m),
+    })
+    if (choice.picked) await offerSave(choice.model, resolved, out)
+    mistralrs = { binary }
+  }
+  if (choice.rule && choice.model) out.info(`model ${choice.model} (${choice.rule})`)
+  const checked = buildPlan({
+    command: parsed.command,
+    client,
+    settings: s,
+    passthrough: parsed.passthrough,
+    env,
+    model: choice.model,
+    smallModel: 'smallModel' in choice ? choice.smallModel : undefined,
+    attachTo: 'server' in choice ? choice.server?.id : undefined,
+    mistralrs,
+    flagsGiven: parsed.ownArgv.filter((a) => a.startsWith('-')),
+  })
+  // every check passed: now it is worth asking mistral.rs its version (for --quant auto)
+  const plan = mistralrs ? withVersion(checked, await mistralrsVersion(mistralrs.binary, paths.cacheDir, env)) : checked
+  mark('plan built')
+  if (options.dryRun) return print(await describePlan(plan, cwd))
+  // until here a signal ends mrs as it would any program: nothing has started
+  return await withSignals((signals) =>
+    runPlan(plan, {
+      env,
+      paths,
+      out,
+      signals,
+      cwd,
+      interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+      mrsArgv: parsed.ownArgv,
+      check: Boolean(options.check),
+      json: Boolean(options.json),
+    }),
+  )
+}
+
+async function withSignals<T>(fn: (signals: SignalHub) => Promise<T>): Promise<T> {
   const signals = new SignalHub()
   try {
-    return await runPlan(plan, { env, paths: getPaths(env), out, signals, cwd: process.cwd() })
+    return await fn(signals)
   } finally {
     signals.dispose()
   }
 }
 
-/** The plan as a human reads it: what would run, with which environment, and which files. */
-export async function describePlan(plan: Plan): Promise<string> {
+/** After a pick: save it as the default model? (create the file if missing; the rest stays byte for byte). */
+async function offerSave(model: string, resolved: Resolved, out: Output): Promise<void> {
+  const { yesNo } = await import('../models/picker.js')
+  if (!(await yesNo(`Make ${model} the default model (model = "${model}" in ${resolved.config.path})?`))) return
+  try {
+    saveDefaultModel(resolved.config.path, model)
+    out.info(`saved: ${resolved.config.path} now says model = "${model}"`)
+  } catch (e) {
+    out.warn(`could not save the default model in ${resolved.config.path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); going on with ${model}`)
+  }
+}
+
+/** A host that does not resolve, or is not an address of this machine, fails now: mistral.rs would fail only after the load. */
+async function validateHost(host: string): Promise<void> {
+  if (LOOPBACK_HOSTS.has(host)) return
+  try {
+    await lookup(host)
+  } catch (e) {
+    throw usageError(`invalid --server-host ${host}: no such host (${(e as NodeJS.ErrnoException).code}); use an address of this machine, such as 0.0.0.0 or 127.0.0.1`)
+  }
+  const problem = await new Promise<string | undefined>((resolve) => {
+    const probe = createServer()
+    probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code))
+    probe.listen({ port: 0, host }, () => probe.close(() => resolve(undefined)))
+  })
+  if (problem === 'EADDRNOTAVAIL') throw usageError(`--server-host ${host} is not an address of this machine; use one of its own, such as 0.0.0.0 or 127.0.0.1`)
+  if (problem) throw usageError(`cannot bind --server-host ${host} (${problem})`)
+}
+
+/**
+ * The plan as a human reads it: the server command, the client command, its
+ * environment and files, exactly as the launch would make them (the values of
+ * the user's own settings and keys masked).
+ */
+export async function describePlan(plan: Plan, cwd: string): Promise<string> {
   const lines: string[] = []
-  const port = plan.server.kind === 'local' ? (plan.server.port ?? '<free port>') : undefined
   let url: string
+  let contextWindow: number | undefined
   if (plan.server.kind === 'local') {
     const s = plan.server
+    const port = s.port ?? '<free port>'
     const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
-    url = baseUrl(s.spec.host, port!)
-    lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, port!, configPath)].map(shellQuote).join(' ')}`)
-    const multi = multiModelConfig(s.spec, port!)
-    if (multi) {
-      lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))
-    }
+    url = baseUrl(s.spec.host, port)
+    lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, port, configPath)].map(shellQuote).join(' ')}`)
+    const multi = multiModelConfig(s.spec, port)
+    if (multi) lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))
+    if (s.spec.quantAuto) lines.push('quant:    --quant auto: mistral.rs quantizes the model to fit this machine if it must (retried without it if it fails)')
+    else lines.push('quant:    none added (your --server-arg quantizes, or this mistral.rs predates --quant auto)')
+    contextWindow = s.spec.context
+    lines.push(`context:  ${contextWindow ? `${contextWindow} tokens (--context-window; the server is sized for it)` : "decided when the server is ready: the smaller of its KV cache and the model's own maximum"}`)
+    if (s.attachTo) lines.push(`sharing:  attach to the running server ${s.attachTo}`)
     lines.push(
       `sharing:  ${s.share ? 'shared with other mrs sessions that ask for the same server' : 'private (--no-share)'}; keep-alive ${s.keepAliveMs / 1000}s; restarts ${s.restarts}; grace ${s.graceMs / 1000}s; timeout ${s.timeoutMs === undefined ? 'none' : `${s.timeoutMs / 1000}s`}`,
     )
   } else {
     url = plan.server.url
+    contextWindow = plan.server.context
     lines.push(`server:   ${url} (already running; nothing is started)`)
   }
   lines.push(`urls:     OpenAI/Responses ${url}/v1 · Anthropic ${url}`)
-  if (plan.client) {
-    const c = plan.client
-    const ids = plan.server.kind === 'local' ? plan.server.ids : { main: plan.server.model ?? 'default' }
-    const webSearch = plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools) : plan.server.webSearch
-    const ctx = { url, ids, contextWindow: c.contextWindow, webSearch, apiKeyEnv: c.apiKeyEnv, userArgs: c.userArgs, env: process.env }
-    let launch
-    if (c.name === 'claude') {
-      launch = claudeLaunch(ctx, c.binary)
-    } else {
-      launch = codexLaunch(ctx, c.binary, { path: `<session temp dir>/${CATALOG_FILE}`, base: { slug: '(the entry of Codex\'s bundled catalog)' } })
-    }
-    lines.push(`client:   ${[launch.command, ...launch.args].map(shellQuote).join(' ')}`)
+  const client = plan.client
+  if (client) {
+    const module = client.module
+    const model = plan.server.kind === 'local' ? plan.server.spec.models[0]! : (plan.server.model ?? 'default')
+    const small = plan.server.kind === 'local' ? plan.server.spec.models[1] : undefined
+    const tmpDir = '<session temp dir>'
+    // what the user's own files add (a settings file of theirs): read as the launch would; slow probes are left out
+    const prepared = module.prepareFirst && module.prepare ? await module.prepare({ binary: client.binary, userArgs: client.userArgs, env: process.env, cwd, cacheDir: '', stateDir: '<mrs state dir>', tmpRoot: '' }) : undefined
+    const launch = module.launch(client.binary, {
+      url,
+      model: { id: model, name: shortName(model) },
+      smallModel: small ? { id: small, name: shortName(small) } : undefined,
+      contextWindow,
+      maxOutput: maxOutputFor(contextWindow),
+      webSearch: plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools, plan.server.spec.serverArgs) : plan.server.webSearch,
+      apiKeyEnv: client.apiKeyEnv,
+      userArgs: client.userArgs,
+      env: process.env,
+      tmpDir,
+      prepared,
+      statusLine: '<mrs status line>',
+    })
     const before = process.env
-    const secret = c.apiKeyEnv ? before[c.apiKeyEnv] : undefined
-    for (const [k, v] of Object.entries(launch.env))
-      if (before[k] !== v) lines.push(`env:      ${k}=${secret && v === secret ? `"$${c.apiKeyEnv}"` : shellQuote(v)}`)
+    const key = client.apiKeyEnv ? before[client.apiKeyEnv] : undefined
+    const mask = (text: string) => {
+      let out = text
+      if (key) out = out.split(key).join(`$${client.apiKeyEnv}`)
+      for (const secret of launch.masked ?? []) if (secret && secret.length > 2) out = out.split(secret).join('<from your settings>')
+      return out
+    }
+    lines.push(`client:   ${mask([launch.command, ...launch.args].map(shellQuote).join(' '))}`)
+    for (const [k, v] of Object.entries(launch.env)) if (before[k] !== v) lines.push(`env:      ${k}=${mask(shellQuote(v))}`)
     for (const k of Object.keys(before)) if (!(k in launch.env)) lines.push(`env:      unset ${k}`)
-    for (const name of Object.keys(launch.files)) lines.push(`file:     <session temp dir>/${name} (removed on exit)`)
+    for (const [name, content] of Object.entries(launch.files)) {
+      lines.push(`file:     ${tmpDir}/${name} (0600, removed on exit)`)
+      for (const l of mask(content).trimEnd().split('\n').slice(0, 80)) lines.push(`            ${l}`)
+    }
+    for (const [name, target] of Object.entries(launch.links ?? {})) lines.push(`link:     ${tmpDir}/${name} -> ${target}`)
   }
   for (const w of plan.warnings) lines.push(`warning:  ${w}`)
   return `${lines.join('\n')}\n`
 }
 
-export function clientArg(parsed: Parsed): ClientName {
-  const client = parsed.args[0]
-  if (client !== 'claude' && client !== 'codex') throw usageError(`mrs ${parsed.command} takes claude or codex, not "${client}"`)
+/** The client a command names (`mrs env NAME`). */
+export function clientArg(parsed: ParsedArgs): ClientModule {
+  const name = parsed.args[0] ?? ''
+  const client = clientByName(name)
+  if (!client) throw usageError(`mrs ${parsed.command} takes a client (${CLIENTS.map((c) => c.name).join(', ')}), not "${name}"`)
   return client
 }
+

@@ -2,13 +2,13 @@
  * The top level: argv in, exit code out. The one place that prints errors
  * and the one place that calls process.exit.
  */
-import { AbortedBySignal, ExitCode, MrsError, signalExitCode } from '../errors.js'
-import { buildCli, parseArgs, type ParsedArgs } from './parse.js'
+import { AbortedBySignal, Cancelled, ExitCode, MrsError, signalExitCode } from '../errors.js'
+import { parseArgs } from './parse.js'
 import { Output } from './output.js'
 import { mark } from '../trace.js'
 import { dispatch } from './commands.js'
 
-export { buildCli, versionText } from './parse.js'
+export { buildCli, helpText, cliShape, versionText } from './parse.js'
 
 export async function main(argv: string[]): Promise<void> {
   const code = await run(argv).catch(report)
@@ -19,18 +19,12 @@ export async function main(argv: string[]): Promise<void> {
 
 export async function run(argv: string[]): Promise<number> {
   mark('main')
-  const cli = buildCli()
-  const parsed = parseArgs(argv, cli)
-  if (parsed.handled) return ExitCode.Ok
-  if (!parsed.command) {
-    cli.outputHelp()
-    return ExitCode.Ok
-  }
-  return dispatch(parsed as ParsedArgs & { command: string })
+  return dispatch(parseArgs(argv))
 }
 
 function report(error: unknown): number {
   const out = new Output()
+  if (error instanceof Cancelled) return signalExitCode('SIGINT')
   if (error instanceof AbortedBySignal) {
     out.info(`interrupted (${error.signal})`)
     return signalExitCode(error.signal)

@@ -1,16 +1,30 @@
 /**
- * What `mrs codex` injects into the Codex CLI: `-c` overrides only. They
- * take precedence over ~/.codex/config.toml and over a profile the user
- * picks with --profile, are written nowhere, and vanish with the process,
- * so the user's CODEX_HOME (MCP servers, sandbox, sessions, history) is used
- * but never changed, and two sessions never collide. The one file is the
- * model catalog, in the session's private temp dir.
+ * The Codex CLI (`@openai/codex`, checked with 0.169): `-c` overrides only.
+ * They take precedence over ~/.codex/config.toml and over a profile the user
+ * picks with --profile, are written nowhere, and vanish with the process, so
+ * the user's CODEX_HOME (MCP servers, sandbox, sessions, history) is used but
+ * never changed, and two sessions never collide. The one file is the model
+ * catalog, in the session's private temp dir: an entry copied from Codex's
+ * own bundled catalog (so Codex keeps its system prompt) that names the
+ * local model, so Codex shows its real name and window.
  */
-import { childEnv, type ClientContext, type ClientLaunch } from './types.js'
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { parse, stringify } from 'smol-toml'
+import { usageError } from '../errors.js'
+import { privateDir } from '../paths.js'
+import { shellQuote } from '../text.js'
+import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
 
 /** Our provider id: not `openai`/`ollama`/`lmstudio` (reserved), not `mistralrs` (a user's own table by that name would merge in). */
 export const PROVIDER_ID = 'mrs'
+/** No spaces: `codex $(mrs env codex)` splits its output on whitespace and keeps quotes. */
+export const PROVIDER_NAME = 'mistral.rs'
 export const CATALOG_FILE = 'codex-models.json'
+export const PROFILE_NAME = 'mistralrs'
 export const PROVIDER_DEFAULTS = {
   request_max_retries: 4,
   stream_max_retries: 3,
@@ -19,7 +33,7 @@ export const PROVIDER_DEFAULTS = {
 }
 
 /** TOML for a `-c key=value` value. */
-const toml = (v: string | number | boolean) => (typeof v === 'string' ? JSON.stringify(v) : String(v))
+const toml = (v: string | number | boolean | string[]) => (Array.isArray(v) ? `[${v.map((s) => JSON.stringify(s)).join(',')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v))
 
 export interface CatalogEntry extends Record<string, unknown> {
   slug: string
@@ -41,17 +55,26 @@ export function pickCatalogEntry(models: CatalogEntry[]): CatalogEntry | undefin
   return [...pool].sort((a, b) => Number(a.priority ?? 999) - Number(b.priority ?? 999))[0]
 }
 
-export function catalogFor(base: CatalogEntry, slug: string, contextWindow?: number): { models: CatalogEntry[] } {
+/**
+ * The catalog for the served model: its real name in the footer and in
+ * `/model`, its window, no reasoning levels (which would show as a bogus
+ * effort), and no reasoning summaries (mistral.rs's guidance for Codex).
+ */
+export function catalogFor(base: CatalogEntry, model: { id: string; name: string }, contextWindow?: number): { models: CatalogEntry[] } {
   const entry: CatalogEntry = {
     ...base,
-    slug,
-    display_name: slug,
-    description: 'A local model served by mistral.rs (via mrs)',
+    slug: model.id,
+    display_name: model.name,
+    description: `${model.id}, served by mistral.rs (mrs)`,
     visibility: 'list',
     upgrade: null,
     availability_nux: null,
     additional_speed_tiers: [],
     service_tiers: [],
+    supported_reasoning_levels: [],
+    default_reasoning_level: null,
+    supports_reasoning_summaries: false,
+    supports_reasoning_summary_parameter: false,
   }
   if (contextWindow) {
     entry.context_window = contextWindow
@@ -60,48 +83,60 @@ export function catalogFor(base: CatalogEntry, slug: string, contextWindow?: num
   return { models: [entry] }
 }
 
+export interface CodexPrepared {
+  catalogBase?: CatalogEntry
+  /** The user's own config sets `tui.status_line`: theirs stays. */
+  userStatusLine: boolean
+}
+
 /** The `-c` overrides, as `key=value` strings. `catalogPath` is where the catalog file will be. */
-export function codexOverrides(ctx: ClientContext, catalogPath?: string): string[] {
+export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv'>, extra: { catalogPath?: string; statusLine?: boolean } = {}): string[] {
   const p = `model_providers.${PROVIDER_ID}`
-  const pairs: [string, string | number | boolean][] = [
+  const pairs: [string, string | number | boolean | string[]][] = [
     ['model_provider', PROVIDER_ID],
-    ['model', ctx.ids.main],
-    [`${p}.name`, 'mistral.rs (mrs)'],
+    ['model', ctx.model.id],
+    [`${p}.name`, PROVIDER_NAME],
     [`${p}.base_url`, `${ctx.url}/v1`],
     [`${p}.wire_api`, 'responses'],
     [`${p}.request_max_retries`, PROVIDER_DEFAULTS.request_max_retries],
     [`${p}.stream_max_retries`, PROVIDER_DEFAULTS.stream_max_retries],
     [`${p}.stream_idle_timeout_ms`, PROVIDER_DEFAULTS.stream_idle_timeout_ms],
+    ['model_reasoning_summary', 'none'],
   ]
   // Codex sends `Authorization: Bearer $VAR`; only the variable's name is in argv.
   if (ctx.apiKeyEnv) pairs.push([`${p}.env_key`, ctx.apiKeyEnv])
   if (ctx.contextWindow) pairs.push(['model_context_window', ctx.contextWindow])
-  if (catalogPath) pairs.push(['model_catalog_json', catalogPath])
+  if (extra.catalogPath) pairs.push(['model_catalog_json', extra.catalogPath])
   // Codex's hosted web_search tool runs on the server: offer it only when the server runs web search.
   if (!ctx.webSearch) pairs.push(['web_search', 'disabled'])
+  // the footer shows the model's name and the folder, not "<model> <reasoning effort>"
+  if (extra.statusLine) pairs.push(['tui.status_line', ['model-name', 'current-dir']])
   return pairs.map(([k, v]) => `${k}=${toml(v)}`)
 }
 
-export function codexLaunch(ctx: ClientContext, binary: string, catalog?: { path: string; base: CatalogEntry }): ClientLaunch {
-  const overrides = codexOverrides(ctx, catalog?.path)
+function launch(binary: string, ctx: ClientContext): ClientLaunch {
+  const prepared = (ctx.prepared as CodexPrepared | undefined) ?? { userStatusLine: true }
+  const catalogPath = prepared.catalogBase ? join(ctx.tmpDir, CATALOG_FILE) : undefined
+  const overrides = codexOverrides(ctx, { catalogPath, statusLine: !prepared.userStatusLine })
   return {
     command: binary,
     args: [...overrides.flatMap((o) => ['-c', o]), ...ctx.userArgs],
     env: childEnv(ctx.env),
-    files: catalog ? { [CATALOG_FILE]: JSON.stringify(catalogFor(catalog.base, ctx.ids.main, ctx.contextWindow)) } : {},
+    files: prepared.catalogBase ? { [CATALOG_FILE]: JSON.stringify(catalogFor(prepared.catalogBase, ctx.model, ctx.contextWindow)) } : {},
   }
 }
 
 /** The same settings as a TOML profile for `codex --profile NAME` ($CODEX_HOME/NAME.config.toml). */
-export function codexProfile(ctx: Omit<ClientContext, 'userArgs' | 'env'>): Record<string, unknown> {
+export function codexProfile(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv'>): Record<string, unknown> {
   return {
     model_provider: PROVIDER_ID,
-    model: ctx.ids.main,
+    model: ctx.model.id,
+    model_reasoning_summary: 'none',
     ...(ctx.contextWindow ? { model_context_window: ctx.contextWindow } : {}),
     ...(ctx.webSearch ? {} : { web_search: 'disabled' }),
     model_providers: {
       [PROVIDER_ID]: {
-        name: 'mistral.rs (mrs)',
+        name: PROVIDER_NAME,
         base_url: `${ctx.url}/v1`,
         wire_api: 'responses',
         ...PROVIDER_DEFAULTS,
@@ -109,4 +144,184 @@ export function codexProfile(ctx: Omit<ClientContext, 'userArgs' | 'env'>): Reco
       },
     },
   }
+}
+
+export const codexHome = (env: Record<string, string | undefined>) => env.CODEX_HOME || join(env.HOME || homedir(), '.codex')
+
+/**
+ * Codex's own description of a model (with its system prompt), from
+ * `codex debug models --bundled`. Cached by the binary's identity, since
+ * running Codex costs ~70 ms; undefined if Codex cannot tell (then Codex
+ * runs on its fallback metadata, as it would without mrs).
+ */
+export async function bundledCatalogEntry(binary: string, cacheDir: string, tmpRoot: string, env: Record<string, string | undefined>): Promise<CatalogEntry | undefined> {
+  let identity: string
+  try {
+    const st = statSync(binary)
+    identity = createHash('sha256').update(`${binary}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16)
+  } catch {
+    return undefined
+  }
+  const cacheFile = join(cacheDir, `codex-model-${identity}.json`)
+  try {
+    return JSON.parse(readFileSync(cacheFile, 'utf8')) as CatalogEntry
+  } catch {
+    // not cached yet
+  }
+  // an empty CODEX_HOME of our own: asking Codex must not touch the user's
+  const probeHome = privateDir(join(tmpRoot, `probe-${process.pid}-codex`))
+  const stdout = await new Promise<string | undefined>((done) =>
+    execFile(
+      binary,
+      ['debug', 'models', '--bundled'],
+      { env: { ...env, CODEX_HOME: probeHome } as NodeJS.ProcessEnv, maxBuffer: 32 * 1024 * 1024, timeout: 20_000 },
+      (error, out) => done(error ? undefined : out),
+    ),
+  )
+  rmSync(probeHome, { recursive: true, force: true })
+  if (!stdout) return undefined
+  let entry: CatalogEntry | undefined
+  try {
+    entry = pickCatalogEntry((JSON.parse(stdout) as { models: CatalogEntry[] }).models)
+  } catch {
+    return undefined
+  }
+  if (entry) {
+    try {
+      mkdirSync(cacheDir, { recursive: true, mode: 0o700 })
+      writeFileSync(cacheFile, JSON.stringify(entry), { mode: 0o600 })
+    } catch {
+      // an unwritable cache only costs time
+    }
+  }
+  return entry
+}
+
+/** Codex's global options that take a value: what a scan for the subcommand must step over. */
+const VALUE_OPTIONS = ['-c', '--config', '--enable', '--disable', '--remote', '--remote-auth-token-env', '-i', '--image', '-m', '--model', '--local-provider', '-p', '--profile', '-s', '--sandbox', '-C', '--cd', '--add-dir', '-a', '--ask-for-approval']
+
+/** The subcommand (first positional) and the value of `-C/--cd`, as Codex would read them. */
+export function codexCommandLine(args: readonly string[]): { subcommand?: string; cd?: string; profile?: string } {
+  let cd: string | undefined
+  let profile: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') return { cd, profile }
+    const [name, inline] = a.startsWith('--') ? [a.split('=')[0]!, a.includes('=') ? a.slice(a.indexOf('=') + 1) : undefined] : [a, undefined]
+    if (VALUE_OPTIONS.includes(name)) {
+      const value = inline ?? args[++i]
+      if (name === '-C' || name === '--cd') cd = value
+      if (name === '-p' || name === '--profile') profile = value
+      continue
+    }
+    if (!a.startsWith('-')) return { subcommand: a, cd, profile }
+  }
+  return { cd, profile }
+}
+
+function insideGitRepo(dir: string): boolean {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return true
+    if (dirname(d) === d) return false
+  }
+}
+
+/** Does the user's config (or the profile they pick) set `tui.status_line`? Unknown counts as yes: theirs is never overridden. */
+function userStatusLine(env: Record<string, string | undefined>, profile?: string): boolean {
+  for (const file of [join(codexHome(env), 'config.toml'), ...(profile ? [join(codexHome(env), `${profile}.config.toml`)] : [])]) {
+    if (!existsSync(file)) continue
+    try {
+      const doc = parse(readFileSync(file, 'utf8')) as { tui?: { status_line?: unknown } }
+      if (doc.tui?.status_line !== undefined) return true
+    } catch {
+      return true
+    }
+  }
+  return false
+}
+
+/** Current Codex refuses to start with a legacy `[profiles.*]` table or `profile =` line: say so, change nothing. */
+function legacyProfileWarning(env: Record<string, string | undefined>): string[] {
+  const file = join(codexHome(env), 'config.toml')
+  let config: string
+  try {
+    config = readFileSync(file, 'utf8')
+  } catch {
+    return []
+  }
+  return /^\s*\[profiles\./m.test(config) || /^\s*profile\s*=/m.test(config)
+    ? [`${file} has a legacy [profiles.*] table or profile = line, which current Codex refuses to start with; move it into <name>.config.toml files (mrs leaves config.toml alone)`]
+    : []
+}
+
+/** Subcommands that manage Codex itself (login, MCP servers, plugins, completion...): no model is needed. */
+const DIRECT_COMMANDS = ['help', 'login', 'logout', 'mcp', 'plugin', 'completion', 'features', 'debug', 'update', 'archive', 'unarchive', 'delete', 'migrate-rollouts', 'migrate-nfs-db', 'apply', 'a', 'sandbox', 'doctor']
+/** Subcommands that refuse to run outside a git repository. */
+const GIT_ONLY = ['exec', 'e', 'review']
+
+export const codex: ClientModule = {
+  name: 'codex',
+  title: 'the Codex CLI',
+  binary: 'codex',
+  install: 'npm install -g @openai/codex',
+  npmPackage: '@openai/codex',
+  minVersion: '0.169.0',
+  versionWhy: 'model_catalog_json and profile files (--profile NAME reads NAME.config.toml)',
+  api: 'responses',
+  configEnv: ['CODEX_HOME'],
+  smallModelSlot: false,
+  // `codex -c/--config key=value` is Codex's
+  collisions: ['--config'],
+  options: [
+    // codex --help, codex exec --help, codex resume --help (0.169)
+    '-c', '--config', '--enable', '--disable', '--remote', '--remote-auth-token-env', '--strict-config', '-i', '--image', '-m', '--model', '--oss',
+    '--local-provider', '-p', '--profile', '-s', '--sandbox', '--approve-for-me', '--dangerously-bypass-approvals-and-sandbox',
+    '--dangerously-bypass-hook-trust', '-C', '--cd', '--worktree', '--add-dir', '-a', '--ask-for-approval', '--search', '--no-alt-screen',
+    '--no-daemon', '-h', '--help', '-V', '--version', '--thread-source', '--cyber-access-program', '--skip-git-repo-check', '--trust',
+    '--ephemeral', '--ignore-user-config', '--ignore-rules', '--output-schema', '--color', '--json', '-o', '--output-last-message', '--last',
+    '--all', '--include-non-interactive', '--uncommitted', '--base', '--commit', '--title',
+  ],
+  needsNoServer(args) {
+    if (hasFlag(args, ['-h', '--help', '-V', '--version'])) return true
+    const { subcommand } = codexCommandLine(args)
+    return subcommand !== undefined && DIRECT_COMMANDS.includes(subcommand)
+  },
+  preflight(args, { cwd }) {
+    const { subcommand, cd } = codexCommandLine(args)
+    if (!subcommand || !GIT_ONLY.includes(subcommand) || hasFlag(args, ['--skip-git-repo-check'])) return
+    const dir = cd ? resolve(cwd, cd) : cwd
+    // only when certain: a -C directory that does not exist is Codex's to report
+    if (!existsSync(dir) || insideGitRepo(dir)) return
+    const fix = subcommand === 'review' ? 'run it inside a git repository' : `add --skip-git-repo-check after ${subcommand}, or run it inside a git repository`
+    throw usageError(`codex ${subcommand} refuses to run outside a git repository (${dir} is not in one): ${fix}`)
+  },
+  async prepare(ctx: PrepareContext): Promise<CodexPrepared> {
+    const statusLine = userStatusLine(ctx.env, codexCommandLine(ctx.userArgs).profile)
+    return { catalogBase: await bundledCatalogEntry(ctx.binary, ctx.cacheDir, ctx.tmpRoot, ctx.env), userStatusLine: statusLine }
+  },
+  launch,
+  env: {
+    formats: { toml: 'a profile (TOML) instead of -c flags' },
+    text(ctx, format) {
+      if (format === 'toml') return `${stringify(codexProfile(ctx))}\n`
+      // plain words, so `codex $(mrs env codex) exec "hi"` works as written: the shell splits the
+      // output on spaces and keeps the double quotes, which are the TOML's own; only a value with a
+      // space or a glob character (a local model path, say) has to be quoted, for eval
+      return `${codexOverrides(ctx).map((o) => `-c ${/[\s*?[]/.test(o) ? shellQuote(o) : o}`).join(' ')}\n`
+    },
+  },
+  setup: {
+    path: (env) => join(codexHome(env), `${PROFILE_NAME}.config.toml`),
+    content: (ctx, port) =>
+      `# Written by \`mrs setup codex\`: use with \`codex --profile ${PROFILE_NAME}\`.\n# Start the server with: mrs serve -m MODEL --port ${port}\n\n${stringify(codexProfile(ctx))}\n`,
+    warnings: (env) => legacyProfileWarning(env),
+    usage: `codex --profile ${PROFILE_NAME}`,
+  },
+  resumeArgs: (args) => {
+    const { subcommand } = codexCommandLine(args)
+    return subcommand && subcommand !== 'resume' && subcommand !== 'fork' ? undefined : ['resume', '--last']
+  },
+  examples: ['', '-- exec "fix the failing test"', 'resume --last'],
+  // its first request is ~10.6k tokens (Codex 0.169, interactive): leave room for an answer
+  minContext: 16_384,
 }

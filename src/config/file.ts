@@ -7,11 +7,13 @@ import { readFileSync } from 'node:fs'
 import { parse, TomlError } from 'smol-toml'
 import { ExitCode, MrsError } from '../errors.js'
 import { closest } from '../text.js'
-import { PRESET_EXTRA_KEYS, SETTING_BY_TOML, type ClientName, type Settings, parseSettingValue } from './schema.js'
+import { CLIENT_NAMES } from '../clients/registry.js'
+import { PRESET_EXTRA_KEYS, SETTING_BY_TOML, type Settings, parseSettingValue } from './schema.js'
 
 export interface Preset {
   settings: Partial<Settings>
-  client?: ClientName
+  /** The client its alias runs (`mrs alias`). */
+  client?: string
   description?: string
 }
 
@@ -79,11 +81,11 @@ export async function parseConfigText(path: string, text: string): Promise<Confi
     for (const [name, raw] of Object.entries(rawPresets)) {
       if (!isTable(raw)) throw configError(path, `"presets.${name}" must be a table`)
       const { client, description, ...rest } = raw
-      if (client !== undefined && client !== 'claude' && client !== 'codex')
-        throw configError(path, `"presets.${name}.client" must be "claude" or "codex"`)
+      if (client !== undefined && (typeof client !== 'string' || !CLIENT_NAMES.includes(client)))
+        throw configError(path, `"presets.${name}.client" must be one of ${CLIENT_NAMES.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(client)}`)
       if (description !== undefined && typeof description !== 'string')
         throw configError(path, `"presets.${name}.description" must be a string`)
-      presets[name] = { settings: readSettings(path, rest, `presets.${name}.`), client, description }
+      presets[name] = { settings: readSettings(path, rest, `presets.${name}.`), client: client as string | undefined, description }
     }
   }
   return { path, exists: true, settings, presets }
@@ -99,7 +101,7 @@ function readSettings(path: string, table: Record<string, unknown>, prefix: stri
       throw configError(path, `unknown key "${prefix}${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`)
     }
     try {
-      ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, raw)
+      ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, raw, 'toml')
     } catch (e) {
       throw configError(path, `"${prefix}${key}" ${(e as Error).message}, got ${JSON.stringify(raw)}`)
     }

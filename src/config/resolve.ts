@@ -1,13 +1,15 @@
 /**
  * Where the settings come from, merged in one place:
  * defaults < config file < preset < MRS_* environment < flags.
+ * With a remote server (`url`), the config file's top-level `model` is not
+ * used: it names a local model, which the remote server need not serve.
  */
 import { join } from 'node:path'
 import { ExitCode, MrsError } from '../errors.js'
 import { closest } from '../text.js'
 import { type Env, xdgDir } from '../paths.js'
 import { loadConfigFile, type ConfigFile } from './file.js'
-import { DEFAULTS, SETTINGS, type Command, type Settings, parseSettingValue } from './schema.js'
+import { DEFAULTS, SETTINGS, type Scope, type Settings, parseSettingValue } from './schema.js'
 
 export function defaultConfigPath(env: Env): string {
   return join(xdgDir(env, 'XDG_CONFIG_HOME', '.config'), 'mrs', 'config.toml')
@@ -19,10 +21,10 @@ export async function loadConfig(flagPath: string | undefined, env: Env): Promis
   return loadConfigFile(explicit || defaultConfigPath(env), Boolean(explicit))
 }
 
-export function settingsFromEnv(env: Env, command: Command): Partial<Settings> {
+export function settingsFromEnv(env: Env, scope: Scope): Partial<Settings> {
   const out: Partial<Settings> = {}
   for (const def of SETTINGS) {
-    if (!def.env || !def.commands.includes(command)) continue
+    if (!def.env || !def.scopes.includes(scope)) continue
     const raw = env[def.env]
     if (raw === undefined || raw === '') continue
     try {
@@ -34,23 +36,23 @@ export function settingsFromEnv(env: Env, command: Command): Partial<Settings> {
   return out
 }
 
+/** Which layer chose the model, said on stderr so the user knows why this model loads. */
+export type ModelSource = 'flag' | 'env' | 'preset' | 'config'
+
 export interface Resolved {
   settings: Settings
   config: ConfigFile
   preset?: string
+  /** Set when a layer named the model. */
+  modelSource?: ModelSource
 }
 
-export function resolveSettings(opts: {
-  config: ConfigFile
-  preset?: string
-  env: Env
-  flags: Partial<Settings>
-  command: Command
-}): Resolved {
-  const { config, env, flags, command } = opts
+export function resolveSettings(opts: { config: ConfigFile; preset?: string; env: Env; flags: Partial<Settings>; scope: Scope }): Resolved {
+  const { config, env, flags, scope } = opts
   const presetName = opts.preset ?? (env.MRS_PRESET || undefined)
   let preset: Partial<Settings> = {}
   if (presetName !== undefined) {
+    // own properties only: `--preset toString` is an unknown preset, not a function
     const found = Object.hasOwn(config.presets, presetName) ? config.presets[presetName] : undefined
     if (!found) {
       const names = Object.keys(config.presets)
@@ -63,8 +65,19 @@ export function resolveSettings(opts: {
     }
     preset = found.settings
   }
-  const settings = { ...DEFAULTS, ...defined(config.settings), ...defined(preset), ...defined(settingsFromEnv(env, command)), ...defined(flags) }
-  return { settings, config, preset: presetName }
+  const fromEnv = settingsFromEnv(env, scope)
+  const layers: [ModelSource, Partial<Settings>][] = [
+    ['config', defined(config.settings)],
+    ['preset', defined(preset)],
+    ['env', defined(fromEnv)],
+    ['flag', defined(flags)],
+  ]
+  const settings: Settings = Object.assign({ ...DEFAULTS }, ...layers.map(([, l]) => l))
+  // the top-level model is a local model: a remote server chooses among its own ids
+  const usable = settings.url ? layers.filter(([source]) => source !== 'config') : layers
+  const chosen = [...usable].reverse().find(([, l]) => l.model !== undefined)
+  settings.model = chosen?.[1].model
+  return { settings, config, preset: presetName, modelSource: chosen?.[0] }
 }
 
 /** Drops undefined values so they never hide a lower layer. */

@@ -1,13 +1,18 @@
 /**
  * The one table of mrs settings. Each setting can come from the config file
- * (`toml` key), an environment variable (`env`) and a flag (`flag`); the
+ * (`toml` key), an environment variable (`env`) and a flag (`flags`); the
  * same parser validates all three so an error always names where the bad
  * value came from. Defaults live in DEFAULTS below and nowhere else.
+ *
+ * Flag spellings: the first long one collides with no client's own option
+ * (`--agent-tools`, `--server-port`, ...); the older, shorter ones stay where
+ * a client has no option of that name (a client module lists its
+ * collisions, and mrs gives way to the client on those).
  */
 import { parseDuration } from '../duration.js'
 
-export type Command = 'serve' | 'claude' | 'codex'
-export type ClientName = 'claude' | 'codex'
+/** Where a setting's flag is taken: `mrs serve`, the client commands, `mrs check`, `mrs env`/`setup`. */
+export type Scope = 'serve' | 'client' | 'check' | 'env'
 
 export interface Settings {
   model?: string
@@ -46,54 +51,68 @@ export const DEFAULTS: Settings = {
   share: true,
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'port' | 'duration' | 'strings' | 'url' | 'envName'
+/** Node's timers fire at once above 2³¹−1 ms (~596 h), so no duration may go past it. */
+export const MAX_DURATION_MS = 2 ** 31 - 1
+
+type Kind = 'string' | 'model' | 'bool' | 'int' | 'port' | 'duration' | 'strings' | 'url' | 'envName'
 
 export interface SettingDef {
   key: keyof Settings
   toml: string
   env?: string
   kind: Kind
-  /** cac raw name, e.g. `-m, --model <id>`; absent for config-only settings. */
-  flag?: string
-  commands: readonly Command[]
+  /** Spellings on the command line, the canonical (collision-free) one first among the long ones; none for config-only settings. */
+  flags?: readonly string[]
+  /** The value's name in help, for flags that take one. */
+  value?: string
+  scopes: readonly Scope[]
   help: string
 }
 
-const RUN: readonly Command[] = ['serve', 'claude', 'codex']
-const CLIENTS: readonly Command[] = ['claude', 'codex']
+const RUN: readonly Scope[] = ['serve', 'client', 'check']
+const LOCAL: readonly Scope[] = ['serve', 'client', 'check']
 
 export const SETTINGS: readonly SettingDef[] = [
-  { key: 'model', toml: 'model', env: 'MRS_MODEL', kind: 'string', flag: '-m, --model <id>', commands: RUN, help: 'Model to serve: a Hugging Face id or a local directory' },
-  { key: 'smallModel', toml: 'small_model', env: 'MRS_SMALL_MODEL', kind: 'string', flag: '--small-model <id>', commands: ['serve', 'claude'], help: "Serve a second, small model beside the main one (Claude's haiku tier and background work)" },
-  { key: 'port', toml: 'port', env: 'MRS_PORT', kind: 'port', flag: '--port <n>', commands: RUN, help: 'Port for mistral.rs (default: a free port)' },
-  { key: 'host', toml: 'host', env: 'MRS_HOST', kind: 'string', flag: '--host <addr>', commands: RUN, help: `Address to bind (default: ${DEFAULTS.host}; anything else is reachable without authentication)` },
-  { key: 'webSearch', toml: 'web_search', kind: 'bool', flag: '--web-search', commands: RUN, help: 'Server-side web search (mistralrs --enable-search)' },
-  { key: 'codeExecution', toml: 'code_execution', kind: 'bool', flag: '--code-execution', commands: RUN, help: 'Server-side Python execution (mistralrs --enable-code-execution)' },
-  { key: 'shell', toml: 'shell', kind: 'bool', flag: '--shell', commands: RUN, help: 'Server-side shell tool (mistralrs --enable-shell)' },
-  { key: 'agent', toml: 'agent', kind: 'bool', flag: '--agent', commands: RUN, help: 'All server-side agent tools (mistralrs --agent)' },
-  { key: 'allowRemoteTools', toml: 'allow_remote_tools', kind: 'bool', flag: '--allow-remote-tools', commands: RUN, help: 'Allow code execution or shell tools on a non-loopback --host' },
-  { key: 'serverArgs', toml: 'server_args', kind: 'strings', flag: '--server-arg <arg>', commands: RUN, help: 'Pass one argument to mistralrs serve (repeatable: --server-arg=--isq --server-arg=4)' },
-  { key: 'mistralrs', toml: 'mistralrs', env: 'MRS_MISTRALRS', kind: 'string', flag: '--mistralrs <path>', commands: RUN, help: 'The mistralrs binary (default: found on PATH)' },
-  { key: 'timeoutMs', toml: 'timeout', env: 'MRS_TIMEOUT', kind: 'duration', flag: '--timeout <duration>', commands: RUN, help: 'Give up if the server is not ready in time, e.g. 90s, 10m (default: wait while it is alive)' },
-  { key: 'graceMs', toml: 'grace', env: 'MRS_GRACE', kind: 'duration', flag: '--grace <duration>', commands: RUN, help: `Time the server gets to exit after SIGTERM before SIGKILL (default: ${DEFAULTS.graceMs / 1000}s)` },
-  { key: 'context', toml: 'context', env: 'MRS_CONTEXT', kind: 'int', flag: '--context <tokens>', commands: CLIENTS, help: "The model's context window, told to the client (default: from the model's config.json when cached locally)" },
-  { key: 'restarts', toml: 'restarts', env: 'MRS_RESTARTS', kind: 'int', flag: '--restarts <n>', commands: RUN, help: `Restart a server that dies mid-session up to n times (default: ${DEFAULTS.restarts})` },
-  { key: 'keepAliveMs', toml: 'keep_alive', env: 'MRS_KEEP_ALIVE', kind: 'duration', flag: '--keep-alive <duration>', commands: RUN, help: `Keep a shared server up this long after the last session ends (default: ${DEFAULTS.keepAliveMs / 1000}s)` },
-  { key: 'share', toml: 'share', env: 'MRS_SHARE', kind: 'bool', flag: '--no-share', commands: RUN, help: 'Start a private server instead of sharing one with other mrs sessions' },
-  { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flag: '--url <url>', commands: CLIENTS, help: 'Use a mistral.rs server that is already running somewhere; start nothing' },
-  { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flag: '--api-key-env <var>', commands: CLIENTS, help: 'Send $VAR as the bearer token (for a server behind an authenticating proxy)' },
+  { key: 'model', toml: 'model', env: 'MRS_MODEL', kind: 'model', flags: ['-m', '--model'], value: 'id', scopes: [...RUN, 'env'], help: 'Model: a Hugging Face id or a local directory (default: a running server, the config file, or a picker)' },
+  { key: 'smallModel', toml: 'small_model', env: 'MRS_SMALL_MODEL', kind: 'model', flags: ['--small-model'], value: 'id', scopes: ['serve', 'client', 'env'], help: "Serve a second, small model beside it for the client's background work (where the client has a slot for one)" },
+  { key: 'port', toml: 'port', env: 'MRS_PORT', kind: 'port', flags: ['--server-port', '--port'], value: 'n', scopes: [...LOCAL, 'env'], help: 'Port for mistral.rs (default: a free port)' },
+  { key: 'host', toml: 'host', env: 'MRS_HOST', kind: 'string', flags: ['--server-host', '--host'], value: 'addr', scopes: LOCAL, help: `Address to bind (default: ${DEFAULTS.host}; anything else is reachable without authentication)` },
+  { key: 'webSearch', toml: 'web_search', kind: 'bool', flags: ['--web-search'], scopes: [...RUN, 'env'], help: 'Server-side web search (mistralrs --enable-search)' },
+  { key: 'codeExecution', toml: 'code_execution', kind: 'bool', flags: ['--code-execution'], scopes: LOCAL, help: 'Server-side Python execution (mistralrs --enable-code-execution)' },
+  { key: 'shell', toml: 'shell', kind: 'bool', flags: ['--shell-tool', '--shell'], scopes: LOCAL, help: 'Server-side shell tool (mistralrs --enable-shell)' },
+  { key: 'agent', toml: 'agent', kind: 'bool', flags: ['--agent-tools', '--agent'], scopes: [...RUN, 'env'], help: 'All server-side agent tools: search, code, shell (mistralrs --agent)' },
+  { key: 'allowRemoteTools', toml: 'allow_remote_tools', kind: 'bool', flags: ['--allow-remote-tools'], scopes: LOCAL, help: 'Allow code execution or shell tools on a non-loopback host' },
+  { key: 'serverArgs', toml: 'server_args', kind: 'strings', flags: ['--server-arg'], value: 'arg', scopes: LOCAL, help: 'Pass one argument to mistralrs serve (repeatable: --server-arg=--isq --server-arg=4)' },
+  { key: 'mistralrs', toml: 'mistralrs', env: 'MRS_MISTRALRS', kind: 'string', flags: ['--mistralrs'], value: 'path', scopes: LOCAL, help: 'The mistralrs binary (default: found on PATH)' },
+  { key: 'timeoutMs', toml: 'timeout', env: 'MRS_TIMEOUT', kind: 'duration', flags: ['--timeout'], value: 'duration', scopes: LOCAL, help: 'Give up if the server is not ready in time, e.g. 90s, 10m; 0 means no limit (default: wait while it lives; with --url, do not wait)' },
+  { key: 'graceMs', toml: 'grace', env: 'MRS_GRACE', kind: 'duration', flags: ['--grace'], value: 'duration', scopes: LOCAL, help: `Time the server gets to exit after SIGTERM before SIGKILL (default: ${DEFAULTS.graceMs / 1000}s)` },
+  { key: 'context', toml: 'context', env: 'MRS_CONTEXT', kind: 'int', flags: ['--context-window', '--context'], value: 'tokens', scopes: [...RUN, 'env'], help: 'The context window: the server is sized for it and the client told it (default: what the server holds and the model takes)' },
+  { key: 'restarts', toml: 'restarts', env: 'MRS_RESTARTS', kind: 'int', flags: ['--restarts'], value: 'n', scopes: LOCAL, help: `Restart a server that dies mid-session up to n times (default: ${DEFAULTS.restarts})` },
+  { key: 'keepAliveMs', toml: 'keep_alive', env: 'MRS_KEEP_ALIVE', kind: 'duration', flags: ['--keep-alive'], value: 'duration', scopes: LOCAL, help: `Keep a shared server up this long after the last session ends (default: ${DEFAULTS.keepAliveMs / 1000}s)` },
+  { key: 'share', toml: 'share', env: 'MRS_SHARE', kind: 'bool', flags: ['--no-share'], scopes: LOCAL, help: 'Start a private server (by default one is shared with other mrs sessions)' },
+  { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flags: ['--url'], value: 'url', scopes: ['client', 'check', 'env'], help: 'Use a mistral.rs server that already runs somewhere; start nothing' },
+  { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flags: ['--api-key-env'], value: 'var', scopes: ['client', 'check', 'env'], help: 'With --url: send $VAR as the bearer token (for a server behind an authenticating proxy)' },
 ]
 
 /** Keys a preset may hold beyond the settings themselves. */
 export const PRESET_EXTRA_KEYS = ['client', 'description'] as const
 
 export const SETTING_BY_TOML = new Map(SETTINGS.map((d) => [d.toml, d]))
+export const SETTING_BY_KEY = new Map(SETTINGS.map((d) => [d.key, d]))
+
+/** Where a raw value came from: a config file's TOML values are typed, flags and variables are text. */
+export type Source = 'toml' | 'text'
 
 /** Parses one raw value for a setting; throws a message (without the source) on bad input. */
-export function parseSettingValue(def: SettingDef, raw: unknown): unknown {
+export function parseSettingValue(def: SettingDef, raw: unknown, source: Source = 'text'): unknown {
   switch (def.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw.trim() === '') throw new Error('must be a non-empty string')
+      return raw
+    case 'model':
+      if (typeof raw !== 'string' || raw.trim() === '') throw new Error('must be a model id such as Qwen/Qwen3-Coder-Next')
+      // mistralrs would read it as an option (`-m --help`); a local directory can be written ./-dir
+      if (raw.startsWith('-')) throw new Error('a model id cannot start with "-" (for a local directory, write ./' + raw + ')')
       return raw
     case 'bool':
       if (typeof raw === 'boolean') return raw
@@ -113,12 +132,14 @@ export function parseSettingValue(def: SettingDef, raw: unknown): unknown {
     case 'duration': {
       const ms = typeof raw === 'number' ? raw * 1000 : typeof raw === 'string' ? parseDuration(raw) : undefined
       if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw new Error('must be a duration such as 90s, 10m or 1h')
+      if (ms > MAX_DURATION_MS) throw new Error('must be at most 596h (about 24 days)')
       return ms
     }
     case 'strings':
-      if (typeof raw === 'string') return [raw]
+      // in a config file, "--isq 4" would reach mistralrs as one argument: it must be a list
+      if (typeof raw === 'string' && source === 'text') return [raw]
       if (Array.isArray(raw) && raw.every((v) => typeof v === 'string')) return [...raw]
-      throw new Error('must be a list of strings')
+      throw new Error(`must be a list of strings, e.g. ${def.toml} = ["--isq", "4"]`)
     case 'url': {
       if (typeof raw !== 'string') throw new Error('must be a URL such as http://gpu-box:1234')
       let u: URL
@@ -136,7 +157,7 @@ export function parseSettingValue(def: SettingDef, raw: unknown): unknown {
   }
 }
 
-/** Describes a setting's value for messages: `--port`, `MRS_PORT`, `port`. */
+/** The canonical flag of a setting, for messages: `--server-port`. */
 export function flagName(def: SettingDef): string | undefined {
-  return def.flag?.match(/--[\w-]+/)?.[0]
+  return def.flags?.find((f) => f.startsWith('--'))
 }

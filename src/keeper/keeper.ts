@@ -19,13 +19,20 @@ import { isAlive, startTime } from '../process/proc.js'
 import { Readiness } from '../server/readiness.js'
 import { mark } from '../trace.js'
 import { WATCHDOG_NAME, writeRegistry } from '../server/registry.js'
-import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv } from '../server/spec.js'
+import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv, type ServerSpec } from '../server/spec.js'
+import { localContextWindow } from '../hf.js'
+import { getText } from '../http.js'
+import { sampleOf, summarize, type MetricsSample } from '../server/metrics.js'
 import { stripAnsi } from '../text.js'
 import { freePort, portIsFree } from '../server/ports.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type ServerState, type SessionMessage, type StopReason } from './protocol.js'
 
 const TAIL_LINES = 40
+const METRICS_EVERY_MS = 5000
 const MAX_PORT_RETRIES = 3
+/** The line of a failure that says why (its `Error:` line, else the last one). */
+const failureLine = (tail: string[]) => (tail.findLast((l) => /^Error: /.test(l)) ?? tail.at(-1) ?? '').replace(/^Error: /, '').trim()
+
 /** Restart back-off: 0.5 s, 1 s, 2 s, ... capped at 8 s. */
 export const restartDelay = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 8000)
 /** Phrases with which mistral.rs (and the OS) report a port conflict. */
@@ -69,6 +76,16 @@ export class Keeper {
   private readonly keeperStart = startTime(process.pid)
   /** The current server command line. */
   private argv: string[] = []
+  /** `--quant auto` is still on (dropped after it failed once). */
+  private quantAuto: boolean
+  private quant?: string
+  private weightsRepo?: string
+  private kvCacheTokens?: number
+  private modelContext?: number
+  private contextWindow?: number
+  private readonly metricsSamples: MetricsSample[] = []
+  private metricsTimer?: NodeJS.Timeout
+  private metricsMissing = false
   private generation = 0
   private restartsUsed = 0
   private portRetries = 0
@@ -92,6 +109,13 @@ export class Keeper {
 
   constructor(private readonly start: KeeperStart) {
     this.port = start.port
+    this.quantAuto = Boolean(start.spec.quantAuto)
+    this.contextWindow = start.spec.context
+  }
+
+  /** The server as it starts now: `--quant auto` dropped once it failed. */
+  private get spec(): ServerSpec {
+    return { ...this.start.spec, quantAuto: this.quantAuto }
   }
 
   run(): void {
@@ -119,7 +143,8 @@ export class Keeper {
 
   private spawnServer(): void {
     if (this.shuttingDown) return
-    const { spec, tmpDir } = this.start
+    const { tmpDir } = this.start
+    const spec = this.spec
     const generation = ++this.generation
     const configPath = join(tmpDir, MULTI_MODEL_FILE)
     const multi = multiModelConfig(spec, this.port)
@@ -161,7 +186,9 @@ export class Keeper {
     const restarted = this.state === 'restarting'
     this.state = 'ready'
     this.servedIds = ids
-    this.log(`[mrs] ready on ${baseUrl(this.start.spec.host, this.port)}${restarted ? ' (restarted)' : ''}`)
+    if (!restarted) this.resolveContext()
+    this.log(`[mrs] ready on ${baseUrl(this.start.spec.host, this.port)}${restarted ? ' (restarted)' : ''}${this.contextWindow ? `; context window ${this.contextWindow} tokens` : ''}`)
+    this.sampleMetrics()
     this.writeRegistry()
     this.broadcast({ t: 'ready', info: this.info(), restarted })
   }
@@ -177,6 +204,17 @@ export class Keeper {
     const tail = this.tail.slice(-15)
 
     if (this.state === 'loading') {
+      // `--quant auto` can fail for a model it does not understand: a model that loads without it must not fail because of it
+      const quantFailure = this.quantAuto && tail.some((l) => /^(Error|error): .*--quant/.test(l))
+      if (quantFailure && code !== 0) {
+        this.quantAuto = false
+        const reason = failureLine(tail)
+        this.quant = `--quant auto failed (${reason}); started without it`
+        this.log(`[mrs] ${this.quant}`)
+        this.broadcast({ t: 'quant-retry', reason })
+        this.spawnServer()
+        return
+      }
       const portInUse = tail.some((l) => PORT_IN_USE.test(l)) || (code !== 0 && !(await portIsFree(this.port, this.start.spec.host)))
       if (portInUse && !this.start.portExplicit && this.portRetries < MAX_PORT_RETRIES) {
         this.portRetries++
@@ -223,12 +261,68 @@ export class Keeper {
 
   private recordLine(line: string): void {
     if (!line.trim()) return
+    this.noteLoadLine(line)
     // mistral.rs says so right after it binds: ask at once instead of at the next poll
     if (this.state !== 'ready' && LISTENING.test(line)) this.readiness?.checkNow()
     this.tail.push(line)
     if (this.tail.length > TAIL_LINES) this.tail.shift()
     this.log(line)
     this.broadcast({ t: 'line', line })
+  }
+
+  /** What the load log says that matters later: the quantization chosen, other weights, the KV cache size. */
+  private noteLoadLine(line: string): void {
+    if (this.state === 'ready') return
+    // the choice (`--quant auto -> q4k (backend=cuda, vram=24.0 GB)`), not the ISQ/UQFF detail after it
+    const quant = /quant: (--quant auto -> .*\(.*)$/.exec(line)
+    if (quant) {
+      this.quant = quant[1]!.trim()
+      this.broadcast({ t: 'note', message: `mistral.rs: ${this.quant}` })
+    }
+    const uqff = /-> UQFF \S+ from `([^`]+)`/.exec(line)
+    if (uqff) {
+      this.weightsRepo = uqff[1]
+      this.broadcast({ t: 'note', message: `loading the pre-quantized weights of ${this.weightsRepo}` })
+    }
+    const kv = /available context length is (\d+) tokens/.exec(line)
+    if (kv) this.kvCacheTokens = Number(kv[1])
+  }
+
+  /**
+   * The context window a client is told: `--context` if given (the server was
+   * sized for it), else the smaller of what the KV cache holds (from the load
+   * log; the whole pool, which can exceed the model's own maximum) and what
+   * the model takes (its config.json, read now: on a first run it was
+   * downloaded during the load); either alone when the other is unknown.
+   */
+  private resolveContext(): void {
+    const model = this.start.spec.models[0]!
+    const found = localContextWindow(model, process.env)
+    const fromWeights = !found.tokens && this.weightsRepo ? localContextWindow(this.weightsRepo, process.env) : undefined
+    this.modelContext = found.tokens ?? fromWeights?.tokens
+    if (found.problem) this.broadcast({ t: 'warning', message: `${found.problem}; the client is not told the model's context window` })
+    if (this.start.spec.context) return
+    const known = [this.kvCacheTokens, this.modelContext].filter((n): n is number => n !== undefined)
+    this.contextWindow = known.length ? Math.min(...known) : undefined
+  }
+
+  /** Samples /metrics every few seconds while the server is ready, for `mrs ps` and the status line. */
+  private sampleMetrics(): void {
+    clearTimeout(this.metricsTimer)
+    if (this.shuttingDown || this.state !== 'ready') return
+    void getText(`${baseUrl(this.start.spec.host, this.port)}/metrics`, 2000).then(
+      ({ status, text }) => {
+        const sample = status === 200 ? sampleOf(text) : undefined
+        this.metricsMissing = !sample
+        if (sample) {
+          this.metricsSamples.push(sample)
+          while (this.metricsSamples.length > 1 && sample.at - this.metricsSamples[0]!.at > 65_000) this.metricsSamples.shift()
+        }
+      },
+      () => {},
+    )
+    this.metricsTimer = setTimeout(() => this.sampleMetrics(), METRICS_EVERY_MS)
+    this.metricsTimer.unref()
   }
 
   /** The log file is the keeper's stderr (set up by mrs). A full disk stops logging, not the server. */
@@ -360,10 +454,11 @@ export class Keeper {
   // ---- state and shutdown ---------------------------------------------------
 
   private info(): ServerInfo {
-    const { id, key, spec, logPath, socketPath } = this.start
+    const { id, key, family, spec, logPath, socketPath } = this.start
     return {
       id,
       key,
+      family,
       shared: key !== null,
       keeperPid: process.pid,
       keeperStart: this.keeperStart,
@@ -381,6 +476,13 @@ export class Keeper {
       startedAt: this.startedAt,
       state: this.state,
       servedIds: this.servedIds,
+      requestedContext: spec.context,
+      contextWindow: this.contextWindow,
+      kvCacheTokens: this.kvCacheTokens,
+      modelContext: this.modelContext,
+      quant: this.quant,
+      weightsRepo: this.weightsRepo,
+      metrics: this.metricsMissing || !this.metricsSamples.length ? undefined : summarize(this.metricsSamples),
       restarts: this.restartsUsed,
       sessions: this.activeLeases(),
     }
@@ -400,6 +502,7 @@ export class Keeper {
     this.shuttingDown = true
     this.state = 'stopping'
     clearTimeout(this.keepAliveTimer)
+    clearTimeout(this.metricsTimer)
     this.readinessAbort?.abort()
     // first make the server undiscoverable, so no new session attaches to it
     rmSync(this.start.registryPath, { force: true })

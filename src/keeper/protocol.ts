@@ -1,6 +1,6 @@
 /**
  * The keeper is a small detached process that owns one mistral.rs server.
- * Sessions (`mrs claude`, `mrs codex`, `mrs serve`) hold leases on it: the
+ * Sessions (`mrs NAME` for a client, `mrs serve`, `mrs check`) hold leases on it: the
  * creator through the keeper's stdin/stdout pipes, others through its Unix
  * socket. A lease is a connection, so when a session dies, even by SIGKILL,
  * the kernel closes it and the keeper learns at once. Messages are one JSON
@@ -8,12 +8,15 @@
  */
 import type { Readable, Writable } from 'node:stream'
 import type { ServerSpec } from '../server/spec.js'
+import type { MetricsSummary } from '../server/metrics.js'
 
 export interface KeeperStart {
   t: 'start'
   id: string
   /** Share key; null for a private server (`--no-share`). */
   key: string | null
+  /** Family key (binary, host, tools, args): servers a launch without -m may use. Null when private. */
+  family: string | null
   spec: ServerSpec
   port: number
   portExplicit: boolean
@@ -34,6 +37,7 @@ export type ServerState = 'loading' | 'ready' | 'restarting' | 'stopping'
 export interface ServerInfo {
   id: string
   key: string | null
+  family: string | null
   shared: boolean
   keeperPid: number
   /** The keeper's start time (see `startTime`): with the PID, it tells the keeper from a later process reusing the PID. */
@@ -57,6 +61,20 @@ export interface ServerInfo {
   state: ServerState
   /** The ids GET /v1/models listed when it became ready. */
   servedIds?: string[]
+  /** The context it was sized for (`--context`), if any. */
+  requestedContext?: number
+  /** The context window a client is told: the requested one, else the smaller of what the KV cache holds and what the model takes. */
+  contextWindow?: number
+  /** What PagedAttention's KV cache holds in all, from the load log. */
+  kvCacheTokens?: number
+  /** The model's own maximum (max_position_embeddings). */
+  modelContext?: number
+  /** What `--quant auto` chose, as mistral.rs said it; or why it was dropped. */
+  quant?: string
+  /** The repository whose weights are loaded, when `--quant auto` switched to a pre-quantized one. */
+  weightsRepo?: string
+  /** Live speed and load from /metrics (undefined: the server has no /metrics). */
+  metrics?: MetricsSummary
   restarts: number
   sessions: number
 }
@@ -81,6 +99,10 @@ export type KeeperEvent =
   | { t: 'refused'; reason: string }
   | { t: 'status'; info: ServerInfo }
   | { t: 'warning'; message: string }
+  /** Something the user should know about the load: the quantization chosen, another weights repository. */
+  | { t: 'note'; message: string }
+  /** `--quant auto` failed: starting again without it. */
+  | { t: 'quant-retry'; reason: string }
 
 export type StopReason = 'released' | 'stop-command' | 'gave-up' | 'failed' | 'signal' | 'timeout'
 

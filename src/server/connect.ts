@@ -16,7 +16,7 @@ import { keeperScript } from '../runtime.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type SessionMessage } from '../keeper/protocol.js'
 import { openServerLog } from './logs.js'
 import { freePort, portIsFree } from './ports.js'
-import { shareKey, type ServerSpec } from './spec.js'
+import { familyKey, shareKey, type ServerSpec } from './spec.js'
 import { stopGroup } from '../process/kill.js'
 import { mark } from '../trace.js'
 import { isAlive, isStopped, sleep } from '../process/proc.js'
@@ -26,6 +26,8 @@ export interface ServerRequest {
   /** Explicit --port; undefined picks a free one. */
   port?: number
   share: boolean
+  /** Attach to exactly this server (its model was chosen because it runs). */
+  attachTo?: string
   graceMs: number
   restarts: number
   keepAliveMs: number
@@ -190,9 +192,15 @@ export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJ
   privateDir(paths.tmpRoot)
   if (!req.share) {
     privateDir(paths.serversDir)
-    return startServer(req, paths, env, null)
+    return startServer(req, paths, env, null, null)
   }
   const key = shareKey(req.spec)
+  if (req.attachTo) {
+    const target = (await listServers(paths, report.warn)).find((s) => s.info.id === req.attachTo && s.info.state !== 'stopping')
+    const handle = target && (await attachWithRetry(target.info, req, report))
+    if (handle) return { handle, attached: true }
+    // it stopped meanwhile: start one for the same model, as a launch with -m would
+  }
   const onWait = (pid: number | undefined) => report.info(`waiting for another mrs${pid ? ` (pid ${pid})` : ''} that is starting the same server…`)
   return withLock(
     join(paths.serversDir, `${key}.lock`),
@@ -200,22 +208,24 @@ export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJ
       for (const { info } of await listServers(paths, report.warn)) {
         if (info.key !== key || info.state === 'stopping') continue
         if (req.port !== undefined && info.port !== req.port) continue
+        // a server sized for another context is another server; a request that names none takes any
+        if (req.spec.context !== undefined && info.requestedContext !== req.spec.context) continue
         const handle = await attachWithRetry(info, req, report)
         if (handle) return { handle, attached: true }
       }
-      return startServer(req, paths, env, key)
+      return startServer(req, paths, env, key, familyKey(req.spec))
     },
     { onWait },
   )
 }
 
-async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null): Promise<Acquired> {
+async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null, family: string | null): Promise<Acquired> {
   const host = req.spec.host
   let port = req.port
   if (port !== undefined) {
     if (!(await portIsFree(port, host))) {
       const owner = (await listServers(paths)).find((s) => s.info.port === port)
-      const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : '; pick another with --port, or leave --port out for a free one'
+      const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : '; pick another with --server-port, or leave it out for a free one'
       throw new MrsError(`port ${port} is already in use${by}`, ExitCode.PortInUse)
     }
   } else port = await freePort(host)
@@ -236,6 +246,7 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
     t: 'start',
     id,
     key,
+    family,
     spec: req.spec,
     port,
     portExplicit: req.port !== undefined,

@@ -2,14 +2,15 @@
  * Is the server ready? mistral.rs binds its port only after the model is
  * loaded, so the first 200 from GET /v1/models means ready. Two ways to see
  * it, raced:
- *   - wait-on polls /v1/models: the steady mechanism, whatever the server
- *     prints (RUST_LOG may silence it). It runs in short rounds so it can be
- *     cancelled, and starts a moment after the server does, so that loading
- *     it does not compete with the server's own start for the CPU;
+ *   - a poll of /v1/models: the steady mechanism, whatever the server prints
+ *     (RUST_LOG may silence it), every 10 ms at first, less often as a load
+ *     goes on (a first run may download for an hour);
  *   - `checkNow()`, called when the server logs that it listens, asks at
  *     once, so readiness is seen within milliseconds of the bind.
- * The poll interval starts short and lengthens for long loads (a first run
- * may download for an hour).
+ * It is one small GET, on purpose: the keeper lives as long as the server,
+ * and a polling library (wait-on, with axios and joi) would double its
+ * memory for the whole session. mrs uses wait-on where it costs nothing
+ * while a session runs: waiting for a --url server that is still starting.
  */
 import { getJson, modelIds } from '../http.js'
 
@@ -19,7 +20,6 @@ export function pollInterval(elapsedMs: number): number {
   return 100
 }
 
-const ROUND_MS = 1500
 export const POLL_DELAY_MS = 100
 
 export class Readiness {
@@ -64,27 +64,10 @@ export class Readiness {
   }
 
   private async poll(): Promise<void> {
-    if (this.done) return
-    const { default: waitOn } = await import('wait-on')
     const started = Date.now()
     while (!this.done) {
-      try {
-        await waitOn({
-          resources: [`${this.url.replace(/^http/, 'http-get')}/v1/models`],
-          interval: pollInterval(Date.now() - started),
-          timeout: ROUND_MS,
-          httpTimeout: 5000,
-          tcpTimeout: 1000,
-          simultaneous: 1,
-          window: 0,
-          // axios would otherwise send loopback polls through $HTTP_PROXY
-          proxy: false,
-        })
-        // answered 200: fetch the model list (it may have bound a moment ago)
-        while (!this.done && !(await this.ask())) await new Promise((r) => setTimeout(r, 10))
-      } catch {
-        // round timed out: poll again unless done
-      }
+      if (await this.ask()) return
+      await new Promise((r) => setTimeout(r, pollInterval(Date.now() - started)).unref())
     }
   }
 }

@@ -47,6 +47,7 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
   const checks: [string, boolean][] = [
     ['id', typeof e.id === 'string' && ID.test(e.id) && (fileId === undefined || e.id === fileId)],
     ['key', e.key === null || (typeof e.key === 'string' && KEY.test(e.key))],
+    ['family', e.family === null || (typeof e.family === 'string' && KEY.test(e.family))],
     ['shared', typeof e.shared === 'boolean'],
     ['keeperPid', isPid(e.keeperPid)],
     ['keeperStart', e.keeperStart === undefined || typeof e.keeperStart === 'string'],
@@ -66,8 +67,12 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
     ['servedIds', e.servedIds === undefined || isStrings(e.servedIds)],
     ['restarts', Number.isInteger(e.restarts) && (e.restarts as number) >= 0],
     ['sessions', Number.isInteger(e.sessions) && (e.sessions as number) >= 0],
-    ['contextWindow', e.contextWindow === undefined || (Number.isInteger(e.contextWindow) && (e.contextWindow as number) > 0)],
-    ['notes', e.notes === undefined || isStrings(e.notes)],
+    ...(['requestedContext', 'contextWindow', 'kvCacheTokens', 'modelContext'] as const).map(
+      (k): [string, boolean] => [k, e[k] === undefined || (Number.isSafeInteger(e[k]) && (e[k] as number) > 0)],
+    ),
+    ['quant', e.quant === undefined || typeof e.quant === 'string'],
+    ['weightsRepo', e.weightsRepo === undefined || typeof e.weightsRepo === 'string'],
+    ['metrics', e.metrics === undefined || (typeof e.metrics === 'object' && e.metrics !== null && !Array.isArray(e.metrics))],
   ]
   const bad = checks.filter(([, ok]) => !ok).map(([name]) => name)
   if (bad.length) return `${bad.map((b) => (e[b] === undefined ? `missing ${b}` : `bad ${b}`)).join(', ')}`

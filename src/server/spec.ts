@@ -1,7 +1,7 @@
 /**
- * What a server is (model(s), tools, extra args, binary) and the mistralrs
- * command line that starts it. Pure functions: the plan, `--dry-run` and the
- * keeper all build the command here.
+ * What a server is (model(s), tools, extra args, binary, how it is sized) and
+ * the mistralrs command line that starts it. Pure functions: the plan,
+ * `--dry-run` and the keeper all build the command here.
  */
 import { createHash } from 'node:crypto'
 
@@ -19,6 +19,12 @@ export interface ServerSpec {
   host: string
   tools: AgentTools
   serverArgs: string[]
+  /** Start with `--quant auto` (mistral.rs >= 0.8.2, and the user gave no quantization of their own). */
+  quantAuto?: boolean
+  /** `--context N`: size the server for N tokens, so client and server agree by construction. */
+  context?: number
+  /** The platform the server runs on (PagedAttention is off on Metal and the CPU). */
+  platform?: NodeJS.Platform
 }
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1'])
@@ -32,8 +38,46 @@ export function toolFlags(tools: AgentTools): string[] {
   ]
 }
 
-export const webSearchOn = (tools: AgentTools) => tools.webSearch || tools.agent
-export const remoteExecutionOn = (tools: AgentTools) => tools.codeExecution || tools.shell || tools.agent
+/** The name of each option in `args` (`--isq=4` → `--isq`). */
+const optionNames = (args: readonly string[]) => args.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]!)
+const hasOption = (args: readonly string[], names: readonly string[]) => optionNames(args).some((n) => names.includes(n))
+
+/** Server-side tools that run code, whether asked for with mrs's flags or passed through `--server-arg`. */
+const CODE_TOOLS = ['--enable-code-execution', '--enable-shell', '--agent', '--agentic']
+
+export const webSearchOn = (tools: AgentTools, serverArgs: readonly string[] = []) =>
+  tools.webSearch || tools.agent || hasOption(serverArgs, ['--enable-search', '--agent', '--agentic'])
+/** The tool that makes this server run code for anyone who reaches it, if any: from the flags or the server args. */
+export function codeTool(tools: AgentTools, serverArgs: readonly string[] = []): string | undefined {
+  if (tools.agent) return '--agent-tools'
+  if (tools.codeExecution) return '--code-execution'
+  if (tools.shell) return '--shell-tool'
+  return optionNames(serverArgs).find((n) => CODE_TOOLS.includes(n))
+}
+
+/** Quantization the user chose: then `--quant auto` stays out. */
+export function userQuantization(serverArgs: readonly string[]): boolean {
+  if (hasOption(serverArgs, ['--isq', '--quant', '--from-uqff', '-f', '--quantized-file'])) return true
+  const i = serverArgs.findIndex((a) => a === '--format' || a.startsWith('--format='))
+  const format = i < 0 ? undefined : serverArgs[i]!.includes('=') ? serverArgs[i]!.split('=')[1] : serverArgs[i + 1]
+  return format !== undefined && /gguf|ggml/i.test(format)
+}
+
+/**
+ * The flags that size the server for `context` tokens: `--max-seq-len` for
+ * the device mapping, and `--pa-context-len` for PagedAttention's KV cache,
+ * except where PagedAttention is off (Metal and the CPU) or the user sized it
+ * otherwise (`--pa-memory-mb`/`-fraction` clash with it in clap).
+ */
+export function contextFlags(spec: Pick<ServerSpec, 'context' | 'serverArgs' | 'platform'>): string[] {
+  if (!spec.context) return []
+  const args = spec.serverArgs
+  const flags: string[] = []
+  if (!hasOption(args, ['--max-seq-len'])) flags.push('--max-seq-len', String(spec.context))
+  const paOff = spec.platform === 'darwin' || hasOption(args, ['--cpu']) || args.some((a, i) => (a === '--paged-attn' && args[i + 1] === 'off') || a === '--paged-attn=off')
+  if (!paOff && !hasOption(args, ['--pa-context-len', '--pa-memory-mb', '--pa-memory-fraction'])) flags.push('--pa-context-len', String(spec.context))
+  return flags
+}
 
 /** The TOML file name a multi-model server reads, inside its private dir. */
 export const MULTI_MODEL_FILE = 'models.toml'
@@ -41,7 +85,19 @@ export const MULTI_MODEL_FILE = 'models.toml'
 /** `port` may be a placeholder string for `--dry-run`. */
 export function serverArgv(spec: ServerSpec, port: number | string, configPath: string): string[] {
   if (spec.models.length > 1) return ['from-config', '-f', configPath, ...spec.serverArgs]
-  return ['serve', '-p', String(port), '--host', spec.host, '-m', spec.models[0]!, ...toolFlags(spec.tools), ...spec.serverArgs]
+  return [
+    'serve',
+    '-p',
+    String(port),
+    '--host',
+    spec.host,
+    '-m',
+    spec.models[0]!,
+    ...toolFlags(spec.tools),
+    ...(spec.quantAuto ? ['--quant', 'auto'] : []),
+    ...contextFlags(spec),
+    ...spec.serverArgs,
+  ]
 }
 
 /** The `mistralrs from-config` document for several models (null for one model). */
@@ -54,24 +110,37 @@ export function multiModelConfig(spec: ServerSpec, port: number | string): Recor
     if (spec.tools.codeExecution) runtime.enable_code_execution = true
     if (spec.tools.shell) runtime.enable_shell = true
   }
+  const paOn = spec.context && spec.platform !== 'darwin'
   return {
     command: 'serve',
     default_model_id: spec.models[0],
     server: { host: spec.host, port },
     ...(Object.keys(runtime).length ? { runtime } : {}),
-    models: spec.models.map((model_id) => ({ model_id })),
+    ...(paOn ? { paged_attn: { context_len: spec.context } } : {}),
+    models: spec.models.map((model_id) => ({
+      model_id,
+      ...(spec.quantAuto ? { quantization: { quant: 'auto' } } : {}),
+      ...(spec.context ? { device: { max_seq_len: spec.context } } : {}),
+    })),
   }
 }
 
+const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
+
 /**
- * Two requests with the same key can share one server: same binary, models,
- * host, tools and extra arguments. The port is not part of it (a request
- * without --port takes any port; one with --port only that port).
+ * Servers of one family could serve this launch with another model: same
+ * binary, host, tools and extra arguments (rule 2 of choosing a model).
  */
-export function shareKey(spec: ServerSpec): string {
-  const identity = JSON.stringify([spec.binary, spec.models, spec.host, toolFlags(spec.tools), spec.serverArgs])
-  return createHash('sha256').update(identity).digest('hex').slice(0, 16)
-}
+export const familyKey = (spec: ServerSpec) => hash([spec.binary, spec.host, toolFlags(spec.tools), spec.serverArgs])
+
+/**
+ * Two requests with the same key can share one server: the same family and
+ * models. The port is not part of it (a request without --port takes any
+ * port; one with --port only that port), nor is the context (a request
+ * without --context takes the server's), nor `--quant auto`, which follows
+ * from the rest.
+ */
+export const shareKey = (spec: ServerSpec) => hash([familyKey(spec), spec.models])
 
 export const baseUrl = (host: string, port: number | string) => {
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host

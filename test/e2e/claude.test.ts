@@ -1,10 +1,10 @@
 // End to end with the real Claude Code (pinned devDependency) through mrs
 // against the fake mistralrs. Protects the routing: what Claude sends, to
 // where, with which credentials, whatever the user's own settings say.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 const OUTER = { ANTHROPIC_API_KEY: 'sk-ant-outer-key-must-not-leak', CLAUDE_CODE_USE_BEDROCK: '1' }
@@ -22,7 +22,8 @@ describe('mrs claude with the real Claude Code', () => {
       const sent = messages(sb)
       expect(sent.length).toBeGreaterThan(0)
       for (const r of sent) {
-        expect(r.body.model).toBe('default')
+        // the model's real id, which mistral.rs serves under its own name too
+        expect(r.body.model).toBe(MODEL)
         expect(r.headers.authorization).toBe('Bearer mrs-local')
         expect(r.headers['x-api-key']).toBeUndefined()
         expect(JSON.stringify(r)).not.toContain(OUTER.ANTHROPIC_API_KEY)
@@ -65,8 +66,42 @@ describe('mrs claude with the real Claude Code', () => {
       const result = await sb.run(['claude', '-m', MODEL, '--', '-p', 'say hi'])
       expect(result.code).toBe(0)
       expect(result.stdout).toBe('Hello from fake mistral.rs\n')
-      expect(messages(sb)[0]!.body.model).toBe('default')
+      expect(messages(sb)[0]!.body.model).toBe(MODEL)
       expect(readFileSync(file, 'utf8')).toBe(userSettings)
+    })
+  })
+
+  it('tells Claude the window the server holds and a max output to match (CLAUDE_CODE_MAX_CONTEXT_TOKENS, _MAX_OUTPUT_TOKENS)', async () => {
+    await withSandbox({ clients: 'real', env: { FAKE_MISTRALRS_PA_TOKENS: '65536' } }, async (sb) => {
+      const result = await sb.run(['claude', '-m', MODEL, '--', '-p', 'say hi', '--output-format', 'json'])
+      expect(result.code).toBe(0)
+      // Claude reports the window it works with; it sent the max output it was given
+      expect(JSON.parse(result.stdout).modelUsage[MODEL].contextWindow).toBe(65536)
+      expect(messages(sb)[0]!.body.max_tokens).toBe(8192)
+    })
+  })
+
+  it('merges the user\'s own --settings file instead of dropping it, and keeps its contents out of every command line', async () => {
+    await withSandbox({ clients: 'fake', env: { FAKE_CLIENT_MODE: 'sleep:30' } }, async (sb) => {
+      const file = join(sb.work, 'secret-settings.json')
+      writeFileSync(file, JSON.stringify({ env: { MY_SERVICE_TOKEN: 'tok-9f8e7d6c5b' } }), { mode: 0o600 })
+      const mrs = sb.start(['claude', '-m', MODEL, '--settings', file])
+      await waitFor(() => sb.clientPids().length > 0, 15_000, 'the client to start')
+      // every process of the session: mrs, its keeper, the server, the client
+      for (const pid of sb.leftovers()) {
+        let cmdline = ''
+        try {
+          cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        } catch {
+          continue
+        }
+        expect(cmdline, `pid ${pid}`).not.toContain('tok-9f8e7d6c5b')
+      }
+      const settingsArg = sb.clientLines().filter((l) => l.startsWith('arg '))[1]!.slice(4)
+      expect(readFileSync(settingsArg, 'utf8')).toContain('tok-9f8e7d6c5b')
+      expect(statSync(settingsArg).mode & 0o777).toBe(0o600)
+      mrs.kill('SIGTERM')
+      await mrs.done()
     })
   })
 
@@ -121,7 +156,7 @@ describe('mrs claude with the real Claude Code', () => {
     await withSandbox({ clients: 'none' }, async (sb) => {
       const result = await sb.run(['claude', '-m', MODEL])
       expect(result.code).toBe(127)
-      expect(result.stderr).toMatch(/claude not found on PATH; install Claude Code: npm install -g @anthropic-ai\/claude-code/)
+      expect(result.stderr).toMatch(/claude not found on PATH; install it: npm install -g @anthropic-ai\/claude-code/)
       expect(sb.serverPids()).toEqual([])
     })
   })
@@ -135,7 +170,7 @@ describe('mrs env claude', () => {
       expect(result.stdout).toContain('export ANTHROPIC_BASE_URL=http://gpu-box:1234\n')
       expect(result.stdout).toContain("export ANTHROPIC_API_KEY=''\n")
       expect(result.stdout).toContain('export ANTHROPIC_MODEL=default\n')
-      expect(result.stdout).toContain('unset CLAUDE_CODE_USE_BEDROCK CLAUDE_CODE_USE_VERTEX CLAUDE_CODE_USE_FOUNDRY\n')
+      expect(result.stdout).toContain('unset CLAUDE_CODE_USE_BEDROCK CLAUDE_CODE_USE_VERTEX CLAUDE_CODE_USE_FOUNDRY CLAUDE_CODE_USE_ANTHROPIC_AWS CLAUDE_CODE_USE_MANTLE CLAUDE_CODE_USE_GATEWAY\n')
     })
   })
   it('prints a settings.json snippet with --json, and refers to a key by name only', async () => {

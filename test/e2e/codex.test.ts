@@ -28,7 +28,8 @@ describe('mrs codex with the real Codex CLI', () => {
       expect(result.stderr).not.toMatch(/Model metadata for `default` not found/)
       expect(result.stderr).toMatch(/provider: mrs/)
       const [req] = responses(sb)
-      expect(req!.body.model).toBe('default')
+      // the model's real id: what Codex shows, and what mistral.rs serves
+      expect(req!.body.model).toBe(MODEL)
       expect(req!.body.stream).toBe(true)
       // Codex's system prompt reached the model (a catalog entry with empty base_instructions would drop it)
       expect(developerText(req!.body)).toMatch(/^You are Codex/)
@@ -124,10 +125,25 @@ describe('mrs codex with the real Codex CLI', () => {
 
   it('passes codex\'s exit code through', async () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
-      const result = await sb.run(['codex', '-m', MODEL, '--', 'exec', '--no-such-codex-flag'])
+      const result = await sb.run(['codex', '-m', MODEL, '--', 'exec', '--skip-git-repo-check', '--no-such-codex-flag'])
       expect(result.stderr).toMatch(/unexpected argument '--no-such-codex-flag'/)
       expect(result.code).toBe(2)
       await expectNoLeftovers(sb)
+    })
+  })
+
+  it.each([
+    [['--', '--help'], /Codex CLI/],
+    [['--', '--version'], /^codex-cli 0\.169\.0$/m],
+    [['exec', '--help'], /Run Codex non-interactively/],
+    [['help', 'exec'], /Run Codex non-interactively/],
+  ])('runs codex %j at once: no model, no server', async (args, out) => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run(['codex', ...args])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(out)
+      expect(sb.serverPids()).toEqual([])
+      expect(result.stderr).toBe('')
     })
   })
 
@@ -135,7 +151,7 @@ describe('mrs codex with the real Codex CLI', () => {
     await withSandbox({ clients: 'none' }, async (sb) => {
       const result = await sb.run(['codex', '-m', MODEL])
       expect(result.code).toBe(127)
-      expect(result.stderr).toMatch(/codex not found on PATH; install the Codex CLI: npm install -g @openai\/codex/)
+      expect(result.stderr).toMatch(/codex not found on PATH; install it: npm install -g @openai\/codex/)
       expect(sb.serverPids()).toEqual([])
     })
   })
@@ -196,22 +212,25 @@ describe('mrs setup codex and mrs env codex', () => {
   it('prints the -c flags, or the profile TOML', async () => {
     await withSandbox({}, async (sb) => {
       const flags = await sb.run(['env', 'codex', '--url', 'http://gpu:1234', '--context', '32768'])
+      // plain words: `codex $(mrs env codex ...)` needs no eval (the README's line runs in readme-lines.test.ts)
       expect(flags.stdout.trim()).toBe(
         [
-          `-c 'model_provider="mrs"'`,
-          `-c 'model="default"'`,
-          `-c 'model_providers.mrs.name="mistral.rs (mrs)"'`,
-          `-c 'model_providers.mrs.base_url="http://gpu:1234/v1"'`,
-          `-c 'model_providers.mrs.wire_api="responses"'`,
+          `-c model_provider="mrs"`,
+          `-c model="default"`,
+          `-c model_providers.mrs.name="mistral.rs"`,
+          `-c model_providers.mrs.base_url="http://gpu:1234/v1"`,
+          `-c model_providers.mrs.wire_api="responses"`,
           `-c model_providers.mrs.request_max_retries=4`,
           `-c model_providers.mrs.stream_max_retries=3`,
           `-c model_providers.mrs.stream_idle_timeout_ms=600000`,
+          `-c model_reasoning_summary="none"`,
           `-c model_context_window=32768`,
-          `-c 'web_search="disabled"'`,
+          `-c web_search="disabled"`,
         ].join(' '),
       )
       const toml = await sb.run(['env', 'codex', '--url', 'http://gpu:1234', '--toml'])
       expect(toml.stdout).toMatch(/^model_provider = "mrs"$/m)
+      expect(toml.stdout).toMatch(/^model_reasoning_summary = "none"$/m)
       expect(toml.stdout).toMatch(/^\[model_providers\.mrs\]$/m)
     })
   })

@@ -59,7 +59,7 @@ describe('a state file never makes mrs kill or delete what is not its own', () =
         mkdirSync(sb.serversDir, { recursive: true })
         const forged = {
           id: 'cccc3333', key: null, shared: false, keeperPid: 2 ** 22 + 7, serverPid: victim, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9',
-          models: [MODEL], binary: 'sleep', argv: ['1000'], logPath: null, socketPath: join(sb.serversDir, 'cccc3333.sock'), tmpDir: join(tmpRoot(sb), 'server-cccc3333'),
+          family: null, models: [MODEL], binary: 'sleep', argv: ['1000'], logPath: null, socketPath: join(sb.serversDir, 'cccc3333.sock'), tmpDir: join(tmpRoot(sb), 'server-cccc3333'),
           startedAt: 1, state: 'ready', restarts: 0, sessions: 1,
         }
         writeFileSync(join(sb.serversDir, 'cccc3333.json'), JSON.stringify(forged))

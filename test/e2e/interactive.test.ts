@@ -6,8 +6,9 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import { MRS, expectNoLeftovers, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { requires } from '../helpers/requires.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
@@ -70,7 +71,7 @@ async function converse(sb: Sandbox, args: string[], prompt: RegExp) {
 }
 
 describe('interactive sessions on a terminal (tmux; .ci/run installs it)', () => {
-  it('Claude Code: the TUI answers from the local model; Ctrl-C is Claude\'s, twice ends it and the server', async () => {
+  requires('tmux')('Claude Code: the TUI answers from the local model; Ctrl-C is Claude\'s, twice ends it and the server', async () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       // the user's Claude config says onboarding is done and the folder trusted (their file, not mrs's)
       writeFileSync(join(sb.claudeDir, '.claude.json'), JSON.stringify({ hasCompletedOnboarding: true, projects: { [sb.work]: { hasTrustDialogAccepted: true } } }))
@@ -82,7 +83,7 @@ describe('interactive sessions on a terminal (tmux; .ci/run installs it)', () =>
     })
   })
 
-  it('Codex: the TUI answers from the local model; Ctrl-C ends it and the server', async () => {
+  requires('tmux')('Codex: the TUI answers from the local model; Ctrl-C ends it and the server', async () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       const { code } = await converse(sb, ['codex', '-m', MODEL, '--', '--disable', 'plugins'], /Ask Codex to do anything/)
       expect(code).toBe(0)

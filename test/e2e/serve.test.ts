@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FAKE_BIN, expectGone, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { requires } from '../helpers/requires.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
@@ -29,7 +30,7 @@ describe('mrs serve', () => {
       const { mrs, url } = await serveReady(sb)
       expect((await models(url)).data.map((m) => m.id)).toEqual(['default', MODEL])
       const [start] = sb.records().filter((r) => r.event === 'start')
-      expect(start!.argv).toEqual(['serve', '-p', url.split(':')[2], '--host', '127.0.0.1', '-m', MODEL])
+      expect(start!.argv).toEqual(['serve', '-p', url.split(':')[2], '--host', '127.0.0.1', '-m', MODEL, '--quant', 'auto'])
       expect(mrs.stderr).toContain(`OpenAI / Responses API  ${url}/v1`)
       expect(mrs.stderr).toContain(`Anthropic API           ${url}`)
       mrs.kill('SIGINT')
@@ -112,7 +113,7 @@ describe('mrs serve', () => {
       try {
         const result = await sb.run(['serve', '-m', MODEL, '--port', String(port)])
         expect(result.code).toBe(66)
-        expect(result.stderr).toMatch(new RegExp(`port ${port} is already in use; pick another with --port`))
+        expect(result.stderr).toMatch(new RegExp(`port ${port} is already in use; pick another with --server-port`))
         expect(sb.serverPids()).toEqual([])
       } finally {
         blocker.close()
@@ -148,7 +149,7 @@ describe('mrs serve', () => {
     await withSandbox({ mistralrs: false }, async (sb) => {
       const result = await sb.run(['serve', '-m', MODEL])
       expect(result.code).toBe(127)
-      expect(result.stderr).toMatch(/mistralrs not found on PATH; install mistral\.rs: curl .*install\.sh \| sh/)
+      expect(result.stderr).toMatch(/mistralrs not found on PATH; install it: curl .*install\.sh \| sh/)
       expect(result.stderr.trim().split('\n')).toHaveLength(1)
     })
   })
@@ -165,9 +166,11 @@ describe('mrs serve', () => {
     await withSandbox({}, async (sb) => {
       const result = await sb.run(['serve', '-m', MODEL, '--port', '4321', '--agent', '--dry-run'])
       expect(result.code).toBe(0)
-      expect(result.stdout).toMatch(/^server: +\S+mistralrs serve -p 4321 --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --agent$/m)
+      expect(result.stdout).toMatch(/^server: +\S+mistralrs serve -p 4321 --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --agent --quant auto$/m)
+      expect(result.stdout).toMatch(/^quant: +--quant auto: mistral\.rs quantizes the model to fit this machine if it must/m)
       expect(result.stdout).toMatch(/^urls: +OpenAI\/Responses http:\/\/127\.0\.0\.1:4321\/v1/m)
-      expect(existsSync(sb.record)).toBe(false)
+      // mistralrs was asked its version (whether it has --quant auto), nothing was started
+      expect(sb.records().map((r) => r.event)).toEqual(['version'])
       expect(existsSync(sb.stateDir)).toBe(false)
     })
   })
@@ -219,7 +222,7 @@ describe('mrs serve', () => {
   })
 
   // mounting a small tmpfs needs root, which CI has; elsewhere this one case cannot be set up
-  it.skipIf(process.getuid?.() !== 0)('still runs when the disk is full, and warns once', async () => {
+  requires('root')('still runs when the disk is full, and warns once', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
       mkdirSync(sb.logDir, { recursive: true })
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', sb.logDir])

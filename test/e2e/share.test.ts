@@ -140,7 +140,7 @@ describe('state', () => {
       mkdirSync(sb.serversDir, { recursive: true })
       writeFileSync(join(sb.serversDir, 'garbage1.json'), '{ not json')
       // a live PID that is not a keeper (this test runner), posing as one
-      const impostor = { id: 'dead0001', key: null, shared: false, keeperPid: process.pid, serverPid: process.pid, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9', models: [MODEL], binary: '/bin/mistralrs', argv: ['serve'], logPath: null, socketPath: join(sb.serversDir, 'dead0001.sock'), tmpDir: join(sb.tmp, `mrs-${process.getuid!()}`, 'server-dead0001'), startedAt: 1, state: 'ready', restarts: 0, sessions: 1 }
+      const impostor = { id: 'dead0001', key: null, family: null, shared: false, keeperPid: process.pid, serverPid: process.pid, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9', models: [MODEL], binary: '/bin/mistralrs', argv: ['serve'], logPath: null, socketPath: join(sb.serversDir, 'dead0001.sock'), tmpDir: join(sb.tmp, `mrs-${process.getuid!()}`, 'server-dead0001'), startedAt: 1, state: 'ready', restarts: 0, sessions: 1 }
       writeFileSync(join(sb.serversDir, 'dead0001.json'), JSON.stringify(impostor))
       const ps = await sb.run(['ps', '--json'])
       expect(JSON.parse(ps.stdout)).toEqual([])
@@ -182,13 +182,13 @@ describe('mrs ps, stop, logs', () => {
       expect(json[0].url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(json[0].uptimeMs).toBeGreaterThan(0)
       const human = (await sb.run(['ps'])).stdout
-      expect(human).toMatch(/^ID\s+MODEL\s+URL\s+PID\s+UPTIME\s+SESSIONS\s+STATE\s+LOG$/m)
+      expect(human).toMatch(/^ID\s+MODEL\s+URL\s+PID\s+UPTIME\s+SESSIONS\s+STATE\s+CONTEXT\s+RUN\/WAIT\s+TOK\/S\s+TTFT\s+KV\s+LOG$/m)
       expect(human).toContain(`${json[0].id}  ${MODEL}  ${json[0].url}`)
       a.kill('SIGTERM')
       b.kill('SIGTERM')
       await Promise.all([a.done(), b.done()])
       expect(JSON.parse((await sb.run(['ps', '--json'])).stdout)).toEqual([])
-      expect((await sb.run(['ps'])).stderr).toMatch(/no servers started by mrs are running/)
+      expect((await sb.run(['ps'])).stdout).toMatch(/no servers started by mrs are running/)
     })
   })
 
@@ -220,7 +220,23 @@ describe('mrs ps, stop, logs', () => {
       const none = await sb.run(['stop'])
       expect(none.code).toBe(1)
       expect(none.stderr).toMatch(/no servers started by mrs are running/)
+      // nothing matched is exit 1 with --all too, as the README says
+      const noneAll = await sb.run(['stop', '--all'])
+      expect(noneAll.code).toBe(1)
+      expect(noneAll.stderr).toMatch(/no servers started by mrs are running/)
       await expectNoLeftovers(sb)
+    })
+  })
+
+  it('mrs logs asks which server when several run, as mrs stop does', async () => {
+    await withSandbox({}, async (sb) => {
+      const serves = [sb.start(['serve', '-m', MODEL]), sb.start(['serve', '-m', 'Qwen/Other'])]
+      await Promise.all(serves.map((s) => s.waitForStderr(/Press Ctrl-C/)))
+      const logs = await sb.run(['logs'])
+      expect(logs.code).toBe(64)
+      expect(logs.stderr).toMatch(/2 servers are running \(\w+, \w+\): name one \(mrs logs ID\)/)
+      for (const s of serves) s.kill('SIGINT')
+      await Promise.all(serves.map((s) => s.done()))
     })
   })
 
@@ -251,14 +267,20 @@ describe('mrs doctor', () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       const result = await sb.run(['doctor'])
       expect(result.code).toBe(0)
-      expect(result.stdout).toMatch(/^✓ mistralrs +0\.9\.2 at \S+ \(needs ≥ 0\.8\.4: /m)
+      expect(result.stdout).toMatch(/^✓ mistralrs +0\.9\.2 at \S+ \(needs ≥ 0\.8\.4 for the Anthropic Messages API; --quant auto fits models to this machine\)/m)
+      // all six clients, each with the version read from its installed package
       expect(result.stdout).toMatch(/^✓ claude +2\.1\.197 at /m)
       expect(result.stdout).toMatch(/^✓ codex +0\.169\.0 at /m)
+      expect(result.stdout).toMatch(/^✓ opencode +1\.18\.33 at /m)
+      expect(result.stdout).toMatch(/^✓ copilot +1\.0\.102 at /m)
+      expect(result.stdout).toMatch(/^✓ pi +0\.73\.1 at /m)
+      expect(result.stdout).toMatch(/^✓ qwen +0\.15\.10 at /m)
+      expect(result.stdout).toMatch(/^✓ gpu +CPU: [\d.]+ GB .*no GPU found, models run on the CPU/m)
       expect(result.stdout).toMatch(/^✓ models +Hugging Face cache /m)
-      expect(result.stdout).toMatch(/ready for mrs claude and mrs codex/)
+      expect(result.stdout).toMatch(/ready for mrs claude, mrs codex, mrs opencode, mrs copilot, mrs pi, mrs qwen/)
       const json = JSON.parse((await sb.run(['doctor', '--json'])).stdout)
       expect(json.ok).toBe(true)
-      expect(json.checks.map((c: { name: string }) => c.name)).toEqual(['mistralrs', 'claude', 'codex', 'config', 'state', 'logs', 'temp', 'models', 'ports', 'servers'])
+      expect(json.checks.map((c: { name: string }) => c.name)).toEqual(['mistralrs', 'claude', 'codex', 'opencode', 'copilot', 'pi', 'qwen', 'gpu', 'config', 'state', 'logs', 'temp', 'models', 'ports', 'servers'])
     })
   })
 
@@ -269,8 +291,11 @@ describe('mrs doctor', () => {
       expect(result.code).toBe(1)
       expect(result.stdout).toMatch(/^✗ mistralrs +not found on PATH\n +fix: curl /m)
       expect(result.stdout).toMatch(/^✗ claude +not found on PATH\n +fix: npm install -g @anthropic-ai\/claude-code/m)
+      expect(result.stdout).toMatch(/^✗ qwen +not found on PATH\n +fix: npm install -g @qwen-code\/qwen-code@0\.15\.10/m)
+      // which Qwen Code versions run on this Node
+      if (Number(process.versions.node.split('.')[0]) < 22) expect(result.stdout).toMatch(/note: on Node v\S+, Qwen Code 0\.15\.10 is the newest that supports it \(0\.21 and later declare Node >= 22\)/)
       expect(result.stdout).toMatch(/^✗ config +config error in .*unknown key "prot"/m)
-      expect(result.stdout).toMatch(/mistralrs, claude, codex, config block mrs claude and mrs codex/)
+      expect(result.stdout).toMatch(/nothing is ready: mistralrs, claude, codex, opencode, copilot, pi, qwen, config block it/)
     })
   })
 

@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MRS, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { requires } from '../helpers/requires.js'
 
 const CONFIG = `[presets.qwen]
 model = "Qwen/Qwen3-Coder-Next"
@@ -15,8 +16,6 @@ client = "claude"
 model = "Qwen/Qwen3-4B"
 client = "codex"
 `
-
-const has = (shell: string) => spawnSync('sh', ['-c', `command -v ${shell}`]).status === 0
 
 /** Puts an `mrs` command on the sandbox PATH, as `npm install -g` would. */
 function installMrs(sb: Sandbox): void {
@@ -47,24 +46,25 @@ describe('mrs alias', () => {
     })
   })
 
-  it.each(['bash', 'zsh'] as const)('eval\'d in a real %s profile, runs the right command with extra args', async (shell) => {
-    if (!has(shell)) throw new Error(`${shell} is not installed (.ci/run installs it)`)
-    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
-      sb.writeConfig(CONFIG)
-      installMrs(sb)
-      const result = inShell(sb, shell, 'mrs-small -q resume --last')
-      expect(result.status, result.stderr).toBe(0)
-      const start = sb.records().find((r) => r.event === 'start')!
-      expect(start.argv).toContain('Qwen/Qwen3-4B')
-      const lines = sb.clientLines()
-      expect(lines.find((l) => l.startsWith('start '))).toMatch(/^start codex /)
-      expect(lines.filter((l) => l.startsWith('arg ')).slice(-2)).toEqual(['arg resume', 'arg --last'])
+  for (const shell of ['bash', 'zsh'] as const) {
+    requires(shell)(`eval'd in a real ${shell} profile, runs the right command with extra args`, async () => {
+      await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+        sb.writeConfig(CONFIG)
+        installMrs(sb)
+        const result = inShell(sb, shell, 'mrs-small -q resume --last')
+        expect(result.status, result.stderr).toBe(0)
+        const start = sb.records().find((r) => r.event === 'start')!
+        expect(start.argv).toContain('Qwen/Qwen3-4B')
+        const lines = sb.clientLines()
+        expect(lines.find((l) => l.startsWith('start '))).toMatch(/^start codex /)
+        expect(lines.filter((l) => l.startsWith('arg ')).slice(-2)).toEqual(['arg resume', 'arg --last'])
+      })
     })
-  })
+  }
 })
 
 describe('mrs completion', () => {
-  it('completes commands, options and preset names in bash', async () => {
+  requires('bash')('completes commands, options and preset names in bash', async () => {
     await withSandbox({}, async (sb) => {
       sb.writeConfig(CONFIG)
       installMrs(sb)
@@ -80,8 +80,7 @@ describe('mrs completion', () => {
     })
   })
 
-  it('loads in zsh through bashcompinit', async () => {
-    if (!has('zsh')) throw new Error('zsh is not installed (.ci/run installs it)')
+  requires('zsh')('loads in zsh through bashcompinit', async () => {
     await withSandbox({}, async (sb) => {
       installMrs(sb)
       const out = execFileSync('zsh', ['-c', 'autoload -U compinit && compinit -u; eval "$(mrs completion zsh)"; print ${_comps[mrs]}'], { env: sb.env, encoding: 'utf8' })

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { MRS, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { requires } from '../helpers/requires.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
@@ -29,7 +30,7 @@ function onTerminal(sb: Sandbox, args: string[], env: Record<string, string>): P
 const LOADING = { FAKE_MISTRALRS_LOAD_MS: '2500', FAKE_MISTRALRS_DOWNLOAD_BYTES: String(60 * 1024 * 1024), FAKE_CLIENT_MODE: 'exit:0' }
 
 describe('status output', () => {
-  it('draws one live status line on a terminal: spinner, elapsed time, download progress, in colour', async () => {
+  requires('script')('draws one live status line on a terminal: spinner, elapsed time, download progress, in colour', async () => {
     await withSandbox({ env: { ...LOADING } }, async (sb) => {
       // NO_COLOR set but empty means colour (no-color.org)
       const { code, screen } = await onTerminal(sb, ['claude', '-m', MODEL], { NO_COLOR: '' })
@@ -40,7 +41,7 @@ describe('status output', () => {
     })
   })
 
-  it('honours NO_COLOR on a terminal: the live line stays, the colours go', async () => {
+  requires('script')('honours NO_COLOR on a terminal: the live line stays, the colours go', async () => {
     await withSandbox({ env: { ...LOADING } }, async (sb) => {
       const { code, screen } = await onTerminal(sb, ['claude', '-m', MODEL], { NO_COLOR: '1' })
       expect(code).toBe(0)

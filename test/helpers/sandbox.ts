@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { CLIENT_NAMES } from '../../src/clients/registry.js'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const MRS = join(ROOT, 'bin', 'mrs.cjs')
@@ -105,8 +106,8 @@ export class Sandbox {
     const bin = d('bin')
     const clients = opts.clients ?? 'fake'
     if (clients !== 'none') {
-      const dir = clients === 'real' ? NODE_BIN : FAKE_CLIENTS
-      for (const name of ['claude', 'codex']) symlinkSync(join(dir, name), join(bin, name))
+      // every client mrs knows: the real ones from node_modules, or the fake script under each name
+      for (const name of CLIENT_NAMES) symlinkSync(clients === 'real' ? join(NODE_BIN, name) : join(FAKE_CLIENTS, 'client'), join(bin, name))
     }
     const path = [bin, ...(opts.mistralrs === false ? [] : [FAKE_BIN]), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')
     this.env = {
@@ -138,7 +139,7 @@ export class Sandbox {
     this.writeConfig('# mrs test config\n')
   }
 
-  writeConfig(toml: string): void {
+  writeConfig(toml: string | Buffer): void {
     mkdirSync(dirname(this.configPath), { recursive: true })
     writeFileSync(this.configPath, toml)
   }

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { parseConfigText, loadConfigFile } from '../../src/config/file.js'
+import { firstInvalidUtf8, parseConfigText, loadConfigFile } from '../../src/config/file.js'
 import { defaultConfigPath, loadConfig, resolveSettings, settingsFromEnv } from '../../src/config/resolve.js'
 import { DEFAULTS } from '../../src/config/schema.js'
 import { ExitCode, MrsError } from '../../src/errors.js'
@@ -29,7 +29,31 @@ describe('config file errors', () => {
   it('names a key with the wrong type and what it got', async () => {
     expect(await configError('port = "eighty"')).toBe('config error in /c/config.toml: "port" must be a port number from 1 to 65535, got "eighty"')
     expect(await configError('web_search = "yes please"')).toMatch(/"web_search" must be true or false/)
-    expect(await configError('[presets.a]\nclient = "vim"')).toMatch(/"presets\.a\.client" must be "claude" or "codex"/)
+    expect(await configError('[presets.a]\nclient = "vim"')).toMatch(/"presets\.a\.client" must be one of "claude", "codex", "opencode", "copilot", "pi", "qwen", got "vim"/)
+  })
+  it('wants server_args as a list: a string would reach mistralrs as one argument', async () => {
+    expect(await configError('server_args = "--isq 4"')).toBe('config error in /c/config.toml: "server_args" must be a list of strings, e.g. server_args = ["--isq", "4"], got "--isq 4"')
+  })
+  it('rejects a duration past what a timer can hold (596 h), at the boundary', async () => {
+    expect((await parseConfigText('x.toml', 'keep_alive = "596h"\n')).settings.keepAliveMs).toBe(596 * 3_600_000)
+    expect(await configError('keep_alive = "597h"')).toMatch(/"keep_alive" must be at most 596h/)
+  })
+  it('rejects a model id that mistralrs would read as an option', async () => {
+    expect(await configError('model = "--help"')).toMatch(/"model" a model id cannot start with "-"/)
+  })
+  it('rejects invalid UTF-8 with file:line:column instead of replacing it silently', async () => {
+    const dir = tempDir('mrs-utf8-')
+    const file = join(dir, 'config.toml')
+    writeFileSync(file, Buffer.concat([Buffer.from('# ok\nmodel = "Qwen/'), Buffer.from([0xff, 0xfe]), Buffer.from('"\n')]))
+    const e = await loadConfigFile(file, true).catch((x: MrsError) => x)
+    expect((e as MrsError).exitCode).toBe(ExitCode.Config)
+    expect((e as MrsError).message).toBe(`${file}:2:15: invalid UTF-8 (byte 0xff); save the file as UTF-8`)
+  })
+  it('finds the first invalid byte of UTF-8 (overlong forms and surrogates too)', () => {
+    expect(firstInvalidUtf8(Buffer.from('héllo ✓ 😀'))).toBe(-1)
+    expect(firstInvalidUtf8(Buffer.from([0x61, 0xc0, 0x80]))).toBe(1)
+    expect(firstInvalidUtf8(Buffer.from([0xed, 0xa0, 0x80]))).toBe(0)
+    expect(firstInvalidUtf8(Buffer.from([0x61, 0xe2, 0x82]))).toBe(1)
   })
   it('reads every kind of value', async () => {
     const c = await parseConfigText(
@@ -69,18 +93,18 @@ describe('precedence', () => {
     presets: { fast: { settings: { model: 'preset-model', port: 2222 } } },
   }
   it('defaults < file < preset < env < flags', () => {
-    const r = resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: { port: 4444 }, command: 'claude' })
+    const r = resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: { port: 4444 }, scope: 'client' })
     expect(r.settings).toMatchObject({ model: 'preset-model', port: 4444, restarts: 5, host: DEFAULTS.host })
-    expect(resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: {}, command: 'claude' }).settings.port).toBe(3333)
-    expect(resolveSettings({ config, env: {}, flags: {}, command: 'claude' }).settings.port).toBe(1111)
+    expect(resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: {}, scope: 'client' }).settings.port).toBe(3333)
+    expect(resolveSettings({ config, env: {}, flags: {}, scope: 'client' }).settings.port).toBe(1111)
   })
   it('takes the preset from MRS_PRESET when --preset is absent', () => {
-    expect(resolveSettings({ config, env: { MRS_PRESET: 'fast' }, flags: {}, command: 'claude' }).settings.model).toBe('preset-model')
+    expect(resolveSettings({ config, env: { MRS_PRESET: 'fast' }, flags: {}, scope: 'client' }).settings.model).toBe('preset-model')
   })
   it('rejects an unknown preset, listing the known ones', () => {
     const e = (() => {
       try {
-        resolveSettings({ config, preset: 'fats', env: {}, flags: {}, command: 'claude' })
+        resolveSettings({ config, preset: 'fats', env: {}, flags: {}, scope: 'client' })
       } catch (x) {
         return x as MrsError
       }
@@ -89,7 +113,23 @@ describe('precedence', () => {
     expect(e?.message).toBe('unknown preset "fats" (did you mean "fast"?) in c.toml; presets: fast')
   })
   it('never lets an undefined flag hide a lower layer', () => {
-    expect(resolveSettings({ config, env: {}, flags: { port: undefined }, command: 'claude' }).settings.port).toBe(1111)
+    expect(resolveSettings({ config, env: {}, flags: { port: undefined }, scope: 'client' }).settings.port).toBe(1111)
+  })
+  it('with a remote url, chooses among the server\'s ids: the preset\'s own model or none, never the local top-level one', () => {
+    const remote = { ...config, presets: { gpu: { settings: { url: 'http://gpu:1234' } }, gpuq: { settings: { url: 'http://gpu:1234', model: 'Qwen/Remote' } } } }
+    expect(resolveSettings({ config: remote, preset: 'gpu', env: {}, flags: {}, scope: 'client' }).settings.model).toBeUndefined()
+    expect(resolveSettings({ config: remote, preset: 'gpuq', env: {}, flags: {}, scope: 'client' })).toMatchObject({ settings: { model: 'Qwen/Remote' }, modelSource: 'preset' })
+    expect(resolveSettings({ config: remote, preset: 'gpu', env: {}, flags: { model: 'X' }, scope: 'client' }).modelSource).toBe('flag')
+  })
+  it('says which layer chose the model', () => {
+    expect(resolveSettings({ config, env: {}, flags: {}, scope: 'client' }).modelSource).toBe('config')
+    expect(resolveSettings({ config, env: { MRS_MODEL: 'E' }, flags: {}, scope: 'client' }).modelSource).toBe('env')
+  })
+  it('looks presets up as own names only: "toString" or "__proto__" is an unknown preset (exit 65)', () => {
+    for (const name of ['toString', 'constructor', '__proto__']) {
+      expect(() => resolveSettings({ config, preset: name, env: {}, flags: {}, scope: 'client' })).toThrow(/unknown preset/)
+      expect(() => resolveSettings({ config, env: { MRS_PRESET: name }, flags: {}, scope: 'client' })).toThrow(/unknown preset/)
+    }
   })
   it('validates MRS_* variables and names the variable', () => {
     expect(() => settingsFromEnv({ MRS_PORT: 'abc' }, 'serve')).toThrow('invalid MRS_PORT="abc": must be a port number from 1 to 65535')

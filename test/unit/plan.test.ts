@@ -8,6 +8,7 @@ import { DEFAULTS, type Settings } from '../../src/config/schema.js'
 import { multiModelConfig, serverArgv, shareKey, type ServerSpec } from '../../src/server/spec.js'
 import { ExitCode, MrsError } from '../../src/errors.js'
 import { describePlan } from '../../src/cli/commands.js'
+import { clientByName } from '../../src/clients/registry.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /** A PATH with fake executables of the given names. */
@@ -19,10 +20,13 @@ function pathWith(...names: string[]): string {
   }
   return dir
 }
-const allPath = pathWith('mistralrs', 'claude', 'codex')
-const settings = (over: Partial<Settings> = {}): Settings => ({ ...DEFAULTS, model: 'Qwen/Q', ...over })
-const plan = (command: 'serve' | 'claude' | 'codex', over: Partial<Settings> = {}, PATH = allPath, passthrough: string[] = []) =>
-  buildPlan({ command, settings: settings(over), passthrough, env: { PATH } })
+const allPath = pathWith('mistralrs', 'claude', 'codex', 'opencode')
+const settings = (over: Partial<Settings> = {}): Settings => ({ ...DEFAULTS, ...over })
+const plan = (command: string, over: Partial<Settings> & { version?: string } = {}, PATH = allPath, passthrough: string[] = []) => {
+  const { version = '0.9.2', ...rest } = over
+  const s = settings(rest)
+  return buildPlan({ command, client: clientByName(command), settings: s, passthrough, env: { PATH }, model: 'model' in rest ? rest.model : 'Qwen/Q', mistralrs: s.mistralrs || PATH !== allPath ? undefined : { binary: join(allPath, 'mistralrs'), version } })
+}
 const failure = (fn: () => unknown) => {
   try {
     fn()
@@ -54,8 +58,27 @@ describe('the mistralrs command line', () => {
       models: [{ model_id: 'Qwen/Big' }, { model_id: 'Qwen/Small' }],
     })
   })
+  it('adds --quant auto, and the flags that size the server for --context', () => {
+    expect(serverArgv({ ...spec, quantAuto: true, context: 32768, platform: 'linux' }, 1, '').slice(7)).toEqual(['--quant', 'auto', '--max-seq-len', '32768', '--pa-context-len', '32768'])
+    // PagedAttention is off on Metal and the CPU; --pa-memory-* clash with --pa-context-len in clap
+    expect(serverArgv({ ...spec, context: 32768, platform: 'darwin' }, 1, '').slice(7)).toEqual(['--max-seq-len', '32768'])
+    expect(serverArgv({ ...spec, context: 32768, platform: 'linux', serverArgs: ['--cpu'] }, 1, '').slice(7)).toEqual(['--max-seq-len', '32768', '--cpu'])
+    expect(serverArgv({ ...spec, context: 32768, platform: 'linux', serverArgs: ['--pa-memory-mb', '4096'] }, 1, '').slice(7)).toEqual(['--max-seq-len', '32768', '--pa-memory-mb', '4096'])
+  })
+  it('sizes and quantizes each model of a from-config server in its TOML', () => {
+    const two = { ...spec, models: ['Qwen/Big', 'Qwen/Small'], quantAuto: true, context: 65536, platform: 'linux' as const }
+    expect(multiModelConfig(two, 1)).toMatchObject({
+      paged_attn: { context_len: 65536 },
+      models: [
+        { model_id: 'Qwen/Big', quantization: { quant: 'auto' }, device: { max_seq_len: 65536 } },
+        { model_id: 'Qwen/Small', quantization: { quant: 'auto' }, device: { max_seq_len: 65536 } },
+      ],
+    })
+  })
   it('shares a server only for the same binary, models, host, tools and args', () => {
     expect(shareKey(spec)).toBe(shareKey({ ...spec }))
+    // the context and --quant auto follow from the request; a launch without --context takes the server's
+    expect(shareKey(spec)).toBe(shareKey({ ...spec, context: 4096, quantAuto: true }))
     expect(shareKey(spec)).not.toBe(shareKey({ ...spec, models: ['Qwen/Other'] }))
     expect(shareKey(spec)).not.toBe(shareKey({ ...spec, tools: { ...spec.tools, webSearch: true } }))
     expect(shareKey(spec)).not.toBe(shareKey({ ...spec, serverArgs: ['--isq', '4'] }))
@@ -63,9 +86,21 @@ describe('the mistralrs command line', () => {
 })
 
 describe('buildPlan', () => {
-  it('sends `default` for one model, the ids for two', () => {
-    expect((plan('claude').server as LocalServerPlan).ids).toEqual({ main: 'default' })
-    expect((plan('claude', { smallModel: 'Qwen/S' }).server as LocalServerPlan).ids).toEqual({ main: 'Qwen/Q', small: 'Qwen/S' })
+  it('serves the small model beside the main one, for a client with a slot for it', () => {
+    expect((plan('claude', { smallModel: 'Qwen/S' }).server as LocalServerPlan).spec.models).toEqual(['Qwen/Q', 'Qwen/S'])
+    expect((plan('opencode', { smallModel: 'Qwen/S' }).server as LocalServerPlan).spec.models).toEqual(['Qwen/Q', 'Qwen/S'])
+  })
+  it('refuses --small-model for a client without a slot, before anything starts (exit 64)', () => {
+    const e = failure(() => plan('codex', { smallModel: 'Qwen/S' }))
+    expect(e.exitCode).toBe(ExitCode.Usage)
+    expect(e.message).toBe('--small-model: the Codex CLI has no slot for a second model; leave it out')
+  })
+  it('adds --quant auto only for a mistral.rs that has it, and only when the user quantizes nothing', () => {
+    const quant = (over: Parameters<typeof plan>[1]) => (plan('claude', over).server as LocalServerPlan).spec.quantAuto
+    expect(quant({})).toBe(true)
+    expect(quant({ version: '0.8.1' })).toBe(false)
+    for (const serverArgs of [['--isq', '4'], ['--isq=q4k'], ['--quant', 'q8_0'], ['--from-uqff', 'x.uqff'], ['-f', 'm.gguf'], ['--format', 'gguf'], ['--format=gguf']]) expect(quant({ serverArgs })).toBe(false)
+    expect(quant({ serverArgs: ['--max-seqs', '4'] })).toBe(true)
   })
   it('needs a model', () => {
     const e = failure(() => plan('claude', { model: undefined }))
@@ -75,13 +110,13 @@ describe('buildPlan', () => {
   it('reports a missing client with how to install it, exit 127, before looking at the server', () => {
     const e = failure(() => plan('claude', {}, pathWith('mistralrs')))
     expect(e.exitCode).toBe(ExitCode.NotFound)
-    expect(e.message).toBe('claude not found on PATH; install Claude Code: npm install -g @anthropic-ai/claude-code')
+    expect(e.message).toBe('claude not found on PATH; install it: npm install -g @anthropic-ai/claude-code')
     expect(failure(() => plan('codex', {}, pathWith('mistralrs'))).message).toMatch(/npm install -g @openai\/codex/)
   })
   it('reports a missing mistralrs with how to install it, exit 127', () => {
     const e = failure(() => plan('serve', {}, pathWith()))
     expect(e.exitCode).toBe(ExitCode.NotFound)
-    expect(e.message).toMatch(/^mistralrs not found on PATH; install mistral\.rs: curl/)
+    expect(e.message).toMatch(/^mistralrs not found on PATH; install it: curl/)
     expect(failure(() => plan('serve', { mistralrs: '/nope/mistralrs' }, pathWith())).message).toMatch(/mistralrs not found at \/nope\/mistralrs/)
   })
   it('finds mistralrs from --mistralrs', () => {
@@ -92,6 +127,17 @@ describe('buildPlan', () => {
     expect(plan('serve', { host: '0.0.0.0' }).warnings[0]).toMatch(/no authentication/)
     expect(plan('serve').warnings).toEqual([])
   })
+  it('applies the code-execution guard to the server\'s whole command line: flags, --server-arg and config alike', () => {
+    for (const serverArgs of [['--enable-code-execution'], ['--enable-shell'], ['--agent'], ['--agentic'], ['--agent=true']]) {
+      const e = failure(() => plan('serve', { host: '0.0.0.0', serverArgs }))
+      expect(e.exitCode).toBe(ExitCode.Usage)
+      expect(e.message).toMatch(new RegExp(`--host 0\\.0\\.0\\.0 with ${serverArgs[0]!.split('=')[0]} would let anyone who can reach this machine run code on it`))
+    }
+  })
+  it('says, on loopback too, that code-running tools serve any local user', () => {
+    expect(plan('serve', { codeExecution: true }).warnings.join('\n')).toMatch(/--code-execution runs code as you for any request that reaches the server, and other users of this machine can reach 127\.0\.0\.1 too/)
+    expect(plan('serve', { serverArgs: ['--enable-shell'] }).warnings.join('\n')).toMatch(/--enable-shell runs code as you/)
+  })
   it.each(['codeExecution', 'shell', 'agent'] as const)('refuses a public host with %s unless --allow-remote-tools', (tool) => {
     const e = failure(() => plan('serve', { host: '0.0.0.0', [tool]: true }))
     expect(e.exitCode).toBe(ExitCode.Usage)
@@ -100,8 +146,12 @@ describe('buildPlan', () => {
   })
   it('uses a remote server with --url and starts nothing', () => {
     const p = plan('claude', { url: 'http://gpu:1234', model: undefined })
-    expect(p.server).toEqual({ kind: 'remote', url: 'http://gpu:1234', model: undefined, apiKeyEnv: undefined, webSearch: false })
+    expect(p.server).toEqual({ kind: 'remote', url: 'http://gpu:1234', model: undefined, apiKeyEnv: undefined, webSearch: false, context: undefined, timeoutMs: undefined })
     expect(plan('codex', { url: 'http://gpu:1234', webSearch: true }).server).toMatchObject({ kind: 'remote', webSearch: true })
+  })
+  it('warns once, naming them, about options a --url launch does not use', () => {
+    const p = buildPlan({ command: 'claude', client: clientByName('claude'), settings: settings({ url: 'http://gpu:1' }), passthrough: [], env: { PATH: allPath }, flagsGiven: ['--port', '--server-arg', '--keep-alive', '--no-share', '--preset'] })
+    expect(p.warnings).toEqual(['with --url nothing is started here, so --port, --server-arg, --keep-alive, --no-share have no effect'])
   })
   it('insists the --api-key-env variable is set', () => {
     expect(failure(() => plan('claude', { url: 'http://gpu:1', apiKeyEnv: 'NOPE_KEY' })).message).toMatch(/NOPE_KEY: that variable is not set/)
@@ -113,29 +163,37 @@ describe('buildPlan', () => {
 })
 
 describe('--dry-run', () => {
-  it('prints the server command, URLs, client command and environment changes', async () => {
-    const p = buildPlan({ command: 'claude', settings: settings({ port: 4321 }), passthrough: ['-p', 'hi'], env: { PATH: allPath } })
-    const text = await describePlan(p)
-    expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p 4321 --host 127.0.0.1 -m Qwen/Q`)
+  const dry = (over: Partial<Settings>, passthrough: string[] = [], command = 'claude') =>
+    buildPlan({ command, client: clientByName(command), settings: settings(over), passthrough, env: { PATH: allPath }, model: 'Qwen/Q', mistralrs: { binary: join(allPath, 'mistralrs'), version: '0.9.2' } })
+  it('prints the server command, URLs, client command, its environment changes and its files', async () => {
+    const text = await describePlan(dry({ port: 4321 }, ['-p', 'hi']), '/')
+    expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p 4321 --host 127.0.0.1 -m Qwen/Q --quant auto`)
     expect(text).toContain('urls:     OpenAI/Responses http://127.0.0.1:4321/v1 · Anthropic http://127.0.0.1:4321')
-    expect(text).toMatch(/client: {3}\S+\/claude --settings '\{.*\}' -p hi/)
+    expect(text).toMatch(/client: {3}\S+\/claude --settings '<session temp dir>\/claude-settings\.json' -p hi/)
     expect(text).toContain('env:      ANTHROPIC_BASE_URL=http://127.0.0.1:4321')
+    expect(text).toMatch(/file: {5}<session temp dir>\/claude-settings\.json[\s\S]*"ANTHROPIC_MODEL": "Qwen\/Q"/)
   })
   it('shows the generated TOML for two models', async () => {
-    const p = buildPlan({ command: 'claude', settings: settings({ smallModel: 'Qwen/S' }), passthrough: [], env: { PATH: allPath } })
-    expect(await describePlan(p)).toMatch(/from-config -f '<server temp dir>\/models.toml'[\s\S]*model_id = "Qwen\/S"/)
+    expect(await describePlan(dry({ smallModel: 'Qwen/S' }), '/')).toMatch(/from-config -f '<server temp dir>\/models.toml'[\s\S]*model_id = "Qwen\/S"/)
+  })
+  it('shows the user\'s own --settings as the launch merges them, with their values masked', async () => {
+    const dir = tempDir('mrs-settings-')
+    writeFileSync(join(dir, 's.json'), JSON.stringify({ env: { MY_TOKEN: 'tok-abc123' }, model: 'opus' }))
+    const text = await describePlan(dry({}, ['--settings', join(dir, 's.json')]), '/')
+    expect(text).toMatch(/"MY_TOKEN": "<from your settings>"/)
+    expect(text).toMatch(/"model": "opus"/)
+    expect(text).not.toContain('tok-abc123')
   })
 })
 
-
 describe('--dry-run and secrets', () => {
   it('names the key variable instead of printing the key', async () => {
-    const p = buildPlan({ command: 'claude', settings: settings({ url: 'http://gpu:1', apiKeyEnv: 'MY_KEY' }), passthrough: [], env: { PATH: allPath, MY_KEY: 's3cret-value' } })
+    const p = buildPlan({ command: 'claude', client: clientByName('claude'), settings: settings({ url: 'http://gpu:1', apiKeyEnv: 'MY_KEY' }), passthrough: [], env: { PATH: allPath, MY_KEY: 's3cret-value' } })
     const saved = process.env.MY_KEY
     process.env.MY_KEY = 's3cret-value'
     try {
-      const text = await describePlan(p)
-      expect(text).toContain('env:      ANTHROPIC_AUTH_TOKEN="$MY_KEY"')
+      const text = await describePlan(p, '/')
+      expect(text).toContain('env:      ANTHROPIC_AUTH_TOKEN=$MY_KEY')
       expect(text).not.toContain('s3cret-value')
     } finally {
       if (saved === undefined) delete process.env.MY_KEY

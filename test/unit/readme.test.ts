@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ExitCode } from '../../src/errors.js'
-import { SETTINGS } from '../../src/config/schema.js'
+import { SETTINGS, flagName } from '../../src/config/schema.js'
 import { ROOT } from '../helpers/sandbox.js'
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
@@ -18,8 +18,8 @@ describe('README', () => {
   })
   it('documents every setting: its flag, config key and variable', () => {
     for (const def of SETTINGS) {
-      const flag = def.flag!.match(/--[\w-]+/)![0]
-      expect(readme, `flag ${flag}`).toMatch(new RegExp(`\`[^\`]*${flag}\\b[^\`]*\``))
+      const flag = flagName(def)
+      if (flag) expect(readme, `flag ${flag}`).toMatch(new RegExp(`\`[^\`]*${flag}\\b[^\`]*\``))
       expect(readme, `config key ${def.toml}`).toContain(`\`${def.toml}\``)
       if (def.env) expect(readme, `variable ${def.env}`).toContain(`\`${def.env}\``)
     }

@@ -32,6 +32,7 @@ function entry(overrides: Partial<ServerInfo> = {}): ServerInfo {
     logPath: null,
     socketPath: join(tempDir('mrs-registry-'), 'keeper.sock'),
     tmpDir: '/tmp/mrs-0/server-a1b2c3d4',
+    family: null,
     startedAt: Date.now(),
     state: 'ready',
     restarts: 0,

@@ -16,7 +16,7 @@ const section = (title: string) => {
 const rows = (text: string) =>
   text
     .split('\n')
-    .filter((l) => l.startsWith('| ') && !l.startsWith('| ---') && !/^\| (input|what happens) \|/.test(l))
+    .filter((l) => l.startsWith('| ') && !l.startsWith('| ---') && !/^\| (input|what happens|attack) \|/.test(l))
     .map((l) => l.slice(2, -2).split(' | '))
 
 describe('docs/reliability.md', () => {
@@ -25,10 +25,18 @@ describe('docs/reliability.md', () => {
     expect(documented).toEqual(BAD_INPUT.map((c) => `${c.name} → ${c.code}`))
   })
 
+  const titlesIn = (...files: string[]) => files.map((f) => readFileSync(join(ROOT, 'test', f), 'utf8').replace(/\\'/g, "'")).join('\n')
+  const cited = (title: string) => rows(section(title)).flatMap((row) => [...row.at(-1)!.matchAll(/"([^"]+)"/g)].map((m) => m[1]!))
+
   it('cites only exit-path tests that exist', () => {
-    const tests = readFileSync(join(ROOT, 'test', 'e2e', 'lifecycle.test.ts'), 'utf8').replace(/\\'/g, "'")
-    const cited = rows(section('Exit paths')).flatMap(([, , test]) => [...test!.matchAll(/"([^"]+)"/g)].map((m) => m[1]!))
-    expect(cited.length).toBeGreaterThan(10)
-    for (const title of cited) expect(tests, title).toContain(`'${title}'`)
+    const tests = titlesIn('e2e/lifecycle.test.ts', 'e2e/keeper-death.test.ts')
+    expect(cited('Exit paths').length).toBeGreaterThan(10)
+    for (const title of cited('Exit paths')) expect(tests, title).toContain(title)
+  })
+
+  it('cites a test for every attack, and only tests that exist', () => {
+    const tests = titlesIn('e2e/hardening.test.ts', 'e2e/claude.test.ts', 'e2e/bad-input.cases.ts')
+    expect(rows(section('Attacks')).length).toBeGreaterThanOrEqual(15)
+    for (const title of cited('Attacks')) expect(tests, title).toContain(title)
   })
 })

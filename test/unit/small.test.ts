@@ -65,8 +65,8 @@ describe('context window from the local Hugging Face cache', () => {
   it('reads max_position_embeddings of the snapshot refs/main points to', () => {
     const root = hub()
     expect(localContextWindow('Qwen/Qwen3-4B', { HF_HOME: root })).toEqual({ tokens: 40960, source: join(root, 'hub', 'models--Qwen--Qwen3-4B', 'snapshots', 'abc123', 'config.json') })
-    expect(localContextWindow('Qwen/Other', { HF_HOME: root })).toBeUndefined()
-    expect(cachedModels({ HF_HOME: root })).toEqual(['Qwen/Qwen3-4B'])
+    expect(localContextWindow('Qwen/Other', { HF_HOME: root })).toEqual({})
+    expect(cachedModels({ HF_HOME: root }).models.map((m) => m.id)).toEqual(['Qwen/Qwen3-4B'])
   })
   it('reads a local model directory', () => {
     const dir = tempDir('mrs-model-')

@@ -1,23 +1,28 @@
 /**
- * `mrs doctor [claude|codex]`: what mrs needs on this machine, each problem
- * with the command that fixes it. Exits 1 when something blocks
- * `mrs claude` or `mrs codex` (or only the one named).
+ * `mrs doctor [NAME]`: what mrs needs on this machine, each problem with the
+ * command that fixes it. Exits 1 when something blocks a client (or the one
+ * named). Clients are checked from their modules; versions are read from the
+ * installed package where possible, so asking writes nothing into a client's
+ * own config dir (some write there even for --version).
  */
 import { execFile } from 'node:child_process'
-import { accessSync, constants, mkdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { ExitCode, MrsError, usageError } from '../../errors.js'
-import { getPaths } from '../../paths.js'
+import { getPaths, privateDir } from '../../paths.js'
 import { findExecutable } from '../../process/which.js'
-import { INSTALL_HINTS } from '../../plan.js'
+import { MISTRALRS_INSTALL, QUANT_AUTO_SINCE } from '../../plan.js'
 import { cachedModels, hubCacheDir } from '../../hf.js'
 import { defaultConfigPath, loadConfig } from '../../config/resolve.js'
 import { freePort, portIsFree } from '../../server/ports.js'
 import { listServers } from '../../server/registry.js'
+import { CLIENTS, clientByName } from '../../clients/registry.js'
+import type { ClientModule } from '../../clients/types.js'
+import { compareVersions, versionIn } from '../../version.js'
+import { detectAccelerator } from '../../models/accelerator.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
-
-type Parsed = ParsedArgs & { command: string }
-type Client = 'claude' | 'codex'
 
 export interface Check {
   name: string
@@ -25,66 +30,93 @@ export interface Check {
   detail: string
   /** The command that fixes it, when not ok. */
   fix?: string
-  /** Which of `mrs claude` / `mrs codex` it blocks when not ok; empty: a warning only. */
-  blocks: Client[]
+  /** Which clients it blocks when not ok; empty: a warning only. */
+  blocks: string[]
+  /** Something to know even when ok (a version note). */
+  note?: string
 }
 
-/** Minimum versions and why mrs needs them. */
-export const MINIMUM = {
-  mistralrs: { version: '0.8.4', why: 'the Anthropic /v1/messages API that Claude Code speaks arrived in mistral.rs 0.8.4' },
-  claude: { version: '2.0.0', why: 'routing through --settings env and ANTHROPIC_DEFAULT_*_MODEL' },
-  codex: { version: '0.169.0', why: 'model_catalog_json and profile files (--profile NAME reads NAME.config.toml)' },
-} as const
+/** mistral.rs from which the Anthropic Messages API (/v1/messages) exists. */
+const MISTRALRS_MIN = '0.8.4'
 
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0)
-  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0)
-  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0)
-  return 0
-}
-
-function versionOf(binary: string): Promise<string | undefined> {
-  return new Promise((resolve) =>
-    execFile(binary, ['--version'], { timeout: 15_000, env: { ...process.env, CODEX_HOME: process.env.CODEX_HOME } }, (error, stdout) =>
-      resolve(error ? undefined : /(\d+\.\d+\.\d+)/.exec(stdout)?.[1]),
-    ),
-  )
-}
-
-async function programCheck(name: 'mistralrs' | Client, binary: string | undefined, blocks: Client[]): Promise<Check> {
-  const min = MINIMUM[name]
-  if (!binary) return { name, ok: false, detail: 'not found on PATH', fix: INSTALL_HINTS[name].replace(/^install [^:]+: /, ''), blocks }
-  const version = await versionOf(binary)
-  if (!version) return { name, ok: false, detail: `${binary} does not answer --version`, fix: INSTALL_HINTS[name].replace(/^install [^:]+: /, ''), blocks }
-  const ok = compareVersions(version, min.version) >= 0
-  return {
-    name,
-    ok,
-    detail: `${version} at ${binary} (needs ≥ ${min.version}: ${min.why})`,
-    fix: ok ? undefined : `upgrade: ${INSTALL_HINTS[name].replace(/^install [^:]+: /, '')}`,
-    blocks,
+/** The version of an npm-installed program, from its package.json (no process, no side effects); else `--version` in a throwaway home. */
+export async function installedVersion(binary: string, npmPackage?: string): Promise<string | undefined> {
+  if (npmPackage) {
+    try {
+      for (let dir = dirname(realpathSync(binary)); dirname(dir) !== dir; dir = dirname(dir)) {
+        try {
+          const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
+          if (pkg.name === npmPackage && pkg.version) return pkg.version
+        } catch {
+          // no package.json here
+        }
+      }
+    } catch {
+      // not resolvable: ask the program
+    }
   }
-}
-
-function writable(dir: string): boolean {
+  const home = mkdtempSync(join(tmpdir(), 'mrs-version-'))
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CONFIG_HOME: home, XDG_DATA_HOME: home, XDG_STATE_HOME: home, XDG_CACHE_HOME: home }
+  // the variables that point a client at its own config dir would send its writes there
+  for (const c of CLIENTS) for (const name of c.configEnv) delete env[name]
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    accessSync(dir, constants.W_OK)
-    return true
-  } catch {
-    return false
+    return await new Promise((resolve) =>
+      execFile(binary, ['--version'], { timeout: 15_000, env }, (error, stdout, stderr) => resolve(error ? undefined : versionIn(`${stdout}\n${stderr}`))),
+    )
+  } finally {
+    rmSync(home, { recursive: true, force: true })
   }
 }
 
-export async function runChecks(env: NodeJS.ProcessEnv, configFlag?: string): Promise<Check[]> {
-  const both: Client[] = ['claude', 'codex']
+async function mistralrsCheck(env: NodeJS.ProcessEnv): Promise<Check> {
+  const names = CLIENTS.map((c) => c.name)
+  const binary = env.MRS_MISTRALRS ? findExecutable(env.MRS_MISTRALRS, env) : findExecutable('mistralrs', env)
+  if (!binary) return { name: 'mistralrs', ok: false, detail: 'not found on PATH', fix: MISTRALRS_INSTALL, blocks: names }
+  const version = await installedVersion(binary)
+  if (!version) return { name: 'mistralrs', ok: false, detail: `${binary} does not answer --version`, fix: MISTRALRS_INSTALL, blocks: names }
+  const ok = compareVersions(version, MISTRALRS_MIN) >= 0
+  const quant = compareVersions(version, QUANT_AUTO_SINCE) >= 0 ? '--quant auto fits models to this machine' : `no --quant auto (from ${QUANT_AUTO_SINCE})`
+  return {
+    name: 'mistralrs',
+    ok,
+    detail: `${version} at ${binary} (needs ≥ ${MISTRALRS_MIN} for the Anthropic Messages API; ${quant})`,
+    fix: ok ? undefined : `upgrade: ${MISTRALRS_INSTALL}`,
+    blocks: names,
+  }
+}
+
+async function clientCheck(c: ClientModule, env: NodeJS.ProcessEnv): Promise<Check> {
+  const binary = findExecutable(c.binary, env)
+  const note = c.compatibility?.(undefined, process.version)
+  if (!binary) return { name: c.name, ok: false, detail: 'not found on PATH', fix: c.install, blocks: [c.name], note }
+  const version = await installedVersion(binary, c.npmPackage)
+  if (!version) return { name: c.name, ok: false, detail: `${binary} does not answer --version`, fix: c.install, blocks: [c.name] }
+  const ok = compareVersions(version, c.minVersion) >= 0
+  return {
+    name: c.name,
+    ok,
+    detail: `${version} at ${binary} (needs ≥ ${c.minVersion}: ${c.versionWhy})`,
+    fix: ok ? undefined : `upgrade: ${c.install}`,
+    blocks: [c.name],
+    note: c.compatibility?.(version, process.version),
+  }
+}
+
+export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | undefined, only?: ClientModule): Promise<Check[]> {
+  const names = only ? [only.name] : CLIENTS.map((c) => c.name)
   const paths = getPaths(env)
-  const mistralrs = env.MRS_MISTRALRS ? findExecutable(env.MRS_MISTRALRS, env) : findExecutable('mistralrs', env)
-  const checks = await Promise.all([
-    programCheck('mistralrs', mistralrs, both),
-    programCheck('claude', findExecutable('claude', env), ['claude']),
-    programCheck('codex', findExecutable('codex', env), ['codex']),
-  ])
+  const accelerator = detectAccelerator(env)
+  const checks = await Promise.all([mistralrsCheck(env), ...(only ? [only] : CLIENTS).map((c) => clientCheck(c, env))])
+
+  const a = await accelerator
+  const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GB`
+  checks.push({
+    name: 'gpu',
+    ok: !a.problem,
+    detail: `${a.name}: ${gb(a.totalBytes)}${a.freeBytes !== undefined ? ` (${gb(a.freeBytes)} free)` : ''}${a.kind === 'cpu' ? ' of system memory; no GPU found, models run on the CPU' : ''}`,
+    fix: a.problem,
+    blocks: [],
+  })
 
   const configPath = configFlag ?? env.MRS_CONFIG ?? defaultConfigPath(env)
   try {
@@ -93,11 +125,11 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag?: string): Pr
     checks.push({
       name: 'config',
       ok: true,
-      detail: config.exists ? `${config.path}${presets.length ? ` (presets: ${presets.join(', ')})` : ''}` : `no file at ${configPath}; defaults apply`,
-      blocks: both,
+      detail: config.exists ? `${config.path}${config.settings.model ? `: model ${config.settings.model}` : ''}${presets.length ? ` (presets: ${presets.join(', ')})` : ''}` : `no file at ${configPath}; defaults apply`,
+      blocks: names,
     })
   } catch (e) {
-    checks.push({ name: 'config', ok: false, detail: (e as Error).message, fix: `fix or move ${configPath}`, blocks: both })
+    checks.push({ name: 'config', ok: false, detail: (e as Error).message, fix: `fix or move ${configPath}`, blocks: names })
   }
 
   for (const [name, dir] of [
@@ -105,14 +137,23 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag?: string): Pr
     ['logs', paths.logDir],
     ['temp', paths.tmpRoot],
   ] as const) {
-    const ok = writable(dir)
+    let problem: string | undefined
+    try {
+      privateDir(dir)
+    } catch (e) {
+      problem = (e as Error).message.replace(/^mrs cannot use \S+: /, '')
+    }
     // without logs mrs still runs (it warns); without state or temp it cannot
-    checks.push({ name, ok, detail: `${dir} ${ok ? 'is writable' : 'is not writable'}`, fix: ok ? undefined : `mkdir -p ${dir} && chmod 700 ${dir}`, blocks: name === 'logs' ? [] : both })
+    checks.push({ name, ok: !problem, detail: `${dir} ${problem ?? 'is private and writable'}`, fix: problem ? `rm -rf ${dir} (mrs recreates it)` : undefined, blocks: name === 'logs' ? [] : names })
   }
 
-  const hub = hubCacheDir(env)
-  const models = cachedModels(env)
-  checks.push({ name: 'models', ok: true, detail: `Hugging Face cache ${hub}: ${models.length ? models.join(', ') : 'no models downloaded yet (the first run downloads)'}`, blocks: [] })
+  const { models, problem } = cachedModels(env)
+  checks.push({
+    name: 'models',
+    ok: !problem,
+    detail: problem ?? `Hugging Face cache ${hubCacheDir(env)}: ${models.length ? models.map((m) => m.id).join(', ') : 'no models downloaded yet (the first run downloads; see mrs models)'}`,
+    blocks: [],
+  })
 
   let portDetail: string
   let portOk = true
@@ -123,34 +164,36 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag?: string): Pr
     portOk = false
     portDetail = `cannot listen on 127.0.0.1 (${(e as Error).message})`
   }
-  checks.push({ name: 'ports', ok: portOk, detail: portDetail, blocks: portOk ? [] : both })
+  checks.push({ name: 'ports', ok: portOk, detail: portDetail, blocks: portOk ? [] : names })
 
   const servers = await listServers(paths, (m) => new Output().warn(m))
   checks.push({ name: 'servers', ok: true, detail: servers.length ? `${servers.length} running (see mrs ps)` : 'none running', blocks: [] })
   return checks
 }
 
-export async function doctorCommand(parsed: Parsed): Promise<number> {
-  const only = parsed.args[0]
-  if (only !== undefined && only !== 'claude' && only !== 'codex') throw usageError(`mrs doctor takes claude or codex, not "${only}"`)
-  const checks = await runChecks(process.env, parsed.options.config as string | undefined)
-  // `mrs doctor codex` does not care whether claude is installed, and vice versa
-  const shown = only ? checks.filter((c) => c.name !== (only === 'claude' ? 'codex' : 'claude')) : checks
-  const blocking = shown.filter((c) => !c.ok && c.blocks.length > 0 && (!only || c.blocks.includes(only)))
+export async function doctorCommand(parsed: ParsedArgs): Promise<number> {
+  const name = parsed.args[0]
+  const only = name === undefined ? undefined : clientByName(name)
+  if (name !== undefined && !only) throw usageError(`mrs doctor takes a client (${CLIENTS.map((c) => c.name).join(', ')}), not "${name}"`)
+  const checks = await runChecks(process.env, parsed.options.config as string | undefined, only)
+  const blocking = checks.filter((c) => !c.ok && c.blocks.length > 0)
+  // a client is ready when nothing blocks it; some may be missing and that is fine for the others
+  const ready = (only ? [only] : CLIENTS).filter((c) => !blocking.some((b) => b.blocks.includes(c.name)))
+  const mistralrsOk = checks.find((c) => c.name === 'mistralrs')?.ok
   if (parsed.options.json) {
-    process.stdout.write(`${JSON.stringify({ ok: blocking.length === 0, checks: shown }, null, 2)}\n`)
+    process.stdout.write(`${JSON.stringify({ ok: only ? ready.length === 1 : mistralrsOk && ready.length > 0, ready: ready.map((c) => c.name), checks }, null, 2)}\n`)
   } else {
     const out = new Output({ stream: process.stdout })
-    for (const c of shown) {
+    for (const c of checks) {
       const mark = c.ok ? out.green('✓') : c.blocks.length ? out.red('✗') : out.yellow('!')
       process.stdout.write(`${mark} ${c.name.padEnd(9)} ${c.detail}\n`)
       if (!c.ok && c.fix) process.stdout.write(`  ${' '.repeat(9)} fix: ${c.fix}\n`)
+      if (c.note) process.stdout.write(`  ${' '.repeat(9)} note: ${c.note}\n`)
     }
-    const summary = blocking.length
-      ? `${blocking.map((c) => c.name).join(', ')} block${blocking.length === 1 ? 's' : ''} ${[...new Set(blocking.flatMap((c) => c.blocks))].filter((c) => !only || c === only).map((c) => `mrs ${c}`).join(' and ')}`
-      : `ready for ${only ? `mrs ${only}` : 'mrs claude and mrs codex'}`
+    const summary = ready.length ? `ready for ${ready.map((c) => `mrs ${c.name}`).join(', ')}` : `nothing is ready: ${blocking.map((c) => c.name).join(', ')} ${blocking.length === 1 ? 'blocks' : 'block'} it`
     process.stdout.write(`\n${summary}\n`)
   }
-  if (blocking.length) throw new MrsError('mrs doctor found problems (see above)', ExitCode.Failure)
+  // `mrs doctor` fails when no client can run; `mrs doctor NAME` when that one cannot
+  if (!ready.length || (!only && !mistralrsOk)) throw new MrsError('mrs doctor found problems (see above)', ExitCode.Failure)
   return ExitCode.Ok
 }

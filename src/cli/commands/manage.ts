@@ -12,7 +12,7 @@ import { isAlive, isStopped, sleep } from '../../process/proc.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 
-type Parsed = ParsedArgs & { command: string }
+type Parsed = ParsedArgs
 
 /** Registry entries, each refreshed with the keeper's live view (session count, state). */
 async function liveServers(): Promise<ServerInfo[]> {
@@ -27,22 +27,75 @@ async function liveServers(): Promise<ServerInfo[]> {
 }
 
 export async function psCommand(parsed: Parsed): Promise<number> {
-  const servers = await liveServers()
-  if (parsed.options.json) {
-    const now = Date.now()
-    process.stdout.write(`${JSON.stringify(servers.map((s) => ({ ...s, uptimeMs: now - s.startedAt })), null, 2)}\n`)
+  const watch = Boolean(parsed.options.watch) && Boolean(process.stdout.isTTY)
+  if (!watch) {
+    process.stdout.write(psText(await liveServers(), Boolean(parsed.options.json)))
     return ExitCode.Ok
   }
-  if (!servers.length) {
-    new Output().info('no servers started by mrs are running')
-    return ExitCode.Ok
+  // refresh in place once a second until Ctrl-C
+  let stop = false
+  const onSignal = () => (stop = true)
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    let lines = 0
+    while (!stop) {
+      const text = psText(await liveServers(), false)
+      process.stdout.write(`${lines ? `\x1b[${lines}F\x1b[0J` : ''}${text}`)
+      lines = text.split('\n').length - 1
+      for (let i = 0; i < 10 && !stop; i++) await sleep(100)
+    }
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
-  const rows = [['ID', 'MODEL', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'LOG']]
-  for (const s of servers)
-    rows.push([s.id, s.models.join(' + '), s.url, String(s.serverPid), formatDuration(Date.now() - s.startedAt), String(s.sessions), `${s.state}${s.shared ? '' : ' (private)'}`, s.logPath ?? '-'])
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n')
   return ExitCode.Ok
+}
+
+const num = (n: number | undefined, digits = 0) => (n === undefined ? '-' : n.toFixed(digits))
+
+/** `mrs ps` as a table, or as JSON with the metrics as numbers (null where the server has no /metrics). */
+export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): string {
+  if (json) {
+    const rows = servers.map((s) => {
+      const m = s.metrics
+      return {
+        ...s,
+        uptimeMs: now - s.startedAt,
+        metrics: {
+          running: m?.running ?? null,
+          waiting: m?.waiting ?? null,
+          tokensPerSecond: m?.tokensPerSecond ?? null,
+          decodeTokensPerSecond: m?.decodeTokensPerSecond ?? null,
+          ttftMs: m?.ttftMs ?? null,
+          kvCacheUse: m?.kvCacheUse ?? null,
+        },
+      }
+    })
+    return `${JSON.stringify(rows, null, 2)}\n`
+  }
+  if (!servers.length) return 'no servers started by mrs are running\n'
+  const rows = [['ID', 'MODEL', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'CONTEXT', 'RUN/WAIT', 'TOK/S', 'TTFT', 'KV', 'LOG']]
+  for (const s of servers) {
+    const m = s.metrics
+    rows.push([
+      s.id,
+      s.models.join(' + '),
+      s.url,
+      String(s.serverPid),
+      formatDuration(now - s.startedAt),
+      String(s.sessions),
+      `${s.state}${s.shared ? '' : ' (private)'}`,
+      s.contextWindow ? String(s.contextWindow) : '-',
+      m ? `${num(m.running)}/${num(m.waiting)}` : '-',
+      num(m?.tokensPerSecond, 1),
+      m?.ttftMs !== undefined ? `${Math.round(m.ttftMs)}ms` : '-',
+      m?.kvCacheUse !== undefined ? `${Math.round(m.kvCacheUse * 100)}%` : '-',
+      s.logPath ?? '-',
+    ])
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }
 
 function pick(servers: ServerInfo[], id: string | undefined, what: string): ServerInfo[] {
@@ -60,11 +113,9 @@ function pick(servers: ServerInfo[], id: string | undefined, what: string): Serv
 export async function stopCommand(parsed: Parsed): Promise<number> {
   const out = new Output()
   const servers = await liveServers()
+  // nothing to stop is "nothing matched" (exit 1), with --all as without
+  if (parsed.options.all && !servers.length) throw new MrsError('no servers started by mrs are running', ExitCode.Failure)
   const targets = parsed.options.all ? servers : pick(servers, parsed.args[0], 'stop')
-  if (parsed.options.all && !servers.length) {
-    out.info('no servers started by mrs are running')
-    return ExitCode.Ok
-  }
   await Promise.all(targets.map((s) => stopServer(s, out)))
   return ExitCode.Ok
 }
@@ -92,8 +143,11 @@ export async function logsCommand(parsed: Parsed): Promise<number> {
   const servers = await liveServers()
   let path: string | undefined
   let server: ServerInfo | undefined
-  if (id || servers.length === 1) {
-    server = servers.find((s) => s.id.startsWith(id ?? ''))
+  // like mrs stop: with several servers running, the user says which
+  if (id || servers.length) {
+    const matches = servers.filter((s) => s.id.startsWith(id ?? ''))
+    if (matches.length > 1) throw usageError(`${matches.length} servers are running (${matches.map((s) => s.id).join(', ')}): name one (mrs logs ID)`)
+    server = matches[0]
     path = server?.logPath ?? undefined
   }
   if (!path) path = findLog(paths.logDir, id)

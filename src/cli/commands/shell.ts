@@ -3,11 +3,12 @@ import { basename } from 'node:path'
 import { ExitCode } from '../../errors.js'
 import { usageError } from '../../errors.js'
 import { loadConfig } from '../../config/resolve.js'
-import { buildCli, optionSpellings, type ParsedArgs } from '../parse.js'
+import { cliShape, type ParsedArgs } from '../parse.js'
+import { CLIENT_NAMES } from '../../clients/registry.js'
 import { Output } from '../output.js'
 import { shellQuote } from '../../text.js'
 
-type Parsed = ParsedArgs & { command: string }
+type Parsed = ParsedArgs
 type Shell = 'bash' | 'zsh' | 'fish'
 const SHELLS: Shell[] = ['bash', 'zsh', 'fish']
 
@@ -28,28 +29,21 @@ export function aliasLines(presets: Record<string, { client?: string }>, shell: 
       skipped.push(name)
       continue
     }
-    const command = `mrs ${preset.client ?? 'claude'} --preset ${name}`
+    const command = `mrs ${preset.client ?? CLIENT_NAMES[0]} --preset ${name}`
     lines.push(shell === 'fish' ? `alias mrs-${name} ${shellQuote(command)}` : `alias mrs-${name}=${shellQuote(command)}`)
   }
   return { lines, skipped }
 }
 
 export async function aliasCommand(parsed: Parsed): Promise<number> {
-  const shell = shellFrom(parsed.options.shell)
+  const shell = shellFrom(parsed.options.shellName)
   const config = await loadConfig(parsed.options.config as string | undefined, process.env)
   const { lines, skipped } = aliasLines(config.presets, shell)
   const out = new Output()
   for (const name of skipped) out.warn(`preset "${name}" cannot be an alias name; skipped`)
-  if (!lines.length) out.info(`no presets in ${config.path}; add a [presets.NAME] section (see mrs --help)`)
+  if (!lines.length) out.info(`no presets in ${config.path}; add a [presets.NAME] section with a model and a client (mrs --help, under Configuration)`)
   process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '')
   return ExitCode.Ok
-}
-
-/** Commands and their options, from the cac definitions (the single source). */
-function cliShape(): { name: string; options: string[] }[] {
-  const cli = buildCli()
-  const global = cli.globalCommand.options.flatMap(optionSpellings).filter((g) => g !== '--version')
-  return cli.commands.map((c) => ({ name: c.name, options: [...new Set([...c.options.flatMap(optionSpellings), ...global])] }))
 }
 
 export async function completionCommand(parsed: Parsed): Promise<number> {
@@ -68,6 +62,9 @@ export async function completionCommand(parsed: Parsed): Promise<number> {
 export function completionScript(shell: Shell): string {
   const shape = cliShape()
   const names = shape.map((c) => c.name).join(' ')
+  const clients = CLIENT_NAMES.join(' ')
+  // the commands whose first argument is a client (`mrs env NAME`, `mrs doctor [NAME]`)
+  const takeClient = shape.filter((c) => /client/.test(c.args)).map((c) => c.name)
   if (shell === 'fish') {
     const lines = [`complete -c mrs -f`, `complete -c mrs -n '__fish_use_subcommand' -a '${names}'`]
     for (const c of shape) {
@@ -77,6 +74,7 @@ export function completionScript(shell: Shell): string {
       }
     }
     lines.push(`complete -c mrs -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'`)
+    lines.push(`complete -c mrs -n '__fish_seen_subcommand_from ${takeClient.join(' ')}' -a '${clients}'`)
     return `${lines.join('\n')}\n`
   }
   const cases = shape.map((c) => `    ${c.name}) opts="${c.options.join(' ')}" ;;`).join('\n')
@@ -97,7 +95,7 @@ ${cases}
     *) opts="" ;;
   esac
   case "\${COMP_WORDS[1]}" in
-    env|setup|doctor) [ "$COMP_CWORD" -eq 2 ] && opts="claude codex $opts" ;;
+    ${takeClient.join('|')}) [ "$COMP_CWORD" -eq 2 ] && opts="${clients} $opts" ;;
     completion) opts="bash zsh fish" ;;
   esac
   COMPREPLY=( $(compgen -W "$opts" -- "$cur") )

@@ -1,0 +1,103 @@
+/**
+ * Claude Code's status line under mrs (dist/statusline.cjs):
+ *   `Qwen3-Coder-Next · 23k/64k · 41 tok/s`
+ * the model's real name, the context in use (from what Claude pipes in) of
+ * the context the server holds, and the server's recent generation speed
+ * (from /metrics, against the previous run's sample kept in the session's
+ * temp dir). Claude runs it after every message, so it must cost nothing:
+ * it answers within 40 ms whatever happens, never blocks on a dead or hung
+ * server, and on any error prints the model name alone.
+ *
+ * usage: node statusline.cjs URL NAME CONTEXT STATE_FILE   (JSON from Claude on stdin)
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { parseMetrics } from '../server/metrics.js'
+
+const BUDGET_MS = 40
+const [url = '', name = 'model', contextArg = '', stateFile = ''] = process.argv.slice(2)
+let done = false
+
+function finish(line: string): void {
+  if (done) return
+  done = true
+  process.stdout.write(`${line}\n`, () => process.exit(0))
+}
+
+const k = (n: number) => (n >= 1024 ? `${Math.round(n / 1024)}k` : String(Math.round(n)))
+
+/** Tokens in the context now, from Claude's status JSON. */
+export function contextUsed(status: unknown): number | undefined {
+  const usage = (status as { context_window?: { current_usage?: Record<string, number> | null } })?.context_window?.current_usage
+  if (!usage) return undefined
+  return (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0) + (usage.output_tokens ?? 0)
+}
+
+/** Generation speed since the previous sample (else over the server's life), from the inter-token latency histogram. */
+export function speed(metrics: Map<string, number>, previous?: { sum: number; count: number }): number | undefined {
+  const sum = metrics.get('mistralrs_inter_token_latency_seconds_sum')
+  const count = metrics.get('mistralrs_inter_token_latency_seconds_count')
+  if (sum === undefined || !count) return undefined
+  const fresh = previous && count > previous.count ? (sum - previous.sum) / (count - previous.count) : sum / count
+  return fresh > 0 ? 1 / fresh : undefined
+}
+
+export function line(parts: { name: string; used?: number; context?: number; tokPerSec?: number }): string {
+  const out = [parts.name]
+  if (parts.context) out.push(`${parts.used !== undefined ? k(parts.used) : '-'}/${k(parts.context)}`)
+  if (parts.tokPerSec !== undefined) out.push(`${parts.tokPerSec >= 10 ? Math.round(parts.tokPerSec) : parts.tokPerSec.toFixed(1)} tok/s`)
+  return out.join(' · ')
+}
+
+function main(): void {
+  setTimeout(() => finish(name), BUDGET_MS).unref()
+  let input = ''
+  let status: unknown
+  process.stdin.setEncoding('utf8')
+  process.stdin.on('data', (d: string) => (input += d))
+  const stdinDone = new Promise<void>((resolve) => process.stdin.on('end', resolve).on('error', () => resolve()))
+  const metrics = new Promise<Map<string, number> | undefined>((resolve) => {
+    const token = process.env.ANTHROPIC_AUTH_TOKEN
+    const req = request(`${url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: BUDGET_MS }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (text += c))
+      res.on('end', () => resolve(res.statusCode === 200 ? parseMetrics(text) : undefined))
+      res.on('error', () => resolve(undefined))
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(undefined))
+    req.end()
+  })
+  void Promise.all([stdinDone, metrics]).then(([, m]) => {
+    try {
+      status = input ? JSON.parse(input) : undefined
+    } catch {
+      status = undefined
+    }
+    let previous: { sum: number; count: number } | undefined
+    try {
+      previous = stateFile ? JSON.parse(readFileSync(stateFile, 'utf8')) : undefined
+    } catch {
+      previous = undefined
+    }
+    const tokPerSec = m ? speed(m, previous) : undefined
+    if (m && stateFile) {
+      try {
+        writeFileSync(stateFile, JSON.stringify({ sum: m.get('mistralrs_inter_token_latency_seconds_sum') ?? 0, count: m.get('mistralrs_inter_token_latency_seconds_count') ?? 0 }), { mode: 0o600 })
+      } catch {
+        // the next run has no previous sample: it shows the speed over the server's life
+      }
+    }
+    const claudeWindow = (status as { context_window?: { context_window_size?: number } })?.context_window?.context_window_size
+    finish(line({ name, used: contextUsed(status), context: Number(contextArg) || claudeWindow, tokPerSec }))
+  }, () => finish(name))
+}
+
+if (process.argv[1] && /statusline\.c?js$/.test(process.argv[1])) {
+  try {
+    main()
+  } catch {
+    finish(name)
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Qwen Code (`@qwen-code/qwen-code`, checked with 0.15.10, the newest release
+ * that declares Node 20): chat completions, configured by environment and a
+ * system settings file in the session's temp dir (QWEN_CODE_SYSTEM_SETTINGS_PATH).
+ * System settings are merged over the user's ~/.qwen/settings.json, so theirs
+ * still apply and ours win where they must: the OpenAI-compatible auth (a
+ * user's qwen-oauth choice would otherwise stop the run), the model and its
+ * window, no usage statistics (sent to its vendor by default), no auto-update
+ * (the TUI would `npm install -g` a newer qwen), no extra memory-extraction
+ * request at the end of each session. `$version: 4` keeps qwen from
+ * "migrating" the file (it would rewrite it and leave a `.orig` beside it).
+ */
+import { shellQuote } from '../text.js'
+import { compareVersions } from '../version.js'
+import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule } from './types.js'
+
+export const SETTINGS_FILE = 'qwen-settings.json'
+/** The newest release that declares Node 20 (later ones declare Node >= 22). */
+export const NEWEST_FOR_NODE_20 = '0.15.10'
+/** Local generation is slow: 30 minutes per request (its default is 2 minutes). */
+const TIMEOUT_MS = 1_800_000
+
+export function qwenSettings(ctx: Pick<ClientContext, 'model' | 'contextWindow' | 'maxOutput'>): Record<string, unknown> {
+  return {
+    $version: 4,
+    security: { auth: { selectedType: 'openai' } },
+    model: {
+      name: ctx.model.id,
+      generationConfig: {
+        timeout: TIMEOUT_MS,
+        ...(ctx.contextWindow ? { contextWindowSize: ctx.contextWindow } : {}),
+        ...(ctx.maxOutput ? { samplingParams: { max_tokens: ctx.maxOutput } } : {}),
+      },
+    },
+    privacy: { usageStatisticsEnabled: false },
+    general: { enableAutoUpdate: false },
+    memory: { enableManagedAutoMemory: false },
+  }
+}
+
+function routing(ctx: Pick<ClientContext, 'url' | 'model' | 'apiKeyEnv' | 'env'>): Record<string, string> {
+  return {
+    OPENAI_BASE_URL: `${ctx.url}/v1`,
+    // with --api-key-env the key comes from the user's variable, in the environment only
+    OPENAI_API_KEY: ctx.apiKeyEnv ? (ctx.env[ctx.apiKeyEnv] ?? '') : 'mrs-local',
+    OPENAI_MODEL: ctx.model.id,
+    QWEN_CODE_DISABLE_PRECONNECT: '1',
+  }
+}
+
+function launch(binary: string, ctx: ClientContext): ClientLaunch {
+  const env: Record<string, string> = { ...childEnv(ctx.env), ...routing(ctx), QWEN_CODE_SYSTEM_SETTINGS_PATH: `${ctx.tmpDir}/${SETTINGS_FILE}` }
+  return {
+    command: binary,
+    args: [...ctx.userArgs],
+    env,
+    files: { [SETTINGS_FILE]: `${JSON.stringify(qwenSettings(ctx), null, 2)}\n` },
+    masked: ctx.apiKeyEnv ? [env.OPENAI_API_KEY!] : [],
+  }
+}
+
+const DIRECT_COMMANDS = ['mcp', 'extensions', 'auth', 'hooks', 'hook', 'channel']
+
+export const qwen: ClientModule = {
+  name: 'qwen',
+  title: 'Qwen Code',
+  binary: 'qwen',
+  install: `npm install -g @qwen-code/qwen-code@${NEWEST_FOR_NODE_20}`,
+  npmPackage: '@qwen-code/qwen-code',
+  minVersion: NEWEST_FOR_NODE_20,
+  versionWhy: 'QWEN_CODE_SYSTEM_SETTINGS_PATH with contextWindowSize',
+  compatibility(installed, node) {
+    const major = Number(/^v?(\d+)/.exec(node)?.[1] ?? 0)
+    if (major >= 22) return undefined
+    const note = `on Node ${node}, Qwen Code ${NEWEST_FOR_NODE_20} is the newest that supports it (0.21 and later declare Node >= 22)`
+    return installed && compareVersions(installed, '0.21.0') >= 0 ? `${installed} declares Node >= 22; ${note}: npm install -g @qwen-code/qwen-code@${NEWEST_FOR_NODE_20}` : note
+  },
+  api: 'chat',
+  configEnv: ['QWEN_HOME'],
+  smallModelSlot: false,
+  // `qwen -v` is its --version
+  collisions: ['-v'],
+  options: [
+    // qwen --help (0.15.10)
+    '--telemetry', '--telemetry-target', '--telemetry-otlp-endpoint', '--telemetry-otlp-protocol', '--telemetry-log-prompts', '--telemetry-outfile',
+    '-d', '--debug', '--bare', '--proxy', '--chat-recording', '-m', '--model', '-p', '--prompt', '-i', '--prompt-interactive', '--system-prompt',
+    '--append-system-prompt', '-s', '--sandbox', '--sandbox-image', '-y', '--yolo', '--approval-mode', '--checkpointing', '--acp', '--experimental-lsp',
+    '--channel', '--allowed-mcp-server-names', '--mcp-config', '--allowed-tools', '-e', '--extensions', '-l', '--list-extensions',
+    '--include-directories', '--add-dir', '--openai-logging', '--openai-logging-dir', '--openai-api-key', '--openai-base-url', '--screen-reader',
+    '--input-format', '-o', '--output-format', '--include-partial-messages', '--json-fd', '--json-file', '--json-schema', '--input-file', '-c',
+    '--continue', '-r', '--resume', '--session-id', '--max-session-turns', '--core-tools', '--exclude-tools', '--disabled-slash-commands',
+    '--auth-type', '-v', '--version', '-h', '--help',
+  ],
+  needsNoServer: (args) => hasFlag(args, ['-h', '--help', '-v', '--version']) || DIRECT_COMMANDS.includes(args[0] ?? ''),
+  launch,
+  env: {
+    formats: { json: 'the system settings file (point QWEN_CODE_SYSTEM_SETTINGS_PATH at it)' },
+    text(ctx, format) {
+      if (format === 'json') return `${JSON.stringify(qwenSettings(ctx), null, 2)}\n`
+      const lines = Object.entries(routing(ctx)).map(([k, v]) => (k === 'OPENAI_API_KEY' && ctx.apiKeyEnv ? `export ${k}="$${ctx.apiKeyEnv}"` : `export ${k}=${shellQuote(v)}`))
+      return `${lines.join('\n')}\n`
+    },
+  },
+  // a prompt of its own (a word or -p) runs one-shot; only the bare TUI is a session to come back to
+  resumeArgs: (args) => (args.length === 0 ? ['--', '--continue'] : undefined),
+  examples: ['', '"explain src/cli"', '-- --continue'],
+  // its first request carries ~14k tokens of prompt and tool definitions
+  minContext: 20_480,
+}

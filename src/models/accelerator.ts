@@ -1,0 +1,64 @@
+/**
+ * How much memory the model can use here: NVIDIA GPUs (nvidia-smi), Apple
+ * silicon (unified memory, sysctl hw.memsize), else the CPU and system
+ * memory. Asked only where it is shown (doctor, the picker, `mrs models`),
+ * never on the way to a launch.
+ */
+import { execFile } from 'node:child_process'
+import { freemem, totalmem } from 'node:os'
+import type { Env } from '../paths.js'
+import { findExecutable } from '../process/which.js'
+
+export interface Accelerator {
+  kind: 'cuda' | 'metal' | 'cpu'
+  /** `2 × NVIDIA GeForce RTX 4090`, `Apple silicon`, `CPU`. */
+  name: string
+  totalBytes: number
+  freeBytes?: number
+  /** Why the GPU could not be asked (nvidia-smi failing), when it could not. */
+  problem?: string
+}
+
+const MIB = 1024 * 1024
+
+function run(binary: string, args: string[], env: Env): Promise<{ ok: boolean; out: string; error?: string }> {
+  return new Promise((resolve) =>
+    execFile(binary, args, { timeout: 5000, env: env as NodeJS.ProcessEnv }, (error, stdout, stderr) =>
+      resolve({ ok: !error, out: String(stdout), error: error ? (String(stderr).trim().split('\n')[0] || error.message) : undefined }),
+    ),
+  )
+}
+
+/** `NVIDIA GeForce RTX 4090, 24564, 1024` lines (name, total MiB, used MiB) → one accelerator (mistral.rs maps a model across GPUs). */
+export function parseNvidiaSmi(text: string): Omit<Accelerator, 'problem'> | undefined {
+  const gpus = text
+    .trim()
+    .split('\n')
+    .map((l) => l.split(',').map((f) => f.trim()))
+    .filter((f) => f.length >= 3 && /^\d+$/.test(f[1]!) && /^\d+$/.test(f[2]!))
+  if (!gpus.length) return undefined
+  const total = gpus.reduce((n, g) => n + Number(g[1]) * MIB, 0)
+  const used = gpus.reduce((n, g) => n + Number(g[2]) * MIB, 0)
+  const names = [...new Set(gpus.map((g) => g[0]!))]
+  return { kind: 'cuda', name: `${gpus.length > 1 ? `${gpus.length} × ` : ''}${names.join(' + ')}`, totalBytes: total, freeBytes: total - used }
+}
+
+export async function detectAccelerator(env: Env, platform: NodeJS.Platform = process.platform): Promise<Accelerator> {
+  const cpu: Accelerator = { kind: 'cpu', name: 'CPU', totalBytes: totalmem(), freeBytes: freemem() }
+  const smi = findExecutable('nvidia-smi', env)
+  if (smi) {
+    const r = await run(smi, ['--query-gpu=name,memory.total,memory.used', '--format=csv,noheader,nounits'], env)
+    const gpu = r.ok ? parseNvidiaSmi(r.out) : undefined
+    if (gpu) return gpu
+    return { ...cpu, problem: `nvidia-smi ${r.ok ? 'listed no GPU' : `failed: ${r.error}`}; assuming the CPU` }
+  }
+  if (platform === 'darwin') {
+    const r = await run('sysctl', ['-n', 'hw.memsize'], env)
+    const bytes = Number(r.out.trim())
+    if (r.ok && bytes > 0) return { kind: 'metal', name: 'Apple silicon (unified memory)', totalBytes: bytes }
+  }
+  return cpu
+}
+
+/** The memory a model may fill: most of a GPU's, less of the system's (the OS and the client live there too). */
+export const usableBytes = (a: Accelerator) => a.totalBytes * (a.kind === 'cpu' ? 0.6 : 0.9)
