@@ -205,7 +205,7 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
       const hint = closest(name, mrsLongs)
       throw usageError(`unknown option ${name}${hint ? ` (did you mean ${hint}?)` : ''}; run mrs ${def.name} --help`)
     }
-    // `mrs codex exec --help` is Codex's help for exec: after a client argument, --help is the client's
+    // `mrs NAME SUBCOMMAND --help` is the client's help for its subcommand: after a client argument, --help is the client's
     if (shape.key === 'help' && client && pass.length) {
       pass.push(arg)
       continue

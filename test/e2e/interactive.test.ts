@@ -22,7 +22,8 @@ function terminal(sb: Sandbox, args: string[]) {
     .join('\n')
   const command = [process.execPath, MRS, ...args].map((a) => `'${a}'`).join(' ')
   // the shell gets the terminal's Ctrl-C too: a trap (reset to the default in mrs) keeps it alive to record mrs's code
-  writeFileSync(script, `${env}\ncd '${sb.work}'\ntrap : INT\n${command}\necho $? > '${exitFile}'\n`)
+  // after mrs exits the pane stays (sleep), so what mrs printed last can be read
+  writeFileSync(script, `${env}\ncd '${sb.work}'\ntrap : INT\n${command}\necho $? > '${exitFile}'\nexec sleep 60\n`)
   const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
   tmux('new-session', '-d', '-x', '120', '-y', '35', `sh '${script}'`)
   return {
@@ -39,15 +40,19 @@ function terminal(sb: Sandbox, args: string[]) {
   }
 }
 
-async function converse(sb: Sandbox, args: string[], prompt: RegExp) {
+type Terminal = ReturnType<typeof terminal>
+
+async function converse(sb: Sandbox, args: string[], prompt: RegExp, afterAnswer?: (term: Terminal) => Promise<void>) {
   const term = terminal(sb, args)
   try {
-    await waitFor(() => prompt.test(term.screen()), 20_000, `the client's prompt; screen:\n${term.screen()}`)
+    await waitFor(() => prompt.test(term.screen()), 30_000, `the client's prompt; screen:\n${term.screen()}`)
+    const welcome = term.screen()
     term.keys('say hi')
     await sleep(300)
     term.keys('Enter')
     await waitFor(() => term.screen().includes('Hello from fake mistral.rs'), 20_000, `the answer; screen:\n${term.screen()}`)
     expect(sb.serverPids()).toHaveLength(1)
+    await afterAnswer?.(term)
     // Ctrl-C goes to the client, which decides: Claude wants it twice, Codex quits at once when idle.
     // Had mrs died of it, the exit code would be 130, and the server gone before the client.
     let presses = 0
@@ -63,7 +68,9 @@ async function converse(sb: Sandbox, args: string[], prompt: RegExp) {
       15_000,
       `mrs to exit; screen:\n${term.screen()}`,
     )
-    return { code, presses, screen: term.screen() }
+    // what mrs said last, once the client gave the terminal back
+    const after = await waitFor(() => /to continue this session/.test(term.screen()) && term.screen(), 5000, 'mrs\'s last words').catch(() => term.screen())
+    return { code, presses, welcome, after }
 
   } finally {
     term.close()
@@ -71,23 +78,54 @@ async function converse(sb: Sandbox, args: string[], prompt: RegExp) {
 }
 
 describe('interactive sessions on a terminal (tmux; .ci/run installs it)', () => {
-  requires('tmux')('Claude Code: the TUI answers from the local model; Ctrl-C is Claude\'s, twice ends it and the server', async () => {
-    await withSandbox({ clients: 'real' }, async (sb) => {
+  requires('tmux')('Claude Code: the TUI answers from the local model, names it, shows mrs\'s status line; Ctrl-C is Claude\'s, twice ends it and the server', async () => {
+    await withSandbox({ clients: 'real', env: { FAKE_MISTRALRS_PA_TOKENS: '65536' } }, async (sb) => {
       // the user's Claude config says onboarding is done and the folder trusted (their file, not mrs's)
       writeFileSync(join(sb.claudeDir, '.claude.json'), JSON.stringify({ hasCompletedOnboarding: true, projects: { [sb.work]: { hasTrustDialogAccepted: true } } }))
-      const { code, presses } = await converse(sb, ['claude', '-m', MODEL], /❯/)
+      let modelPicker = ''
+      const { code, presses, welcome, after } = await converse(sb, ['claude', '-m', MODEL], /❯/, async (term) => {
+        // Claude ran mrs's status line: the model's name, the context in use of the server's, its speed (the fake records 25 ms a token)
+        await waitFor(() => /Qwen3-4B · \d+\/64k · 40 tok\/s/.test(term.screen()), 15_000, `the status line; screen:\n${term.screen()}`)
+        term.keys('/model')
+        await sleep(300)
+        term.keys('Enter')
+        modelPicker = await waitFor(() => /Select model/.test(term.screen()) && term.screen(), 10_000, `/model; screen:\n${term.screen()}`)
+        term.keys('Escape')
+        await sleep(300)
+      })
       expect(code).toBe(0)
       // one press only arms Claude's exit: the session (and mrs) survived the first Ctrl-C
       expect(presses).toBe(2)
+      // the real model everywhere Claude names one: no `default`, no `[1m]`
+      expect(welcome).toContain(`${MODEL} · API Usage Billing`)
+      expect(modelPicker).toMatch(/Qwen3-4B +Qwen\/Qwen3-4B, served by mistral\.rs \(mrs\)/)
+      expect(modelPicker).not.toContain('[1m]')
+      expect(after).toMatch(/mrs: to continue this session on the local model: mrs claude -m Qwen\/Qwen3-4B -- --continue/)
       await expectNoLeftovers(sb, 3000)
     })
   })
 
-  requires('tmux')('Codex: the TUI answers from the local model; Ctrl-C ends it and the server', async () => {
+  requires('tmux')('Codex: the TUI answers from the local model and names it in its footer; Ctrl-C ends it and the server', async () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
-      const { code } = await converse(sb, ['codex', '-m', MODEL, '--', '--disable', 'plugins'], /Ask Codex to do anything/)
+      let footer = ''
+      const { code, after } = await converse(sb, ['codex', '-m', MODEL, '--', '--disable', 'plugins'], /Ask Codex to do anything/, async (term) => {
+        footer = await waitFor(() => /Qwen3-4B/.test(term.screen()) && term.screen(), 10_000, `the footer; screen:\n${term.screen()}`)
+      })
       expect(code).toBe(0)
+      // the footer shows the catalog's display name and the folder, not "default default"
+      expect(footer).toMatch(/Qwen3-4B · /)
+      expect(footer).not.toMatch(/default default/)
+      expect(after).toMatch(/mrs: to continue this session on the local model: mrs codex -m Qwen\/Qwen3-4B resume --last/)
       await expectNoLeftovers(sb, 3000)
+    })
+  })
+
+  requires('tmux')('opencode: the TUI answers from the local model; it exits cleanly and the server with it', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const { code } = await converse(sb, ['opencode', '-m', MODEL], /Ask anything|ctrl\+p commands/)
+      expect(code).toBe(0)
+      expect(sb.requests().filter((r) => r.path === '/v1/chat/completions').every((r) => r.body.model === MODEL)).toBe(true)
+      await expectNoLeftovers(sb, 5000)
     })
   })
 })

@@ -1,0 +1,135 @@
+// End to end with the real opencode, Copilot CLI, pi and Qwen Code (pinned
+// devDependencies), headless, through mrs against the fake mistralrs. Protects
+// each client's launch: its requests reach the local server with the served
+// model id and the context and output it was told, the answer reaches stdout,
+// a tool call runs, exit codes pass through, the user's own config files are
+// byte-for-byte what they were, and nothing is left running.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+
+const MODEL = 'Qwen/Qwen3-4B'
+/** The server's KV cache: 65536 tokens, so each client is told a 65536 window and an 8192 max output. */
+const SIZED = { FAKE_MISTRALRS_PA_TOKENS: '65536' }
+/** Copilot unpacks 235 MB on its first run in a cache dir: share one between tests, outside every home. */
+const COPILOT_CACHE = join(tmpdir(), 'mrs-test-copilot-cache')
+
+interface ClientCase {
+  name: string
+  /** Arguments for a one-shot prompt. */
+  ask: (prompt: string) => string[]
+  /** A user's own config files, which must still apply and stay unchanged. */
+  userFiles: (sb: Sandbox) => Record<string, string>
+  /** Proof that the user's own config applied: their instructions reached the model. */
+  marker?: string
+  /** What the client sends as its max output, found in a request body. */
+  maxOutput: (body: Record<string, any>) => unknown
+  /** Arguments the client rejects, and its exit code for them. */
+  bad: { args: string[]; code: number }
+  env?: Record<string, string>
+}
+
+const CASES: ClientCase[] = [
+  {
+    name: 'opencode',
+    ask: (prompt) => ['run', prompt],
+    userFiles: (sb) => ({
+      [join(sb.root, 'config', 'opencode', 'opencode.json')]: JSON.stringify({ $schema: 'https://opencode.ai/config.json', model: 'anthropic/claude-sonnet-4', instructions: [join(sb.work, 'RULES.md')] }, null, 2),
+      [join(sb.work, 'RULES.md')]: 'USER-RULES-MARKER: answer briefly.\n',
+    }),
+    marker: 'USER-RULES-MARKER',
+    maxOutput: (body) => body.max_tokens,
+    bad: { args: ['--no-such-opencode-flag'], code: 1 },
+  },
+  {
+    name: 'copilot',
+    ask: (prompt) => ['-p', prompt, '-s', '--allow-all-tools', '--no-ask-user'],
+    // settings.json: Copilot 1.0 moves user settings it finds in config.json there itself, on every run
+    userFiles: (sb) => ({ [join(sb.home, '.copilot', 'settings.json')]: JSON.stringify({ banner: 'never' }, null, 2) }),
+    maxOutput: (body) => body.max_tokens,
+    bad: { args: ['--no-such-copilot-flag'], code: 1 },
+    env: { COPILOT_CACHE_HOME: COPILOT_CACHE },
+  },
+  {
+    name: 'pi',
+    ask: (prompt) => ['-p', prompt],
+    userFiles: (sb) => ({
+      [join(sb.home, '.pi', 'agent', 'settings.json')]: JSON.stringify({ theme: 'light', defaultProvider: 'openai', defaultModel: 'gpt-4o' }, null, 2),
+      [join(sb.home, '.pi', 'agent', 'models.json')]: JSON.stringify({ providers: { theirs: { baseUrl: 'http://127.0.0.1:9/v1', api: 'openai-completions', apiKey: 'x', models: [{ id: 'their-model' }] } } }, null, 2),
+      [join(sb.home, '.pi', 'agent', 'auth.json')]: '{}',
+      [join(sb.home, '.pi', 'agent', 'AGENTS.md')]: 'USER-AGENTS-MARKER: answer briefly.\n',
+    }),
+    marker: 'USER-AGENTS-MARKER',
+    maxOutput: (body) => body.max_tokens,
+    bad: { args: ['--no-such-pi-flag'], code: 1 },
+  },
+  {
+    name: 'qwen',
+    ask: (prompt) => [prompt, '--approval-mode', 'yolo'],
+    userFiles: (sb) => ({ [join(sb.home, '.qwen', 'settings.json')]: JSON.stringify({ $version: 4, security: { auth: { selectedType: 'qwen-oauth' } }, ui: { theme: 'GitHub' } }, null, 2) }),
+    maxOutput: (body) => body.max_tokens,
+    bad: { args: ['--no-such-qwen-flag'], code: 1 },
+  },
+]
+
+const chat = (sb: Sandbox) => sb.requests().filter((r) => r.path === '/v1/chat/completions')
+
+function seed(files: Record<string, string>): () => void {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(path), { recursive: true })
+    writeFileSync(path, text)
+  }
+  return () => {
+    for (const [path, text] of Object.entries(files)) expect(readFileSync(path, 'utf8'), path).toBe(text)
+  }
+}
+
+describe.each(CASES)('mrs $name with the real client', (c) => {
+  it('answers from the local model, told its window and output, and leaves the user\'s files alone', async () => {
+    await withSandbox({ clients: 'real', env: { ...SIZED, ...c.env } }, async (sb) => {
+      const unchanged = seed(c.userFiles(sb))
+      const result = await sb.run([c.name, '-m', MODEL, '--', ...c.ask('say hi')], { timeoutMs: 120_000 })
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toContain('Hello from fake mistral.rs')
+      const sent = chat(sb)
+      expect(sent.length).toBeGreaterThan(0)
+      // every request names the served model by its real id; the answer's max output is the one mrs sized for the window
+      for (const r of sent) expect(r.body.model).toBe(MODEL)
+      if (c.marker) expect(JSON.stringify(sent[sent.length - 1]!.body)).toContain(c.marker)
+      expect(sent.some((r) => c.maxOutput(r.body) === 8192)).toBe(true)
+      unchanged()
+      await expectNoLeftovers(sb, 5000)
+    })
+  })
+
+  it('runs a tool the model calls and answers with its output', async () => {
+    await withSandbox({ clients: 'real', env: { ...SIZED, ...c.env } }, async (sb) => {
+      const result = await sb.run([c.name, '-m', MODEL, '--', ...c.ask('RUN `echo mrs-tool-ok`')], { timeoutMs: 120_000 })
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/tool said: [\s\S]*mrs-tool-ok/)
+      // the tool's output went back to the model in the next request
+      const last = chat(sb).at(-1)!.body.messages.at(-1)
+      expect(last.role).toBe('tool')
+      await expectNoLeftovers(sb, 5000)
+    })
+  })
+
+  it('passes the client\'s exit code through', async () => {
+    await withSandbox({ clients: 'real', env: c.env ?? {} }, async (sb) => {
+      const result = await sb.run([c.name, '-m', MODEL, '--', ...c.bad.args], { timeoutMs: 120_000 })
+      expect(result.code).toBe(c.bad.code)
+      await expectNoLeftovers(sb, 5000)
+    })
+  })
+
+  it('prints its own help at once, with no model and no server', async () => {
+    await withSandbox({ clients: 'real', env: c.env ?? {} }, async (sb) => {
+      const result = await sb.run([c.name, '--', '--help'], { timeoutMs: 60_000 })
+      expect(result.code).toBe(0)
+      expect(`${result.stdout}${result.stderr}`).toMatch(/usage|Usage|USAGE/)
+      expect(sb.serverPids()).toEqual([])
+    })
+  })
+})
