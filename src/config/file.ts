@@ -33,7 +33,8 @@ export async function loadConfigFile(path: string, mustExist: boolean): Promise<
     bytes = readFileSync(path)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' && !mustExist) return { path, exists: false, settings: {}, presets: {} }
+    // ENOTDIR: a file where the config directory would be holds no config either
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && !mustExist) return { path, exists: false, settings: {}, presets: {} }
     if (code === 'ENOENT') throw configError(path, 'no such file (check --config or MRS_CONFIG)')
     throw configError(path, code === 'EISDIR' ? 'it is a directory, not a file' : `cannot read it (${code ?? (e as Error).message})`)
   }

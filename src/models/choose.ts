@@ -17,7 +17,6 @@ import type { ServerInfo } from '../keeper/protocol.js'
 import { cachedModels } from '../hf.js'
 import type { Env } from '../paths.js'
 import { formatBytes } from '../server/download.js'
-import { formatDuration } from '../duration.js'
 import { RECOMMENDED } from './recommended.js'
 import { describeFit, fitOf } from './fit.js'
 import { detectAccelerator, type Accelerator } from './accelerator.js'
@@ -70,7 +69,7 @@ export async function chooseModel(input: ChooseInput): Promise<ModelChoice> {
   // rule 5
   const { models, problem } = cachedModels(input.env)
   if (problem) input.warn(problem)
-  const listed = models.map((m) => `  ${m.id}  ${formatBytes(m.bytes)}${m.partial ? ' (partial download)' : ''}`)
+  const listed = models.map((m) => `${m.id}  ${formatBytes(m.bytes)}${m.partial ? ' (partial download)' : ''}`)
   throw new MrsError(
     `no model: pass -m MODEL, set MRS_MODEL, or put model = "..." in ${input.configPath}${listed.length ? '; downloaded models:' : ' (no models are downloaded yet; see mrs models)'}`,
     ExitCode.Usage,
@@ -108,18 +107,26 @@ export interface ModelRow {
 /** The picker's rows: downloaded models first (size, last use, unfinished), then recommended ones (download size, fit). */
 export function modelRows(env: Env, accelerator: Accelerator, now = Date.now()): { rows: ModelRow[]; problem?: string } {
   const { models, problem } = cachedModels(env)
+  // the facts go in the label: a picker shows a row's hint only while it is focused
   const rows: ModelRow[] = models.map((m) => ({
     value: m.id,
-    label: m.id,
-    hint: [`downloaded, ${formatBytes(m.bytes)}`, m.lastUsed ? `used ${formatDuration(now - m.lastUsed)} ago` : '', m.partial ? 'partial download' : '', m.contextWindow ? `${Math.round(m.contextWindow / 1024)}K context` : '']
-      .filter(Boolean)
-      .join(' · '),
+    label: `${m.id}  (${[`downloaded, ${formatBytes(m.bytes)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.partial ? 'partial download' : '', m.contextWindow ? `${Math.round(m.contextWindow / 1024)}K context` : ''].filter(Boolean).join(' · ')})`,
+    hint: '',
   }))
   for (const r of RECOMMENDED) {
     if (rows.some((row) => row.value === r.id)) continue
-    rows.push({ value: r.id, label: r.id, hint: `recommended · download ${r.downloadGB} GB · ${describeFit(fitOf(r, accelerator), accelerator)} · ${r.why}` })
+    rows.push({ value: r.id, label: `${r.id}  (recommended · download ${r.downloadGB} GB · ${describeFit(fitOf(r, accelerator), accelerator)})`, hint: r.why })
   }
   return { rows, problem }
+}
+
+/** `just now`, `5 min ago`, `3 h ago`, `12 days ago`. */
+export function ago(ms: number): string {
+  const min = Math.floor(ms / 60_000)
+  if (min < 1) return 'just now'
+  if (min < 60) return `${min} min ago`
+  const h = Math.floor(min / 60)
+  return h < 48 ? `${h} h ago` : `${Math.floor(h / 24)} days ago`
 }
 
 async function pickModel(input: ChooseInput): Promise<string> {

@@ -3,44 +3,15 @@
 // typed into it is answered by the local model, Ctrl-C belongs to the
 // client (twice exits it), and mrs exits with the client's code, the server
 // gone.
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
-import { MRS, expectNoLeftovers, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { terminal, type Terminal } from '../helpers/terminal.js'
 import { requires } from '../helpers/requires.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
-/** A private tmux server (its socket in the sandbox) running `mrs args` in a 120x35 terminal. */
-function terminal(sb: Sandbox, args: string[]) {
-  const socket = join(sb.root, 'tmux.sock')
-  const exitFile = join(sb.root, 'mrs-exit')
-  const script = join(sb.root, 'run.sh')
-  const env = Object.entries({ ...sb.env, TERM: 'xterm-256color' })
-    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
-    .join('\n')
-  const command = [process.execPath, MRS, ...args].map((a) => `'${a}'`).join(' ')
-  // the shell gets the terminal's Ctrl-C too: a trap (reset to the default in mrs) keeps it alive to record mrs's code
-  // after mrs exits the pane stays (sleep), so what mrs printed last can be read
-  writeFileSync(script, `${env}\ncd '${sb.work}'\ntrap : INT\n${command}\necho $? > '${exitFile}'\nexec sleep 60\n`)
-  const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
-  tmux('new-session', '-d', '-x', '120', '-y', '35', `sh '${script}'`)
-  return {
-    screen: () => {
-      try {
-        return tmux('capture-pane', '-p')
-      } catch {
-        return ''
-      }
-    },
-    keys: (...keys: string[]) => tmux('send-keys', ...keys),
-    exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
-    close: () => spawnSync('tmux', ['-S', socket, 'kill-server']),
-  }
-}
-
-type Terminal = ReturnType<typeof terminal>
 
 async function converse(sb: Sandbox, args: string[], prompt: RegExp, afterAnswer?: (term: Terminal) => Promise<void>) {
   const term = terminal(sb, args)

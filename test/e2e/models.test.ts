@@ -1,0 +1,280 @@
+// Starting with nothing but `mrs codex`: which model a launch uses when -m is
+// absent (each rule, said on stderr), the picker on a real terminal (filter,
+// choose, cancel, save as default), `mrs` alone, `mrs models`, and what the
+// machine can hold. Protects the first-run path the README promises.
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { expectNoLeftovers, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { requires } from '../helpers/requires.js'
+import { terminal } from '../helpers/terminal.js'
+
+const A = 'Qwen/Qwen3-4B'
+const B = 'Qwen/Qwen3-8B'
+
+/** Puts a model into the sandbox's Hugging Face cache, as a finished (or unfinished) download. */
+function cacheModel(sb: Sandbox, id: string, opts: { bytes?: number; partial?: boolean; context?: number; config?: string } = {}): string {
+  const repo = join(sb.env.HF_HOME!, 'hub', `models--${id.replace(/\//g, '--')}`)
+  mkdirSync(join(repo, 'blobs'), { recursive: true })
+  mkdirSync(join(repo, 'snapshots', 'rev1'), { recursive: true })
+  mkdirSync(join(repo, 'refs'), { recursive: true })
+  writeFileSync(join(repo, 'refs', 'main'), 'rev1')
+  writeFileSync(join(repo, 'blobs', `weights${opts.partial ? '.incomplete' : ''}`), Buffer.alloc(opts.bytes ?? 12 * 1024 * 1024))
+  writeFileSync(join(repo, 'snapshots', 'rev1', 'config.json'), opts.config ?? JSON.stringify({ max_position_embeddings: opts.context ?? 40960 }))
+  return repo
+}
+
+const started = (sb: Sandbox) => sb.records().filter((r) => r.event === 'start')
+const servedModel = (sb: Sandbox) => started(sb).map((r) => r.argv[r.argv.indexOf('-m') + 1])
+
+describe('a model when -m is absent', () => {
+  it('takes MRS_MODEL, then a preset\'s model, and says which rule chose it', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const env = await sb.run(['codex'], { env: { MRS_MODEL: A } })
+      expect(env.code).toBe(0)
+      expect(env.stderr).toMatch(/^mrs: model Qwen\/Qwen3-4B \(from MRS_MODEL\)$/m)
+      sb.writeConfig(`[presets.small]\nmodel = "${B}"\n`)
+      const preset = await sb.run(['codex', '--preset', 'small'])
+      expect(preset.stderr).toMatch(/^mrs: model Qwen\/Qwen3-8B \(from the preset small\)$/m)
+      // -m is said by the user already: no rule line
+      const flag = await sb.run(['codex', '-m', A])
+      expect(flag.stderr).not.toMatch(/mrs: model /)
+      expect(servedModel(sb)).toEqual([A, B, A])
+    })
+  })
+
+  it('attaches to the one server mrs runs, rather than loading a second model beside it', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      // the config names another model: a loaded one wins over it
+      sb.writeConfig(`model = "${B}"\n`)
+      const serve = sb.start(['serve', '-m', A])
+      await serve.waitForStderr(/Press Ctrl-C to stop/)
+      const result = await sb.run(['codex'])
+      expect(result.code).toBe(0)
+      expect(result.stderr).toMatch(/^mrs: model Qwen\/Qwen3-4B \(the model of the running server \w+\)$/m)
+      expect(result.stderr).toMatch(/using the running server/)
+      expect(started(sb)).toHaveLength(1)
+      serve.kill('SIGINT')
+      await serve.done()
+    })
+  })
+
+  it('with several servers: the one serving the config file\'s model; without one, off a terminal, exit 64 listing them', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const serves = [sb.start(['serve', '-m', A]), sb.start(['serve', '-m', B])]
+      await Promise.all(serves.map((s) => s.waitForStderr(/Press Ctrl-C to stop/)))
+      const listed = await sb.run(['claude'])
+      expect(listed.code).toBe(64)
+      expect(listed.stderr).toMatch(/^mrs: error: 2 servers are running: choose one with -m MODEL \(or stop one with mrs stop ID\)$/m)
+      expect(listed.stderr).toMatch(/│ \w{8} {2}Qwen\/Qwen3-4B {2}http:\/\/127\.0\.0\.1:\d+/)
+      expect(listed.stderr).toMatch(/│ \w{8} {2}Qwen\/Qwen3-8B {2}http:\/\/127\.0\.0\.1:\d+/)
+      sb.writeConfig(`model = "${B}"\n`)
+      const chosen = await sb.run(['claude'])
+      expect(chosen.code).toBe(0)
+      expect(chosen.stderr).toMatch(/model Qwen\/Qwen3-8B \(the model of the running server/)
+      expect(started(sb)).toHaveLength(2)
+      for (const s of serves) s.kill('SIGINT')
+      await Promise.all(serves.map((s) => s.done()))
+    })
+  })
+
+  it('takes the config file\'s model when no server runs', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      sb.writeConfig(`model = "${B}"\n`)
+      const result = await sb.run(['codex'])
+      expect(result.code).toBe(0)
+      expect(result.stderr).toMatch(/^mrs: model Qwen\/Qwen3-8B \(from the config file \S+config\.toml\)$/m)
+      expect(servedModel(sb)).toEqual([B])
+    })
+  })
+
+  it('off a terminal with nothing to go by: exit 64 with how to choose and the downloaded models', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, A)
+      cacheModel(sb, B, { partial: true })
+      const result = await sb.run(['codex'])
+      expect(result.code).toBe(64)
+      expect(result.stderr).toMatch(/^mrs: error: no model: pass -m MODEL, set MRS_MODEL, or put model = "\.\.\." in \S+; downloaded models:$/m)
+      expect(result.stderr).toMatch(/│ Qwen\/Qwen3-4B {2}12 MB$/m)
+      expect(result.stderr).toMatch(/│ Qwen\/Qwen3-8B {2}12 MB \(partial download\)$/m)
+      expect(sb.serverPids()).toEqual([])
+    })
+  })
+
+  it('with a url preset, uses the remote server\'s model, not the local top-level one (the README\'s own example)', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const { url } = await sb.startServer(['serve', '-p', '0', '--host', '127.0.0.1', '-m', 'Qwen/Remote-Coder'])
+      sb.writeConfig(`model = "Qwen/Qwen3-Coder-Next"\ntimeout = "30m"\n\n[presets.gpu]\nurl = "${url}"\napi_key_env = "MISTRALRS_API_KEY"\nclient = "claude"\n`)
+      const result = await sb.run(['claude', '--preset', 'gpu', '--', '-p', 'say hi'], { env: { MISTRALRS_API_KEY: 'k' } })
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toBe('Hello from fake mistral.rs\n')
+      expect(result.stderr).toMatch(/using http:\/\/127\.0\.0\.1:\d+ \(model Qwen\/Remote-Coder, the server's default\)/)
+    })
+  })
+})
+
+describe('the picker, on a real terminal (tmux)', () => {
+  requires('tmux')('lists downloaded models first, filters as you type, chooses, offers to save it, and starts the client on it', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      cacheModel(sb, A, { bytes: 20 * 1024 * 1024, context: 40960 })
+      cacheModel(sb, 'Qwen/Half-Done', { partial: true })
+      const before = '# my mrs config\ntimeout = "30m"\n\n[presets.small]\nmodel = "Qwen/Qwen3-0.6B"\n'
+      sb.writeConfig(before)
+      const term = terminal(sb, ['codex'])
+      try {
+        const list = await waitFor(() => /Model for the Codex CLI/.test(term.screen()) && term.screen(), 20_000, `the picker; screen:\n${term.screen()}`)
+        expect(list).toMatch(/Qwen\/Qwen3-4B {2}\(downloaded, 20 MB · used just now · 40K context\)/)
+        expect(list).toMatch(/Qwen\/Half-Done {2}\(downloaded, 12 MB · used just now · partial download/)
+        expect(list).toMatch(/Qwen\/Qwen3-Coder-Next {2}\(recommended · download 160 GB · (fits|too big for) \d+ GB (RAM|GPU|unified)/)
+        // downloaded first
+        expect(list.indexOf('Qwen/Qwen3-4B')).toBeLessThan(list.indexOf('Qwen/Qwen3-Coder-Next'))
+        term.keys('-l', '3-4B')
+        await waitFor(() => !/Half-Done/.test(term.screen()), 5000, `the filter; screen:\n${term.screen()}`)
+        term.keys('Enter')
+        await waitFor(() => /Make Qwen\/Qwen3-4B the default model/.test(term.screen()), 5000, `the save offer; screen:\n${term.screen()}`)
+        term.keys('Enter')
+        await waitFor(() => term.exitCode() !== undefined, 20_000, `mrs to finish; screen:\n${term.screen()}`)
+        expect(term.exitCode()).toBe(0)
+        expect(servedModel(sb)).toEqual([A])
+        // the default went in above the first table, the rest stayed byte for byte
+        expect(readFileSync(sb.configPath, 'utf8')).toBe(`# my mrs config\nmodel = "${A}"\ntimeout = "30m"\n\n[presets.small]\nmodel = "Qwen/Qwen3-0.6B"\n`)
+      } finally {
+        term.close()
+      }
+      await expectNoLeftovers(sb, 3000)
+    })
+  })
+
+  requires('tmux')('Esc cancels: exit 130, nothing started', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, A)
+      const term = terminal(sb, ['claude'])
+      try {
+        await waitFor(() => /Model for Claude Code/.test(term.screen()), 20_000, `the picker; screen:\n${term.screen()}`)
+        term.keys('Escape')
+        await waitFor(() => term.exitCode() !== undefined, 10_000, `mrs to exit; screen:\n${term.screen()}`)
+        expect(term.exitCode()).toBe(130)
+        expect(sb.serverPids()).toEqual([])
+        expect(sb.clientPids()).toEqual([])
+      } finally {
+        term.close()
+      }
+    })
+  })
+
+  requires('tmux')('takes an id that is in no row as typed; an unknown one fails as -m does (the server\'s error, exit 67); a config that cannot be written is said and the launch goes on', async () => {
+    await withSandbox({}, async (sb) => {
+      // a file where the config directory should be: nothing to read, and saving fails, for root too
+      rmSync(dirname(sb.configPath), { recursive: true, force: true })
+      writeFileSync(dirname(sb.configPath), '')
+      const term = terminal(sb, ['codex'], { MRS_CONFIG: '' })
+      try {
+        await waitFor(() => /Model for the Codex CLI/.test(term.screen()), 20_000, `the picker; screen:\n${term.screen()}`)
+        term.keys('-l', 'org/does-not-exist')
+        await waitFor(() => /as typed/.test(term.screen()), 5000, `the typed row; screen:\n${term.screen()}`)
+        term.keys('Enter')
+        await waitFor(() => /Make org\/does-not-exist the default model/.test(term.screen()), 5000, `the save offer; screen:\n${term.screen()}`)
+        term.keys('Enter')
+        await waitFor(() => term.exitCode() !== undefined, 20_000, `mrs to exit; screen:\n${term.screen()}`)
+        const screen = term.screen().replace(/\n/g, '') // long lines wrap at the pane's width
+        expect(screen).toMatch(/could not save the default model in \S+ \(ENOTDIR\); going on with org\/does-not-exist/)
+        expect(screen).toMatch(/exited with code 1 before it was ready: Could not access `org\/does-not-exist`/)
+        expect(term.exitCode()).toBe(67)
+      } finally {
+        term.close()
+      }
+    })
+  })
+
+  requires('tmux')('`mrs` alone: pick a client (installed ones marked), then a model', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      cacheModel(sb, A)
+      const term = terminal(sb, [])
+      try {
+        const clients = await waitFor(() => /Which coding agent\?/.test(term.screen()) && term.screen(), 20_000, `the client picker; screen:\n${term.screen()}`)
+        expect(clients).toMatch(/claude — Claude Code/)
+        expect(clients).toMatch(/qwen — Qwen Code/)
+        term.keys('Down')
+        await sleep(200)
+        term.keys('Enter')
+        await waitFor(() => /Model for the Codex CLI/.test(term.screen()), 10_000, `the model picker; screen:\n${term.screen()}`)
+        term.keys('Enter')
+        await waitFor(() => /Make Qwen\/Qwen3-4B the default model/.test(term.screen()), 5000, `the save offer; screen:\n${term.screen()}`)
+        term.keys('Right')
+        await sleep(200)
+        term.keys('Enter')
+        await waitFor(() => term.exitCode() !== undefined, 20_000, `mrs to exit; screen:\n${term.screen()}`)
+        expect(term.exitCode()).toBe(0)
+        expect(sb.clientLines().find((l) => l.startsWith('start '))).toMatch(/^start codex /)
+        expect(servedModel(sb)).toEqual([A])
+        // "No": the config file stays as it was
+        expect(readFileSync(sb.configPath, 'utf8')).toBe('# mrs test config\n')
+      } finally {
+        term.close()
+      }
+    })
+  })
+
+  it('off a terminal, `mrs` alone prints the help', async () => {
+    await withSandbox({}, async (sb) => {
+      const result = await sb.run([])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/^mrs \S+ — coding agents on a local mistral\.rs model/)
+    })
+  })
+})
+
+describe('mrs models', () => {
+  it('lists downloaded, running and recommended models with sizes, context windows and fit (--json)', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, A, { context: 40960 })
+      cacheModel(sb, 'Qwen/Half-Done', { partial: true })
+      // a 24 GB GPU, as nvidia-smi reports it
+      const smi = join(sb.root, 'bin', 'nvidia-smi')
+      writeFileSync(smi, '#!/bin/sh\necho "NVIDIA GeForce RTX 4090, 24564, 1024"\n')
+      chmodSync(smi, 0o755)
+      const serve = sb.start(['serve', '-m', B])
+      await serve.waitForStderr(/Press Ctrl-C to stop/)
+      const result = await sb.run(['models', '--json'])
+      expect(result.code).toBe(0)
+      const json = JSON.parse(result.stdout)
+      expect(json.accelerator).toMatchObject({ kind: 'cuda', name: 'NVIDIA GeForce RTX 4090', totalBytes: 24564 * 1024 * 1024 })
+      expect(json.cached).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ id: A, partial: false, contextWindow: 40960, fit: 'full' }),
+          expect.objectContaining({ id: 'Qwen/Half-Done', partial: true }),
+        ]),
+      )
+      expect(json.running).toEqual([expect.objectContaining({ models: [B], state: 'ready' })])
+      const rec = Object.fromEntries(json.recommended.map((r: { id: string; fit: string }) => [r.id, r.fit]))
+      expect(rec).toMatchObject({ 'openai/gpt-oss-20b': 'full', 'Qwen/Qwen3-Coder-30B-A3B-Instruct': 'q4', 'openai/gpt-oss-120b': 'no' })
+      expect(json.recommended.every((r: { source: string }) => r.source.length > 10)).toBe(true)
+      serve.kill('SIGINT')
+      await serve.done()
+    })
+  })
+
+  it('says so in one line when nvidia-smi fails, when a config.json is corrupt or the cache unreadable, and goes on', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      cacheModel(sb, A, { config: '{ not json' })
+      const smi = join(sb.root, 'bin', 'nvidia-smi')
+      writeFileSync(smi, '#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver" >&2\nexit 9\n')
+      chmodSync(smi, 0o755)
+      const models = await sb.run(['models'])
+      expect(models.code).toBe(0)
+      expect(models.stderr).toMatch(/^mrs: warning: nvidia-smi failed: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver; assuming the CPU$/m)
+      // a launch on that model: the corrupt config.json is said, the client runs without a window
+      const launch = await sb.run(['claude', '-m', A])
+      expect(launch.code).toBe(0)
+      expect(launch.stderr).toMatch(/^mrs: warning: \S+config\.json is not valid JSON \(.*\); the client is not told the model's context window$/m)
+      expect(sb.clientLines()).toContain('env CLAUDE_CODE_MAX_CONTEXT_TOKENS=<unset>')
+      // an unreadable cache: a file where the hub dir should be
+      const hub = join(sb.env.HF_HOME!, 'hub')
+      rmSync(hub, { recursive: true })
+      writeFileSync(hub, 'not a dir')
+      const unreadable = await sb.run(['models'])
+      expect(unreadable.code).toBe(0)
+      expect(unreadable.stderr).toMatch(/^mrs: warning: cannot read the Hugging Face cache \S+ \(ENOTDIR\)$/m)
+    })
+  })
+})

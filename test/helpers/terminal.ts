@@ -1,0 +1,39 @@
+/**
+ * A real terminal for a test: a private tmux server (its socket in the
+ * sandbox) running `mrs args` in a 120x35 pane, with the sandbox's
+ * environment. The pane outlives mrs (so what it printed last can be read),
+ * and the exit code is kept in a file.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { MRS, type Sandbox } from './sandbox.js'
+
+export type Terminal = ReturnType<typeof terminal>
+
+export function terminal(sb: Sandbox, args: string[], env: Record<string, string> = {}) {
+  const socket = join(sb.root, 'tmux.sock')
+  const exitFile = join(sb.root, 'mrs-exit')
+  const script = join(sb.root, 'run.sh')
+  const exports = Object.entries({ ...sb.env, TERM: 'xterm-256color', ...env })
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join('\n')
+  const command = [process.execPath, MRS, ...args].map((a) => `'${a}'`).join(' ')
+  // the shell gets the terminal's Ctrl-C too: a trap (reset to the default in mrs) keeps it alive to record mrs's code
+  // after mrs exits the pane stays (sleep), so what mrs printed last can be read
+  writeFileSync(script, `${exports}\ncd '${sb.work}'\ntrap : INT\n${command}\necho $? > '${exitFile}'\nexec sleep 60\n`)
+  const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
+  tmux('new-session', '-d', '-x', '120', '-y', '35', `sh '${script}'`)
+  return {
+    screen: () => {
+      try {
+        return tmux('capture-pane', '-p')
+      } catch {
+        return ''
+      }
+    },
+    keys: (...keys: string[]) => tmux('send-keys', ...keys),
+    exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
+    close: () => spawnSync('tmux', ['-S', socket, 'kill-server']),
+  }
+}
