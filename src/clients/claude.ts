@@ -232,6 +232,6 @@ export const claude: ClientModule = {
   },
   resumeArgs: (args) => (hasFlag(args, ['-p', '--print']) ? undefined : ['--', '--continue']),
   examples: ['', '--continue', '-- -p "explain src/cli"'],
-  // its first request is ~22k tokens, and it compacts 13k tokens plus the max output before the window ends
+  // its first request is ~22k tokens (2.1.197), and it compacts 13k tokens plus the max output before the window ends
   minContext: 40_000,
 }

@@ -322,6 +322,6 @@ export const codex: ClientModule = {
     return subcommand && subcommand !== 'resume' && subcommand !== 'fork' ? undefined : ['resume', '--last']
   },
   examples: ['', '-- exec "fix the failing test"', 'resume --last'],
-  // its first request is ~10.6k tokens (Codex 0.169, interactive): leave room for an answer
+  // its first request is ~11k tokens (Codex 0.169): leave room for an answer
   minContext: 16_384,
 }

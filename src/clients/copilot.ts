@@ -69,6 +69,6 @@ export const copilot: ClientModule = {
   },
   resumeArgs: (args) => (hasFlag(args, ['-p', '--prompt']) ? undefined : ['--continue']),
   examples: ['', '-p "explain src/cli" -s --allow-all-tools', '--continue'],
-  // its fixed prompt is ~10.4k tokens; it sends nothing when the prompt budget is 12,000 or less
+  // its first request is ~14k tokens; it sends nothing when the prompt budget is 12,000 or less
   minContext: 16_384,
 }

@@ -80,6 +80,6 @@ export const opencode: ClientModule = {
   },
   resumeArgs: (args) => (args[0] === 'run' ? undefined : ['--continue']),
   examples: ['', 'run "explain src/cli"', '--continue'],
-  // its first request is ~8k tokens, and it compacts when the window minus the max output fills up
+  // its first request is ~9k tokens, and it compacts when the window minus the max output fills up
   minContext: 16_384,
 }

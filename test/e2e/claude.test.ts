@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectMinContextCovers } from '../helpers/tokens.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 const OUTER = { ANTHROPIC_API_KEY: 'sk-ant-outer-key-must-not-leak', CLAUDE_CODE_USE_BEDROCK: '1' }
@@ -78,6 +79,8 @@ describe('mrs claude with the real Claude Code', () => {
       // Claude reports the window it works with; it sent the max output it was given
       expect(JSON.parse(result.stdout).modelUsage[MODEL].contextWindow).toBe(65536)
       expect(messages(sb)[0]!.body.max_tokens).toBe(8192)
+      // below its minContext mrs warns before the start: that threshold must cover this real first request
+      expectMinContextCovers('claude', messages(sb).map((r) => r.body))
     })
   })
 

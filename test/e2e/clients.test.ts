@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectMinContextCovers } from '../helpers/tokens.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 /** The server's KV cache: 65536 tokens, so each client is told a 65536 window and an 8192 max output. */
@@ -99,6 +100,8 @@ describe.each(CASES)('mrs $name with the real client', (c) => {
       for (const r of sent) expect(r.body.model).toBe(MODEL)
       if (c.marker) expect(JSON.stringify(sent[sent.length - 1]!.body)).toContain(c.marker)
       expect(sent.some((r) => c.maxOutput(r.body) === 8192)).toBe(true)
+      // below its minContext mrs warns before the start: that threshold must cover this real first request
+      expectMinContextCovers(c.name, sent.map((r) => r.body))
       unchanged()
       await expectNoLeftovers(sb, 5000)
     })

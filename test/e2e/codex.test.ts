@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectMinContextCovers } from '../helpers/tokens.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 /** Keeps Codex's traffic on loopback (plugins would `git ls-remote` a public host). */
@@ -36,6 +37,8 @@ describe('mrs codex with the real Codex CLI', () => {
       expect(developerText(req!.body).length).toBeGreaterThan(10_000)
       expect(req!.body.tools.map((t: { name?: string; type: string }) => t.name ?? t.type)).not.toContain('web_search')
       expect(req!.headers.authorization).toBeUndefined()
+      // below its minContext mrs warns before the start: that threshold must cover this real first request
+      expectMinContextCovers('codex', [req!.body])
       await expectNoLeftovers(sb)
     })
   })

@@ -41,6 +41,16 @@ describe('status output', () => {
     })
   })
 
+  requires('script')('follows the download to the -UQFF repository --quant auto switched to', async () => {
+    // the fake downloads only into mistralrs-community/Qwen3-4B-UQFF: progress can come from nowhere else
+    await withSandbox({ env: { ...LOADING, FAKE_MISTRALRS_QUANT: 'uqff' } }, async (sb) => {
+      const { code, screen } = await onTerminal(sb, ['claude', '-m', MODEL], { NO_COLOR: '1' })
+      expect(code).toBe(0)
+      expect(screen).toMatch(/mrs: loading the pre-quantized weights of mistralrs-community\/Qwen3-4B-UQFF/)
+      expect(screen).toMatch(/· downloaded [1-9]\d* MB/)
+    })
+  })
+
   requires('script')('honours NO_COLOR on a terminal: the live line stays, the colours go', async () => {
     await withSandbox({ env: { ...LOADING } }, async (sb) => {
       const { code, screen } = await onTerminal(sb, ['claude', '-m', MODEL], { NO_COLOR: '1' })
