@@ -70,11 +70,13 @@ function requestFor(api: ClientApi, model: string): { path: string; body: unknow
 }
 
 /** What a stream said, gathered as the clients gather it. */
-interface Gathered {
+export interface Gathered {
   text: string
   toolName?: string
   toolArgs: string
   outputTokens?: number
+  /** mistral.rs's own figure (chat completions' `usage.avg_compl_tok_per_sec`). */
+  serverTokensPerSecond?: number
   firstTokenAt?: number
   endAt?: number
 }
@@ -98,6 +100,7 @@ export function gather(api: ClientApi, event: string | undefined, data: string, 
       if (call.function?.arguments) g.toolArgs += call.function.arguments
     }
     if (d.usage?.completion_tokens) g.outputTokens = d.usage.completion_tokens
+    if (d.usage?.avg_compl_tok_per_sec > 0) g.serverTokensPerSecond = d.usage.avg_compl_tok_per_sec
   } else if (api === 'responses') {
     const type = d.type ?? event
     if (type === 'response.output_text.delta') (mark(), (g.text += d.delta ?? ''))
@@ -121,13 +124,24 @@ export function gather(api: ClientApi, event: string | undefined, data: string, 
 /** Text that carries a tool call the server did not turn into one: the chat template's job. */
 const LOOKS_LIKE_A_CALL = /<tool_call>|<\|tool_call|"name"\s*:\s*"read_file"|read_file\s*\(|"arguments"\s*:|\[TOOL_CALLS\]/
 
+/**
+ * Output tokens a second: the server's own figure when it gives one; else
+ * the tokens over the time they streamed in, or, when they came all at once
+ * (a tool call is sent whole, after it is generated), over the whole request.
+ */
+function speedOf(g: Gathered, startedAt: number): number | undefined {
+  if (g.serverTokensPerSecond !== undefined) return g.serverTokensPerSecond
+  if (g.firstTokenAt === undefined || g.endAt === undefined) return undefined
+  const streamed = g.endAt - g.firstTokenAt
+  const ms = streamed >= Math.max(1, (g.endAt - startedAt) / 10) ? streamed : g.endAt - startedAt
+  if (ms < 1) return undefined
+  return (g.outputTokens ?? Math.max(1, Math.round((g.text.length + g.toolArgs.length) / 4))) / (ms / 1000)
+}
+
 export function judge(api: ClientApi, g: Gathered, startedAt: number): CheckResult {
   const timing = {
     ttftMs: g.firstTokenAt !== undefined ? g.firstTokenAt - startedAt : undefined,
-    tokensPerSecond:
-      g.firstTokenAt !== undefined && g.endAt !== undefined && g.endAt > g.firstTokenAt
-        ? (g.outputTokens ?? Math.max(1, Math.round((g.text.length + g.toolArgs.length) / 4))) / ((g.endAt - g.firstTokenAt) / 1000)
-        : undefined,
+    tokensPerSecond: speedOf(g, startedAt),
   }
   if (g.toolName) {
     let args: unknown

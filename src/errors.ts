@@ -5,7 +5,7 @@
  */
 export const ExitCode = {
   Ok: 0,
-  /** A check failed (`mrs doctor`), or nothing matched (`mrs stop`/`mrs logs`). */
+  /** `mrs doctor` found problems, or nothing matched (`mrs stop`/`mrs logs`). */
   Failure: 1,
   /** Unknown option, missing or invalid value on the command line or in MRS_* variables. */
   Usage: 64,
@@ -27,6 +27,8 @@ export const ExitCode = {
   StateDir: 73,
   /** The keeper of a running shared server does not answer (stopped with SIGSTOP or Ctrl-Z, or hung). */
   KeeperUnresponsive: 75,
+  /** The model failed the tool-call check (`mrs check`, `--check`): a client on it would not work. */
+  CheckFailed: 76,
   /** The server was not ready within `--timeout`. */
   Timeout: 124,
   /** `mistralrs` or the client is not installed. */

@@ -175,7 +175,7 @@ async function checkBeforeLaunch(server: ReadyServer, module: ClientModule, ctx:
   ctx.out.info(`checking that ${server.model} calls tools through the ${module.api} API (--check)…`)
   const result = await checkApi(module.api, { url: server.url, model: server.model, headers: server.headers })
   for (const line of describeResult(result)) ctx.out.info(line)
-  if (!result.ok) throw new MrsError(`${module.title} was not started: the model failed the tool-call check (see above)`, ExitCode.Failure)
+  if (!result.ok) throw new MrsError(`${module.title} was not started: the model failed the tool-call check (see above; mrs check tries every API)`, ExitCode.CheckFailed)
 }
 
 /** `mrs check`: every API the clients speak, one tool-call request each; exit 0 only when all passed. */
@@ -195,7 +195,7 @@ async function checkAll(server: ReadyServer, ctx: SessionContext): Promise<numbe
     lines.push(ok ? 'every API returned a well-formed tool call: this model works for agents' : 'some APIs failed: clients on them will not work well with this model')
     process.stdout.write(`${lines.join('\n')}\n`)
   }
-  return ok ? ExitCode.Ok : ExitCode.Failure
+  return ok ? ExitCode.Ok : ExitCode.CheckFailed
 }
 
 // ---- getting a server -------------------------------------------------------

@@ -310,19 +310,29 @@ export class Keeper {
   private sampleMetrics(): void {
     clearTimeout(this.metricsTimer)
     if (this.shuttingDown || this.state !== 'ready') return
-    void getText(`${baseUrl(this.start.spec.host, this.port)}/metrics`, 2000).then(
-      ({ status, text }) => {
-        const sample = status === 200 ? sampleOf(text) : undefined
-        this.metricsMissing = !sample
-        if (sample) {
-          this.metricsSamples.push(sample)
-          while (this.metricsSamples.length > 1 && sample.at - this.metricsSamples[0]!.at > 65_000) this.metricsSamples.shift()
-        }
-      },
-      () => {},
-    )
+    void this.takeMetricsSample(2000)
     this.metricsTimer = setTimeout(() => this.sampleMetrics(), METRICS_EVERY_MS)
     this.metricsTimer.unref()
+  }
+
+  private async takeMetricsSample(timeoutMs: number): Promise<void> {
+    if (this.state !== 'ready') return
+    try {
+      const { status, text } = await getText(`${baseUrl(this.start.spec.host, this.port)}/metrics`, timeoutMs)
+      const sample = status === 200 ? sampleOf(text) : undefined
+      this.metricsMissing = !sample
+      if (!sample) return
+      this.metricsSamples.push(sample)
+      while (this.metricsSamples.length > 1 && sample.at - this.metricsSamples[0]!.at > 65_000) this.metricsSamples.shift()
+    } catch {
+      // a busy or restarting server: the next sample will tell
+    }
+  }
+
+  /** `mrs ps` asks with `metrics`: a fresh sample first (briefly: ps waits 1 s for every keeper). */
+  private async statusFor(m: { metrics?: boolean }): Promise<KeeperEvent> {
+    if (m.metrics) await this.takeMetricsSample(300)
+    return { t: 'status', info: this.info() }
   }
 
   /** The log file is the keeper's stderr (set up by mrs). A full disk stops logging, not the server. */
@@ -383,7 +393,7 @@ export class Keeper {
         return
       }
       if (lease) return this.onMessage(lease, m)
-      if (m.t === 'status') writeMessage(conn, { t: 'status', info: this.info() })
+      if (m.t === 'status') void this.statusFor(m).then((answer) => writeMessage(conn, answer))
       if (m.t === 'stop') void this.shutdown('stop-command')
     })
     conn.on('close', () => {
@@ -405,7 +415,7 @@ export class Keeper {
         lease.clientPid = m.pid
         return
       case 'status':
-        return lease.send({ t: 'status', info: this.info() })
+        return void this.statusFor(m).then((answer) => lease.send(answer))
       case 'stop':
         return void this.shutdown('stop-command')
       case 'release': {

@@ -111,7 +111,8 @@ export type SessionMessage =
   | { t: 'client'; pid: number }
   | { t: 'release'; keepAliveMs?: number }
   | { t: 'stop' }
-  | { t: 'status' }
+  /** `metrics`: sample /metrics first, so `mrs ps` shows the load of this moment. */
+  | { t: 'status'; metrics?: boolean }
 
 /** Calls `onMessage` for each JSON line of `input`; malformed lines are ignored. */
 export function readMessages<T>(input: Readable, onMessage: (message: T) => void): void {

@@ -12,7 +12,6 @@ import { requires } from '../helpers/requires.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
-
 async function converse(sb: Sandbox, args: string[], prompt: RegExp, afterAnswer?: (term: Terminal) => Promise<void>) {
   const term = terminal(sb, args)
   try {
@@ -72,6 +71,20 @@ describe('interactive sessions on a terminal (tmux; .ci/run installs it)', () =>
       expect(modelPicker).toMatch(/Qwen3-4B +Qwen\/Qwen3-4B, served by mistral\.rs \(mrs\)/)
       expect(modelPicker).not.toContain('[1m]')
       expect(after).toMatch(/mrs: to continue this session on the local model: mrs claude -m Qwen\/Qwen3-4B -- --continue/)
+      await expectNoLeftovers(sb, 3000)
+    })
+  })
+
+  requires('tmux')('Claude Code: the user\'s own statusLine wins over mrs\'s', async () => {
+    await withSandbox({ clients: 'real', env: { FAKE_MISTRALRS_PA_TOKENS: '65536' } }, async (sb) => {
+      writeFileSync(join(sb.claudeDir, '.claude.json'), JSON.stringify({ hasCompletedOnboarding: true, projects: { [sb.work]: { hasTrustDialogAccepted: true } } }))
+      const settings = JSON.stringify({ statusLine: { type: 'command', command: 'echo MY-OWN-STATUS-LINE' } })
+      writeFileSync(join(sb.claudeDir, 'settings.json'), settings)
+      const { code } = await converse(sb, ['claude', '-m', MODEL], /❯/, async (term) => {
+        await waitFor(() => /MY-OWN-STATUS-LINE/.test(term.screen()), 15_000, `the user's status line; screen:\n${term.screen()}`)
+        expect(term.screen()).not.toMatch(/tok\/s/)
+      })
+      expect(code).toBe(0)
       await expectNoLeftovers(sb, 3000)
     })
   })

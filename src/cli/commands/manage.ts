@@ -20,7 +20,7 @@ async function liveServers(): Promise<ServerInfo[]> {
   const entries = await listServers(getPaths(process.env), (m) => out.warn(m))
   return Promise.all(
     entries.map(async (e) => {
-      const answer = await askKeeper(e.info, { t: 'status' }, 1000)
+      const answer = await askKeeper(e.info, { t: 'status', metrics: true }, 1000)
       return answer?.t === 'status' ? answer.info : e.info
     }),
   )
@@ -40,9 +40,11 @@ export async function psCommand(parsed: Parsed): Promise<number> {
   try {
     let lines = 0
     while (!stop) {
-      const text = psText(await liveServers(), false)
-      process.stdout.write(`${lines ? `\x1b[${lines}F\x1b[0J` : ''}${text}`)
-      lines = text.split('\n').length - 1
+      // cut to the width, as watch(1) does: a wrapped line would throw off the redraw
+      const width = process.stdout.columns || Infinity
+      const rows = psText(await liveServers(), false).trimEnd().split('\n').map((l) => l.slice(0, width))
+      process.stdout.write(`${lines ? `\x1b[${lines}F\x1b[0J` : ''}${rows.join('\n')}\n`)
+      lines = rows.length
       for (let i = 0; i < 10 && !stop; i++) await sleep(100)
     }
   } finally {
