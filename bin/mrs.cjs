@@ -2,19 +2,21 @@
 'use strict'
 // `mrs --version`, `mrs --help` and `mrs <command> --help` are answered from
 // text generated at build time from the CLI definitions (dist/help.json), so
-// they cost little more than starting node. Everything else loads mrs.
+// they cost little more than starting node. Everything else loads mrs
+// (with V8's code cache: dist/boot.cjs).
 const argv = process.argv.slice(2)
-const { version, help } = require('../dist/help.json')
 const [first, second] = argv
-const text =
-  argv.length === 1 && (first === '--version' || first === '-V' || first === 'version')
+const asks = (words) => words.includes(argv.length === 1 ? first : argv.length === 2 ? (first === 'help' ? 'help' : second) : undefined)
+// the help text is read only when it is asked for: a launch does not parse it
+const { version, help } = asks(['--version', '-V', 'version', '--help', '-h', 'help']) ? require('../dist/help.json') : {}
+const text = !help
+  ? undefined
+  : argv.length === 1 && (first === '--version' || first === '-V' || first === 'version')
     ? version
-    : argv.length === 1 && (first === '--help' || first === '-h' || first === 'help')
+    : argv.length === 1
       ? help['']
-      : argv.length === 2 && (second === '--help' || second === '-h') && help[first] !== undefined
-        ? help[first]
-        : argv.length === 2 && first === 'help' && help[second] !== undefined
-          ? help[second]
-          : undefined
+      : first === 'help'
+        ? help[second]
+        : help[first]
 if (text !== undefined) process.stdout.write(text)
-else import('../dist/mrs.js').then((mrs) => mrs.main(argv))
+else require('../dist/boot.cjs').boot(argv)

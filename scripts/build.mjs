@@ -1,44 +1,67 @@
-// Bundles mrs into dist/. What costs start-up time is the number of modules
-// Node loads, so:
-//   - dist/mrs.js, the CLI: one module for everything a launch needs; what a
-//     launch rarely needs (execa, loaded while the server starts; the picker;
-//     the tool-call check; wait-on, for a --url server still starting) are
-//     chunks of their own, in dist/chunks/;
-//   - dist/keeper.cjs, the server keeper: one CommonJS file with nothing it
-//     does not use, since it lives as long as the server;
+// Bundles mrs into dist/. Start-up time is what users feel (an attach to a
+// running server is mostly node starting and mrs loading), so:
+//   - dist/mrs.cjs, the CLI: one CommonJS file for everything mrs does,
+//     loaded by dist/boot.cjs with V8's code cache (see src/cli/boot.ts);
+//     CommonJS, because an ES module graph loads measurably slower;
+//   - dist/lib/*.cjs: the libraries a launch rarely needs (execa, for a
+//     one-shot question to a program; the picker's prompts; wait-on, for a
+//     --url server still starting), each required only when used;
+//   - dist/keeper.cjs, the server keeper: one file with nothing it does not
+//     use, since it lives as long as the server;
 //   - dist/statusline.cjs: a client's status line (Claude Code's), run after every message;
 //   - dist/help.json: the text of --help and --version, generated from the
 //     CLI definitions, which bin/mrs.cjs answers without loading mrs at all.
 import { build } from 'esbuild'
 import { readFile, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 
-const common = {
+/** Library → its own file in dist/lib/, required from the bundle only when the code that uses it runs. */
+const LAZY_LIBS = { execa: 'execa', 'wait-on': 'wait-on', '@clack/prompts': 'clack' }
+const target = (name) => (name in LAZY_LIBS ? `./lib/${LAZY_LIBS[name]}.cjs` : name)
+// An `await import(x)` of a library or a Node module becomes a require() run when the import is: the
+// bundle is loaded by vm.Script (for the code cache), where a real import() has no loader to call.
+const lazyLibs = {
+  name: 'lazy-libs',
+  setup(b) {
+    b.onResolve({ filter: /^(execa|wait-on|@clack\/prompts|node:.*)$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: args.path, namespace: 'lazy' } : { path: target(args.path), external: true },
+    )
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)})`, loader: 'js' }))
+  },
+}
+
+const cjs = {
   bundle: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20.19',
   sourcemap: 'linked',
-  // CommonJS dependencies (tree-kill, wait-on's axios) call require() for Node built-ins.
-  banner: { js: "import { createRequire as __mrsCreateRequire } from 'node:module'; const require = __mrsCreateRequire(import.meta.url);" },
-  define: { __MRS_VERSION__: JSON.stringify(pkg.version) },
+  outExtension: { '.js': '.cjs' },
+  define: { __MRS_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': 'importMetaUrl' },
+  banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 }
-// CommonJS starts a few ms sooner than an ES module: for the processes on the path to a launch or a status line
-const cjs = { ...common, format: 'cjs', outExtension: { '.js': '.cjs' }, banner: {} }
 
+await build({ ...cjs, entryPoints: { mrs: 'src/cli/main.ts' }, outdir: 'dist', plugins: [lazyLibs] })
+const mrs = createRequire(import.meta.url)('../dist/mrs.cjs')
+// boot decides, before it loads mrs, whether a launch will likely start a server: it needs the commands that do
+const launchCommands = [...mrs.CLIENT_NAMES, 'serve', 'check']
 await Promise.all([
-  build({ ...common, entryPoints: { mrs: 'src/cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'chunks/[name]-[hash]' }),
+  build({ ...cjs, entryPoints: { boot: 'src/cli/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __LAUNCH_COMMANDS__: JSON.stringify(launchCommands) } }),
   build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist' }),
   build({ ...cjs, entryPoints: { statusline: 'src/clients/claude-statusline.ts' }, outdir: 'dist', sourcemap: false }),
+  ...Object.entries(LAZY_LIBS).map(([lib, name]) =>
+    build({ ...cjs, stdin: { contents: `export * from '${lib}'; ${lib === 'wait-on' ? "export { default } from 'wait-on';" : ''}`, resolveDir: '.', loader: 'js' }, outfile: `dist/lib/${name}.cjs`, sourcemap: false }),
+  ),
 ])
 
 // The text of `mrs --help`, `mrs <command> --help` and `mrs --version`, generated
 // from the CLI definitions themselves, so bin/mrs.cjs can answer them without
 // loading mrs (they are what shell completion and a curious user run most).
-const { helpText, cliShape, versionText } = await import(new URL('../dist/mrs.js', import.meta.url))
+const { helpText, cliShape, versionText } = mrs
 const help = {}
 for (const name of ['', ...cliShape().map((c) => c.name)]) help[name] = helpText(name)
 await writeFile(new URL('../dist/help.json', import.meta.url), JSON.stringify({ version: versionText(), help }))

@@ -11,7 +11,6 @@
  * happens to the server (a crash, a restart) is said once the client exits,
  * unless the session ends because of it.
  */
-import { randomBytes } from 'node:crypto'
 import { constants as osConstants } from 'node:os'
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -24,6 +23,7 @@ import { type Paths, privateDir } from './paths.js'
 import { webSearchOf, type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
 import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
+import { runInherited, type Exited } from './process/run.js'
 import type { SignalHub } from './process/signals.js'
 import { acquireServer, type ServerHandle } from './server/connect.js'
 import { cachedBytes, formatBytes } from './server/download.js'
@@ -33,6 +33,7 @@ import { CLIENTS } from './clients/registry.js'
 import { statusLineCommand } from './runtime.js'
 import { shellQuote } from './text.js'
 import { mark } from './trace.js'
+import { randomHex } from './hash.js'
 
 export interface SessionContext {
   env: Record<string, string | undefined>
@@ -102,7 +103,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     if (ctx.check) await checkBeforeLaunch(server, client.module, ctx)
     const prepared = await preparing!
     mark('client prepared')
-    tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomBytes(3).toString('hex')}`))
+    tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomHex(3)}`))
     const launch = client.module.launch(client.binary, {
       url: server.url,
       model: { id: server.model, name: shortName(server.model) },
@@ -469,16 +470,14 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
 }
 
 async function runClient(launch: ClientLaunch, client: ClientPlan, server: ReadyServer, plan: Plan, ctx: SessionContext): Promise<number> {
-  const { execa } = await import('execa')
   const graceMs = plan.server.kind === 'local' ? plan.server.graceMs : 5000
-  const child = execa(launch.command, launch.args, { stdio: 'inherit', env: launch.env, extendEnv: false, reject: false, cleanup: false, cwd: ctx.cwd })
-  const pid = child.pid
+  const { pid, exited: childExited } = await runInherited(launch.command, launch.args, { env: launch.env, cwd: ctx.cwd })
   mark('client spawned')
   if (pid && server.handle) server.handle.setClient(pid)
   let forcedCode: number | undefined
   let stopping: Promise<unknown> | undefined
   let exited = false
-  void child.finally(() => (exited = true))
+  void childExited.finally(() => (exited = true))
 
   /** Signals the client's whole tree, and kills what is left of it after the grace period. */
   const stopClient = (signal: NodeJS.Signals) => {
@@ -504,32 +503,34 @@ async function runClient(launch: ClientLaunch, client: ClientPlan, server: Ready
       })
     : () => {}
 
-  const result = await child
+  const result = await childExited
   unwatch()
   await stopping
   if (held.length) ctx.out.info(`while ${client.module.name} ran: ${held.join('; ')}`)
-  if (result.failed && result.exitCode === undefined && !result.signal) {
-    const code = (result as { code?: string }).code
-    if (code === 'ENOENT') throw new MrsError(`${client.module.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)
-    throw new MrsError(`${client.module.name} could not be started: ${result.shortMessage ?? result.message}`, ExitCode.Failure)
+  if (result.error) {
+    if (result.error.code === 'ENOENT') throw new MrsError(`${client.module.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)
+    throw new MrsError(`${client.module.name} could not be started: ${result.error.message}`, ExitCode.Failure)
   }
   if (forcedCode !== undefined) return forcedCode
+  return exitCodeOf(result)
+}
+
+/** The code a shell would report: the exit code, or 128 + the signal's number. */
+function exitCodeOf(result: Exited): number {
   if (result.exitCode !== undefined) return result.exitCode
-  const signalNumber = result.signal ? (osConstants.signals as Record<string, number>)[result.signal] : undefined
-  return signalNumber ? 128 + signalNumber : ExitCode.Failure
+  const n = result.signal ? (osConstants.signals as Record<string, number>)[result.signal] : undefined
+  return n ? 128 + n : ExitCode.Failure
 }
 
 /** Runs the client at once with the user's arguments (its help, version, or a subcommand that needs no model). */
 export async function runDirect(binary: string, args: string[], ctx: Pick<SessionContext, 'signals' | 'cwd'>): Promise<number> {
-  const { execa } = await import('execa')
-  const child = execa(binary, args, { stdio: 'inherit', reject: false, cleanup: false, cwd: ctx.cwd })
+  const { pid, exited } = await runInherited(binary, args, { cwd: ctx.cwd })
   ctx.signals.set((signal) => {
-    if (signal !== 'SIGINT' && child.pid) void stopTree(child.pid, 5000, realKillDeps, signal)
+    if (signal !== 'SIGINT' && pid) void stopTree(pid, 5000, realKillDeps, signal)
   })
-  const result = await child
-  if (result.exitCode !== undefined) return result.exitCode
-  const n = result.signal ? (osConstants.signals as Record<string, number>)[result.signal] : undefined
-  return n ? 128 + n : ExitCode.Failure
+  const result = await exited
+  if (result.error) throw new MrsError(`${binary} could not be started: ${result.error.message}`, result.error.code === 'ENOENT' ? ExitCode.NotFound : ExitCode.Failure)
+  return exitCodeOf(result)
 }
 
 // ---- temp files -------------------------------------------------------------------

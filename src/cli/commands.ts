@@ -4,7 +4,6 @@
  * never load it); execa, the picker and the tool-call check are loaded only
  * when used.
  */
-import { lookup } from 'node:dns/promises'
 import { createServer } from 'node:net'
 import { ExitCode, usageError } from '../errors.js'
 import { helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
@@ -198,6 +197,7 @@ async function offerSave(model: string, resolved: Resolved, out: Output): Promis
 async function validateHost(host: string): Promise<void> {
   if (LOOPBACK_HOSTS.has(host)) return
   try {
+    const { lookup } = await import('node:dns/promises')
     await lookup(host)
   } catch (e) {
     throw usageError(`invalid --server-host ${host}: no such host (${(e as NodeJS.ErrnoException).code}); use an address of this machine, such as 0.0.0.0 or 127.0.0.1`)

@@ -9,6 +9,8 @@ import { mark } from '../trace.js'
 import { dispatch } from './commands.js'
 
 export { buildCli, helpText, cliShape, versionText } from './parse.js'
+export { adoptSpareKeeper } from '../server/keeper-process.js'
+export { CLIENT_NAMES } from '../clients/registry.js'
 
 export async function main(argv: string[]): Promise<void> {
   const code = await run(argv).catch(report)

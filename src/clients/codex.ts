@@ -8,8 +8,7 @@
  * own bundled catalog (so Codex keeps its system prompt) that names the
  * local model, so Codex shows its real name and window.
  */
-import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { capture } from '../process/run.js'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -18,6 +17,7 @@ import { usageError } from '../errors.js'
 import { privateDir } from '../paths.js'
 import { shellQuote } from '../text.js'
 import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
+import { digest } from '../hash.js'
 
 /** Our provider id: not `openai`/`ollama`/`lmstudio` (reserved), not `mistralrs` (a user's own table by that name would merge in). */
 export const PROVIDER_ID = 'mrs'
@@ -158,7 +158,7 @@ export async function bundledCatalogEntry(binary: string, cacheDir: string, tmpR
   let identity: string
   try {
     const st = statSync(binary)
-    identity = createHash('sha256').update(`${binary}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16)
+    identity = digest(`${binary}:${st.size}:${st.mtimeMs}`)
   } catch {
     return undefined
   }
@@ -170,15 +170,9 @@ export async function bundledCatalogEntry(binary: string, cacheDir: string, tmpR
   }
   // an empty CODEX_HOME of our own: asking Codex must not touch the user's
   const probeHome = privateDir(join(tmpRoot, `probe-${process.pid}-codex`))
-  const stdout = await new Promise<string | undefined>((done) =>
-    execFile(
-      binary,
-      ['debug', 'models', '--bundled'],
-      { env: { ...env, CODEX_HOME: probeHome } as NodeJS.ProcessEnv, maxBuffer: 32 * 1024 * 1024, timeout: 20_000 },
-      (error, out) => done(error ? undefined : out),
-    ),
-  )
+  const answer = await capture(binary, ['debug', 'models', '--bundled'], { env: { ...env, CODEX_HOME: probeHome }, maxBuffer: 32 * 1024 * 1024, timeoutMs: 20_000 })
   rmSync(probeHome, { recursive: true, force: true })
+  const stdout = answer.ok ? answer.stdout : undefined
   if (!stdout) return undefined
   let entry: CatalogEntry | undefined
   try {

@@ -4,9 +4,9 @@
  * memory. Asked only where it is shown (doctor, the picker, `mrs models`),
  * never on the way to a launch.
  */
-import { execFile } from 'node:child_process'
 import { freemem, totalmem } from 'node:os'
 import type { Env } from '../paths.js'
+import { capture } from '../process/run.js'
 import { findExecutable } from '../process/which.js'
 
 export interface Accelerator {
@@ -21,12 +21,9 @@ export interface Accelerator {
 
 const MIB = 1024 * 1024
 
-function run(binary: string, args: string[], env: Env): Promise<{ ok: boolean; out: string; error?: string }> {
-  return new Promise((resolve) =>
-    execFile(binary, args, { timeout: 5000, env: env as NodeJS.ProcessEnv }, (error, stdout, stderr) =>
-      resolve({ ok: !error, out: String(stdout), error: error ? (String(stderr).trim().split('\n')[0] || error.message) : undefined }),
-    ),
-  )
+async function run(binary: string, args: string[], env: Env): Promise<{ ok: boolean; out: string; error?: string }> {
+  const r = await capture(binary, args, { env, timeoutMs: 5000 })
+  return { ok: r.ok, out: r.stdout, error: r.problem }
 }
 
 /** `NVIDIA GeForce RTX 4090, 24564, 1024` lines (name, total MiB, used MiB) → one accelerator (mistral.rs maps a model across GPUs). */

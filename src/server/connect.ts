@@ -2,17 +2,16 @@
  * The session side of a server: start one (through a keeper) or attach to a
  * running one that matches, and hold a lease on it until `release()`.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { closeSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
-import { randomBytes } from 'node:crypto'
 import { ExitCode, MrsError } from '../errors.js'
-import { KEEPER_MARKER, listServers, registryPath, withLock, isServerProcess } from './registry.js'
+import { listServers, registryPath, withLock, isServerProcess } from './registry.js'
 import { type Paths, privateDir, socketPath } from '../paths.js'
-import { keeperScript } from '../runtime.js'
+import { logWarning as logWarningFor, nameSpareLog, spawnKeeper, takeSpareKeeper } from './keeper-process.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type SessionMessage } from '../keeper/protocol.js'
 import { openServerLog } from './logs.js'
 import { freePort, portIsFree } from './ports.js'
@@ -20,6 +19,7 @@ import { familyKey, shareKey, type ServerSpec } from './spec.js'
 import { stopGroup } from '../process/kill.js'
 import { mark } from '../trace.js'
 import { isAlive, isStopped, sleep } from '../process/proc.js'
+import { randomHex } from '../hash.js'
 
 export interface ServerRequest {
   spec: ServerSpec
@@ -201,22 +201,22 @@ export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJ
     if (handle) return { handle, attached: true }
     // it stopped meanwhile: start one for the same model, as a launch with -m would
   }
+  const attachToMatching = async (onlyReady: boolean): Promise<Acquired | undefined> => {
+    for (const { info } of await listServers(paths, report.warn)) {
+      if (info.key !== key || info.state === 'stopping' || (onlyReady && info.state !== 'ready')) continue
+      if (req.port !== undefined && info.port !== req.port) continue
+      // a server sized for another context is another server; a request that names none takes any
+      if (req.spec.context !== undefined && info.requestedContext !== req.spec.context) continue
+      const handle = await attachWithRetry(info, req, report)
+      if (handle) return { handle, attached: true }
+    }
+    return undefined
+  }
+  // a ready server needs no lock to attach to (the lock orders those who would start one); this is the common case
+  const ready = await attachToMatching(true)
+  if (ready) return ready
   const onWait = (pid: number | undefined) => report.info(`waiting for another mrs${pid ? ` (pid ${pid})` : ''} that is starting the same server…`)
-  return withLock(
-    join(paths.serversDir, `${key}.lock`),
-    async () => {
-      for (const { info } of await listServers(paths, report.warn)) {
-        if (info.key !== key || info.state === 'stopping') continue
-        if (req.port !== undefined && info.port !== req.port) continue
-        // a server sized for another context is another server; a request that names none takes any
-        if (req.spec.context !== undefined && info.requestedContext !== req.spec.context) continue
-        const handle = await attachWithRetry(info, req, report)
-        if (handle) return { handle, attached: true }
-      }
-      return startServer(req, paths, env, key, familyKey(req.spec))
-    },
-    { onWait },
-  )
+  return withLock(join(paths.serversDir, `${key}.lock`), async () => (await attachToMatching(false)) ?? startServer(req, paths, env, key, familyKey(req.spec)), { onWait })
 }
 
 async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null, family: string | null): Promise<Acquired> {
@@ -230,16 +230,23 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
     }
   } else port = await freePort(host)
 
-  const id = randomBytes(4).toString('hex')
+  // a keeper started while mrs loaded (see keeper-process.ts) saves one Node start-up
+  const spare = takeSpareKeeper(env)
+  const id = spare?.id ?? randomHex(4)
   let logPath: string | null = null
   let logFd: number | undefined
   let logWarning: string | undefined
-  try {
-    const log = openServerLog(paths.logDir, id, req.spec.models.join('+'))
-    logPath = log.path
-    logFd = log.fd
-  } catch (e) {
-    logWarning = `cannot write server logs in ${paths.logDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); running without a log`
+  if (spare) {
+    logPath = nameSpareLog(spare, req.spec.models.join('+')) ?? null
+    logWarning = spare.logProblem
+  } else {
+    try {
+      const log = openServerLog(paths.logDir, id, req.spec.models.join('+'))
+      logPath = log.path
+      logFd = log.fd
+    } catch (e) {
+      logWarning = logWarningFor(paths.logDir, e)
+    }
   }
 
   const start: KeeperStart = {
@@ -258,12 +265,8 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
     restarts: req.restarts,
     keepAliveMs: req.keepAliveMs,
   }
-  mark('spawning the keeper')
-  const keeper: ChildProcess = spawn(process.execPath, [keeperScript(), KEEPER_MARKER, id], {
-    detached: true,
-    stdio: ['pipe', 'pipe', logFd ?? 'ignore'],
-    env,
-  })
+  mark(spare ? 'using the spare keeper' : 'spawning the keeper')
+  const keeper: ChildProcess = spare?.child ?? spawnKeeper(id, logFd, env)
   if (logFd !== undefined) closeSync(logFd)
   keeper.stdin!.on('error', () => {})
   writeMessage(keeper.stdin!, start)

@@ -18,7 +18,8 @@ import { type Paths, isInside, privateDir } from '../paths.js'
 import { commandLine, isAlive, sleep, startTime } from '../process/proc.js'
 import { stopGroup } from '../process/kill.js'
 
-export const KEEPER_MARKER = 'mrs-keeper'
+export { KEEPER_MARKER } from './keeper-process.js'
+import { KEEPER_MARKER } from './keeper-process.js'
 /** The name the server's watchdog wrapper runs under (`sh -c SCRIPT mrs-watchdog BINARY ARGS...`). */
 export const WATCHDOG_NAME = 'mrs-watchdog'
 

@@ -3,7 +3,7 @@
  * the mistralrs command line that starts it. Pure functions: the plan,
  * `--dry-run` and the keeper all build the command here.
  */
-import { createHash } from 'node:crypto'
+import { digest } from '../hash.js'
 
 export interface AgentTools {
   webSearch: boolean
@@ -125,7 +125,7 @@ export function multiModelConfig(spec: ServerSpec, port: number | string): Recor
   }
 }
 
-const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
+const hash = (value: unknown) => digest(JSON.stringify(value))
 
 /**
  * Servers of one family could serve this launch with another model: same

@@ -77,7 +77,7 @@ describe('the fast path for --help and --version', () => {
     const { execFileSync } = await import('node:child_process')
     const { MRS, ROOT } = await import('../helpers/sandbox.js')
     const full = (args: string[]) =>
-      execFileSync(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(join(ROOT, 'dist', 'mrs.js'))}).then((m) => m.main(${JSON.stringify(args)}))`], { encoding: 'utf8' })
+      execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(ROOT, 'dist', 'mrs.cjs'))}).main(${JSON.stringify(args)})`], { encoding: 'utf8' })
     const fast = (args: string[]) => execFileSync(process.execPath, [MRS, ...args], { encoding: 'utf8' })
     const { buildCli } = await import('../../src/cli/parse.js')
     for (const name of ['', ...buildCli().commands.map((c) => c.name)]) {

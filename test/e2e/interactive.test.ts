@@ -65,7 +65,8 @@ describe('interactive sessions on a terminal (tmux; .ci/run installs it)', () =>
       })
       expect(code).toBe(0)
       // one press only arms Claude's exit: the session (and mrs) survived the first Ctrl-C
-      expect(presses).toBe(2)
+      // (a loaded machine can let the arming lapse before the next press, hence at least two)
+      expect(presses).toBeGreaterThanOrEqual(2)
       // the real model everywhere Claude names one: no `default`, no `[1m]`
       expect(welcome).toContain(`${MODEL} · API Usage Billing`)
       expect(modelPicker).toMatch(/Qwen3-4B +Qwen\/Qwen3-4B, served by mistral\.rs \(mrs\)/)

@@ -3,7 +3,7 @@
 // within a bound, temp files are removed, and the user's files are
 // byte-for-byte what they were. Fake clients (sh scripts) play the client;
 // the restart test at the end uses the real ones.
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectGone, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
@@ -224,6 +224,43 @@ describe('the server dies between two turns (real clients)', () => {
       expect(result.stderr).toMatch(/^mrs: while claude ran: mistral\.rs exited with code 101 .*; restarted it on the same port \(1\/2\)/m)
       expect(sb.serverPids()).toHaveLength(2)
       await expectNoLeftovers(sb)
+    })
+  })
+})
+
+describe('the spare keeper (started while mrs loads, to save a Node start-up)', () => {
+  /** The keepers that ran, from the keeper's argv in each registry entry and each log's name. */
+  const logs = (sb: Sandbox) => readdirSync(sb.logDir)
+
+  it('is the keeper of the server a launch starts, and its log is named for the model', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:30' } }, async (sb) => {
+      const mrs = sb.start(['claude', '-m', MODEL])
+      await clientStarted(sb)
+      const [entry] = readdirSync(sb.serversDir).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(readFileSync(join(sb.serversDir, n), 'utf8')))
+      // one keeper, whose argv names the server it keeps
+      expect(readFileSync(`/proc/${entry.keeperPid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['mrs-keeper', entry.id]))
+      expect(logs(sb)).toEqual([expect.stringMatching(new RegExp(`-Qwen_Qwen3-4B-${entry.id}\\.log$`))])
+      mrs.kill('SIGTERM')
+      await mrs.done()
+      await expectNoLeftovers(sb)
+    })
+  })
+
+  it.each([
+    ['bad input', ['claude', '-m', ''], 64, true],
+    ['a client that is not installed', ['claude', '-m', MODEL], 127, true],
+    // the command line says no server will be needed: none is started
+    ['the client\'s help', ['claude', '--', '--help'], 0, false],
+    ['--dry-run', ['claude', '-m', MODEL, '--dry-run'], 0, false],
+  ])('one that is not needed (%s) exits with mrs and leaves no log behind', async (_, args, code, spared) => {
+    await withSandbox({ clients: code === 127 ? 'none' : 'fake' }, async (sb) => {
+      const result = await sb.run(args)
+      expect(result.code).toBe(code)
+      await expectNoLeftovers(sb, 3000)
+      // a spare opens its log at once (so the log dir exists); unused, the log is removed
+      expect(existsSync(sb.logDir)).toBe(spared)
+      if (spared) expect(logs(sb)).toEqual([])
+      expect(sb.serverPids()).toEqual([])
     })
   })
 })

@@ -4,7 +4,6 @@
 // terminal, `-` without /metrics), and Claude Code's status line command
 // (its line for a known server, a dead server, a hung one).
 import { spawn } from 'node:child_process'
-import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT, expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
@@ -211,49 +210,47 @@ describe('Claude Code\'s status line command', () => {
       child.on('close', (code) => resolve({ stdout, code }))
       child.stdin.end(stdin)
     })
-  async function metricsServer(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; server: Server }> {
-    const server = createServer(handler)
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    const { port } = server.address() as { port: number }
-    return { url: `http://127.0.0.1:${port}`, server }
+  /** A /metrics server in a process of its own (a busy test worker must not be what delays the answer). */
+  async function metricsServer(body: string | null): Promise<{ url: string; stop: () => void }> {
+    const script = `const body = ${JSON.stringify(body)}; require('node:http').createServer((_, res) => { if (body !== null) res.end(body) }).listen(0, '127.0.0.1', function () { console.log(this.address().port) })`
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const port = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d).trim())))
+    return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') }
   }
 
   it('prints the name, the context used of the server\'s, and the speed, for a known server', async () => {
-    const { url, server } = await metricsServer((_, res) => {
-      res.end('mistralrs_inter_token_latency_seconds_sum{model="m"} 2.5\nmistralrs_inter_token_latency_seconds_count{model="m"} 100\n')
-    })
+    const server = await metricsServer('mistralrs_inter_token_latency_seconds_sum{model="m"} 2.5\nmistralrs_inter_token_latency_seconds_count{model="m"} 100\n')
     try {
       // 23552 tokens in use = 23k; 25 ms a token = 40 tok/s
-      expect(await run(url)).toEqual({ stdout: 'Qwen3-4B · 23k/64k · 40 tok/s\n', code: 0 })
+      expect(await run(server.url)).toEqual({ stdout: 'Qwen3-4B · 23k/64k · 40 tok/s\n', code: 0 })
     } finally {
-      server.close()
+      server.stop()
     }
   })
 
   it('leaves the speed out for a dead server, and prints the name alone for a hung one, at once and with exit 0', async () => {
-    const dead = await metricsServer(() => {})
-    const deadUrl = dead.url
-    dead.server.close()
-    expect(await run(deadUrl, '')).toMatchObject({ stdout: 'Qwen3-4B · -/64k\n', code: 0 })
+    const dead = await metricsServer('')
+    dead.stop()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(await run(dead.url, '')).toMatchObject({ stdout: 'Qwen3-4B · -/64k\n', code: 0 })
     // accepts the connection and never answers: the command answers within its budget, not Claude's timeout
-    const hung = await metricsServer(() => {})
+    const hung = await metricsServer(null)
     try {
       const t = Date.now()
       const r = await run(hung.url, 'not json')
       expect(r).toMatchObject({ stdout: 'Qwen3-4B\n', code: 0 })
       expect(Date.now() - t).toBeLessThan(3000)
     } finally {
-      hung.server.closeAllConnections()
-      hung.server.close()
+      hung.stop()
     }
   })
 
   it('leaves the speed out when the server\'s /metrics is garbage', async () => {
-    const { url, server } = await metricsServer((_, res) => res.end('<html>not metrics</html>'))
+    const server = await metricsServer('<html>not metrics</html>')
     try {
-      expect(await run(url, '{}')).toMatchObject({ stdout: 'Qwen3-4B · -/64k\n', code: 0 })
+      expect(await run(server.url, '{}')).toMatchObject({ stdout: 'Qwen3-4B · -/64k\n', code: 0 })
     } finally {
-      server.close()
+      server.stop()
     }
   })
 })

@@ -1,4 +1,4 @@
-// The end-to-end tests run the built mrs (bin/mrs.js → dist/): build it once, fresh.
+// The end-to-end tests run the built mrs (bin/mrs.cjs → dist/): build it once, fresh.
 import { execFileSync } from 'node:child_process'
 
 export default function setup(): void {

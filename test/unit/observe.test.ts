@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest'
 import { describeResult, gather, judge, type Gathered } from '../../src/check.js'
 import { parseMetrics, sampleOf, summarize } from '../../src/server/metrics.js'
-import { contextUsed, line, speed } from '../../src/clients/claude-statusline.js'
+import { contextUsed, getMetrics, line, speed } from '../../src/clients/claude-statusline.js'
+import { createServer } from 'node:http'
 
 /** Feeds (at, event, data) triples to a fresh gathering, ending at `end`. */
 function stream(api: 'anthropic' | 'responses' | 'chat', events: [number, string | undefined, unknown][], end: number): Gathered {
@@ -131,5 +132,29 @@ describe('the status line\'s figures', () => {
     expect(line({ name: 'Qwen3-Coder-Next', used: 23552, context: 65536, tokPerSec: 41.2 })).toBe('Qwen3-Coder-Next · 23k/64k · 41 tok/s')
     expect(line({ name: 'M', context: 131072, tokPerSec: 7.25 })).toBe('M · -/128k · 7.3 tok/s')
     expect(line({ name: 'M', used: 900 })).toBe('M')
+  })
+})
+
+describe('the status line\'s GET /metrics (one HTTP/1.0 request on a socket)', () => {
+  it('returns the body of a 200 and sends the bearer token; anything else is undefined', async () => {
+    const seen: (string | undefined)[] = []
+    const server = createServer((req, res) => {
+      seen.push(req.headers.authorization)
+      if (req.url === '/metrics') return res.end('mistralrs_sequences_running 1\n')
+      res.statusCode = 404
+      res.end('nope')
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    try {
+      expect(await getMetrics(`${base}/metrics`, 'tok-1')).toBe('mistralrs_sequences_running 1\n')
+      expect(await getMetrics(`${base}/other`, undefined)).toBeUndefined()
+      expect(seen).toEqual(['Bearer tok-1', undefined])
+    } finally {
+      server.close()
+    }
+    // nothing listens there any more
+    expect(await getMetrics(`${base}/metrics`, undefined)).toBeUndefined()
+    expect(await getMetrics('not a url', undefined)).toBeUndefined()
   })
 })

@@ -5,7 +5,7 @@
  * installed package where possible, so asking writes nothing into a client's
  * own config dir (some write there even for --version).
  */
-import { execFile } from 'node:child_process'
+import { capture } from '../../process/run.js'
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -60,9 +60,8 @@ export async function installedVersion(binary: string, npmPackage?: string): Pro
   // the variables that point a client at its own config dir would send its writes there
   for (const c of CLIENTS) for (const name of c.configEnv) delete env[name]
   try {
-    return await new Promise((resolve) =>
-      execFile(binary, ['--version'], { timeout: 15_000, env }, (error, stdout, stderr) => resolve(error ? undefined : versionIn(`${stdout}\n${stderr}`))),
-    )
+    const answer = await capture(binary, ['--version'], { env, timeoutMs: 15_000 })
+    return answer.ok ? versionIn(`${answer.stdout}\n${answer.stderr}`) : undefined
   } finally {
     rmSync(home, { recursive: true, force: true })
   }

@@ -1,0 +1,77 @@
+// Loading the CLI bundle with V8's code cache (src/cli/boot.ts). Protects:
+// the bundle runs the same with and without a cache; the cache is written
+// once (0600) and then used; a damaged cache is replaced, not fatal; a cache
+// dir that is not the user's own and closed is never read (a code cache is
+// code).
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { codeCachePath } from '../../src/cli/boot.js'
+import { tempDir } from '../helpers/tmp.js'
+import { ROOT } from '../helpers/sandbox.js'
+
+/** A bundle that reports whether its cache was used, loaded in a fresh node through the built boot.cjs. */
+function load(dir: string, cacheHome: string) {
+  const bundle = join(dir, 'bundle.cjs')
+  if (!existsSync(bundle)) writeFileSync(bundle, `exports.answer = (function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) })(20)\nexports.dir = __dirname\n`)
+  const script = `const { loadWithCodeCache } = require(${JSON.stringify(join(ROOT, 'dist', 'boot.cjs'))}); const m = loadWithCodeCache(${JSON.stringify(bundle)}, process.env); console.log(JSON.stringify(m))`
+  const r = spawnSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, HOME: dir, XDG_CACHE_HOME: cacheHome }, encoding: 'utf8', timeout: 10_000 })
+  expect(r.status, r.stderr).toBe(0)
+  return JSON.parse(r.stdout) as { answer: number; dir: string }
+}
+const cacheFiles = (cacheHome: string) => (existsSync(join(cacheHome, 'mrs', 'code')) ? readdirSync(join(cacheHome, 'mrs', 'code')) : [])
+
+describe('the code cache', () => {
+  it('is written once, 0600, and the bundle runs the same with it', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    expect(load(dir, cacheHome)).toEqual({ answer: 6765, dir })
+    const [file] = cacheFiles(cacheHome)
+    expect(file).toMatch(/^mrs-[0-9a-f]{16}\.v8$/)
+    const path = join(cacheHome, 'mrs', 'code', file!)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    const written = statSync(path).mtimeMs
+    expect(load(dir, cacheHome)).toEqual({ answer: 6765, dir })
+    // used, not rewritten
+    expect(statSync(path).mtimeMs).toBe(written)
+  })
+
+  it('a damaged cache is replaced, and the bundle still runs', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    load(dir, cacheHome)
+    const path = join(cacheHome, 'mrs', 'code', cacheFiles(cacheHome)[0]!)
+    writeFileSync(path, 'not a V8 code cache')
+    expect(load(dir, cacheHome).answer).toBe(6765)
+    expect(statSync(path).size).toBeGreaterThan(100)
+  })
+
+  it('a new bundle gets its own cache, and the old one is removed', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    load(dir, cacheHome)
+    const before = cacheFiles(cacheHome)
+    writeFileSync(join(dir, 'bundle.cjs'), 'exports.answer = 1\nexports.dir = __dirname\n')
+    expect(load(dir, cacheHome).answer).toBe(1)
+    const after = cacheFiles(cacheHome)
+    expect(after).toHaveLength(1)
+    expect(after).not.toEqual(before)
+  })
+
+  it('is not used from a directory open to others, or one that is a symlink', () => {
+    const dir = tempDir('mrs-boot-')
+    const bundle = join(dir, 'bundle.cjs')
+    writeFileSync(bundle, '')
+    const open = join(dir, 'open')
+    mkdirSync(join(open, 'mrs', 'code'), { recursive: true })
+    chmodSync(join(open, 'mrs'), 0o777)
+    expect(codeCachePath(bundle, { XDG_CACHE_HOME: open })).toBeUndefined()
+    const elsewhere = join(dir, 'elsewhere')
+    mkdirSync(join(elsewhere, 'code'), { recursive: true, mode: 0o700 })
+    mkdirSync(join(dir, 'linked'))
+    symlinkSync(elsewhere, join(dir, 'linked', 'mrs'))
+    expect(codeCachePath(bundle, { XDG_CACHE_HOME: join(dir, 'linked') })).toBeUndefined()
+    expect(codeCachePath(bundle, { XDG_CACHE_HOME: join(dir, 'fine') })).toMatch(/mrs-[0-9a-f]{16}\.v8$/)
+  })
+})
