@@ -5,6 +5,7 @@
  * when used.
  */
 import { createServer } from 'node:net'
+import { isatty } from 'node:tty'
 import { ExitCode, usageError } from '../errors.js'
 import { helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
 import { Output } from './output.js'
@@ -70,7 +71,8 @@ function print(text: string): number {
   return ExitCode.Ok
 }
 
-const onTerminal = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
+// isatty(0), not process.stdin.isTTY: creating process.stdin costs a few ms on every launch
+const onTerminal = () => isatty(0) && Boolean(process.stderr.isTTY)
 
 /** `mrs` alone: on a terminal, pick a client, then a model: one keystroke from nothing to a session. */
 async function bare(): Promise<number> {
@@ -164,7 +166,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
       out,
       signals,
       cwd,
-      interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+      interactive: isatty(0) && Boolean(process.stdout.isTTY),
       mrsArgv: parsed.ownArgv,
       check: Boolean(options.check),
       json: Boolean(options.json),
