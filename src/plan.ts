@@ -10,7 +10,7 @@ import type { ClientModule } from './clients/types.js'
 import { findExecutable } from './process/which.js'
 import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type ServerSpec } from './server/spec.js'
 import type { Env } from './paths.js'
-import { compareVersions } from './version.js'
+import { compareVersions, npmPackageVersion } from './version.js'
 
 export interface LocalServerPlan {
   kind: 'local'
@@ -70,6 +70,17 @@ export function locateClient(client: ClientModule, env: Env): string {
   const binary = findExecutable(client.binary, env)
   if (!binary) throw notFound(client.binary, client.install)
   return binary
+}
+
+/**
+ * An npm-installed client older than mrs supports fails now, with how to update
+ * it, not after a model load. (Read from its package.json: no process is
+ * started; a client installed otherwise is checked by mrs doctor.)
+ */
+export function checkClientVersion(client: ClientModule, binary: string): void {
+  const version = client.npmPackage ? npmPackageVersion(binary, client.npmPackage) : undefined
+  if (version && compareVersions(version, client.minVersion) < 0)
+    throw new MrsError(`${client.binary} ${version} is older than mrs supports (needs ≥ ${client.minVersion}: ${client.versionWhy}); update it: ${client.install}`, ExitCode.NotFound)
 }
 
 /** The mistralrs binary (--mistralrs, MRS_MISTRALRS or PATH), or exit 127 with how to install it. */

@@ -12,7 +12,7 @@ import { Output } from './output.js'
 import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
 import type { Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
-import { buildPlan, locateClient, locateMistralrs, withVersion, type Plan } from '../plan.js'
+import { buildPlan, checkClientVersion, locateClient, locateMistralrs, withVersion, type Plan } from '../plan.js'
 import { shellQuote } from '../text.js'
 import { mark } from '../trace.js'
 import { envCommand, setupCommand } from './commands/env.js'
@@ -109,7 +109,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   const s = resolved.settings
   mark('settings resolved')
   if (client) {
-    locateClient(client, env)
+    checkClientVersion(client, locateClient(client, env))
     client.preflight?.(parsed.passthrough, { env, cwd })
   }
   const paths = getPaths(env)

@@ -1,6 +1,8 @@
 // The bad-input table: each row is run by bad-input.test.ts and listed in
 // docs/reliability.md (a unit test keeps the two in step).
-import type { Sandbox, SandboxOptions } from '../helpers/sandbox.js'
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { FAKE_CLIENTS, type Sandbox, type SandboxOptions } from '../helpers/sandbox.js'
 
 export interface Case {
   name: string
@@ -12,6 +14,18 @@ export interface Case {
   env?: Record<string, string>
   /** mistral.rs itself is started and fails (its own message is shown with its log tail). */
   serverRuns?: boolean
+  /** Prepares the sandbox (a program installed in some state). */
+  setup?: (sb: Sandbox) => void
+}
+
+/** Puts an npm-installed `claude` of `version` first on the sandbox PATH (the fake client, with its package.json). */
+function installClaude(sb: Sandbox, version: string): void {
+  const pkg = join(sb.root, 'npm', 'node_modules', '@anthropic-ai', 'claude-code')
+  mkdirSync(pkg, { recursive: true })
+  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@anthropic-ai/claude-code', version }))
+  copyFileSync(join(FAKE_CLIENTS, 'client'), join(pkg, 'cli.js'))
+  rmSync(join(sb.root, 'bin', 'claude'), { force: true })
+  symlinkSync(join(pkg, 'cli.js'), join(sb.root, 'bin', 'claude'))
 }
 
 export const BAD_INPUT: Case[] = [
@@ -46,6 +60,7 @@ export const BAD_INPUT: Case[] = [
   { name: '--timeout garbage', args: ['serve', '-m', 'M', '--timeout', 'soonish'], code: 64, message: /invalid --timeout "soonish": must be a duration such as 90s, 10m or 1h/ },
   { name: 'mistralrs not installed', args: ['serve', '-m', 'M'], options: { mistralrs: false }, code: 127, message: /mistralrs not found on PATH; install it: curl/ },
   { name: 'claude not installed', args: ['claude', '-m', 'M'], options: { clients: 'none' }, code: 127, message: /claude not found on PATH; install it: npm install -g @anthropic-ai\/claude-code/ },
+  { name: 'claude too old', args: ['claude', '-m', 'M'], setup: (sb) => installClaude(sb, '1.0.128'), code: 127, message: /^mrs: error: claude 1\.0\.128 is older than mrs supports \(needs ≥ \d+\.\d+\.\d+: .*\); update it: npm install -g @anthropic-ai\/claude-code$/ },
   { name: 'codex not installed', args: ['codex', '-m', 'M'], options: { clients: 'none' }, code: 127, message: /codex not found on PATH; install it: npm install -g @openai\/codex/ },
   { name: 'opencode not installed', args: ['opencode', '-m', 'M'], options: { clients: 'none' }, code: 127, message: /opencode not found on PATH; install it: npm install -g opencode-ai/ },
   { name: 'copilot not installed', args: ['copilot', '-m', 'M'], options: { clients: 'none' }, code: 127, message: /copilot not found on PATH; install it: npm install -g @github\/copilot/ },

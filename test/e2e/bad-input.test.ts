@@ -24,6 +24,7 @@ describe('bad input', () => {
   it.each(BAD_INPUT.map((c) => [c.name, c] as const))('%s', async (_, c) => {
     await withSandbox(c.options ?? {}, async (sb) => {
       if (c.config) sb.writeConfig(c.config)
+      c.setup?.(sb)
       const taken = await takenPort()
       try {
         const args = typeof c.args === 'function' ? c.args(sb, taken.port) : c.args

@@ -6,9 +6,9 @@
  * own config dir (some write there even for --version).
  */
 import { capture } from '../../process/run.js'
-import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { ExitCode, MrsError, usageError } from '../../errors.js'
 import { getPaths, privateDir } from '../../paths.js'
 import { findExecutable } from '../../process/which.js'
@@ -19,7 +19,7 @@ import { freePort, portIsFree } from '../../server/ports.js'
 import { listServers } from '../../server/registry.js'
 import { CLIENTS, clientByName } from '../../clients/registry.js'
 import type { ClientModule } from '../../clients/types.js'
-import { compareVersions, versionIn } from '../../version.js'
+import { compareVersions, npmPackageVersion, versionIn } from '../../version.js'
 import { detectAccelerator } from '../../models/accelerator.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
@@ -41,20 +41,8 @@ const MISTRALRS_MIN = '0.8.4'
 
 /** The version of an npm-installed program, from its package.json (no process, no side effects); else `--version` in a throwaway home. */
 export async function installedVersion(binary: string, npmPackage?: string): Promise<string | undefined> {
-  if (npmPackage) {
-    try {
-      for (let dir = dirname(realpathSync(binary)); dirname(dir) !== dir; dir = dirname(dir)) {
-        try {
-          const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
-          if (pkg.name === npmPackage && pkg.version) return pkg.version
-        } catch {
-          // no package.json here
-        }
-      }
-    } catch {
-      // not resolvable: ask the program
-    }
-  }
+  const fromPackage = npmPackage ? npmPackageVersion(binary, npmPackage) : undefined
+  if (fromPackage) return fromPackage
   const home = mkdtempSync(join(tmpdir(), 'mrs-version-'))
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CONFIG_HOME: home, XDG_DATA_HOME: home, XDG_STATE_HOME: home, XDG_CACHE_HOME: home }
   // the variables that point a client at its own config dir would send its writes there
