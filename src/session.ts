@@ -431,6 +431,8 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
   const { out } = ctx
   const log = () => handle.info.logPath ?? 'no log'
   let lastExit: ServerExit | undefined
+  // counted from the events: a restart that crashes again while loading never reports ready (which updates info)
+  let restarts = handle.info.restarts ?? 0
   const say = (message: string) => (opts.live ? out.info(message) : opts.held?.push(message))
   const onEvent = (e: KeeperEvent) => {
     if (e.t === 'line') return opts.live ? out.serverLine(e.line) : undefined
@@ -438,6 +440,7 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
     if (e.t === 'exited' && e.during === 'session') {
       lastExit = e
       if (e.restart) {
+        restarts = Math.max(restarts, e.restart.attempt)
         const last = failureReason(e.tail) ?? e.tail.at(-1)
         say(`mistral.rs ${howItEnded(e)}${last ? ` (${meaningful(last)})` : ''}; restarted it on the same port (${e.restart.attempt}/${e.restart.max}); log: ${log()}`)
       }
@@ -449,7 +452,7 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
         e.reason === 'stop-command'
           ? 'the server was stopped with mrs stop'
           : e.reason === 'gave-up'
-            ? `${crash || 'mistral.rs crashed'}; ${handle.info.restarts ? `gave up after ${handle.info.restarts} restart${handle.info.restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
+            ? `${crash || 'mistral.rs crashed'}; ${restarts ? `gave up after ${restarts} restart${restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
             : `the server stopped (${e.reason})`
       // the session ends with it: said now, once
       out.error(`${why}; log: ${log()}`)
