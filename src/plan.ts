@@ -8,7 +8,7 @@ import { ExitCode, MrsError, usageError } from './errors.js'
 import type { Settings } from './config/schema.js'
 import type { ClientModule } from './clients/types.js'
 import { findExecutable } from './process/which.js'
-import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type ServerSpec } from './server/spec.js'
+import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type AgentTools, type ServerSpec } from './server/spec.js'
 import type { Env } from './paths.js'
 import { compareVersions, npmPackageVersion } from './version.js'
 
@@ -103,6 +103,8 @@ export interface PlanInput {
   attachTo?: string
   /** The mistralrs binary and its version, when a local server is wanted. */
   mistralrs?: { binary: string; version?: string }
+  /** The client's binary, when the caller located it already. */
+  clientBinary?: string
   platform?: NodeJS.Platform
   /** The flags the user gave on the command line (for the --url warning). */
   flagsGiven?: readonly string[]
@@ -118,7 +120,7 @@ export function buildPlan(input: PlanInput): Plan {
   // The client is checked first: a missing client must not cost a model load.
   let clientPlan: ClientPlan | undefined
   if (client) {
-    const binary = locateClient(client, env)
+    const binary = input.clientBinary ?? locateClient(client, env)
     if (s.apiKeyEnv && !s.url) throw usageError('--api-key-env is for a server behind an authenticating proxy: use it with --url')
     if (s.apiKeyEnv && !env[s.apiKeyEnv]) throw usageError(`--api-key-env ${s.apiKeyEnv}: that variable is not set; export it first`)
     const smallModel = input.smallModel ?? s.smallModel
@@ -152,7 +154,7 @@ export function buildPlan(input: PlanInput): Plan {
   }
 
   const binary = input.mistralrs?.binary ?? locateMistralrs(s, env)
-  const tools = { webSearch: s.webSearch, codeExecution: s.codeExecution, shell: s.shell, agent: s.agent }
+  const tools = toolsOf(s)
   // the guard reads the server's effective command line: mrs's flags, --server-arg and the config alike
   const runsCode = codeTool(tools, s.serverArgs)
   if (!LOOPBACK_HOSTS.has(s.host)) {
@@ -183,6 +185,9 @@ export function buildPlan(input: PlanInput): Plan {
     warnings,
   }
 }
+
+/** The server-side agent tools the settings ask for. */
+export const toolsOf = (s: Pick<Settings, 'webSearch' | 'codeExecution' | 'shell' | 'agent'>): AgentTools => ({ webSearch: s.webSearch, codeExecution: s.codeExecution, shell: s.shell, agent: s.agent })
 
 /** `--quant auto` where the installed mistral.rs has it and the user quantizes nothing of their own. */
 export function quantAutoFor(version: string | undefined, serverArgs: readonly string[]): boolean {

@@ -20,15 +20,16 @@ import { formatDuration } from './duration.js'
 import { getJson, modelIds } from './http.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
-import { webSearchOf, type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
+import { type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
 import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
 import { runInherited, type Exited } from './process/run.js'
 import type { SignalHub } from './process/signals.js'
 import { acquireServer, type ServerHandle } from './server/connect.js'
 import { cachedBytes, formatBytes } from './server/download.js'
-import { maxOutputFor, shortName, type ClientLaunch, type ClientModule } from './clients/types.js'
+import { maxOutputFor, shortName, type ClientContext, type ClientLaunch, type ClientModule } from './clients/types.js'
 import { registryPath } from './server/registry.js'
+import { webSearchOn } from './server/spec.js'
 import { CLIENTS } from './clients/registry.js'
 import { statusLineCommand } from './runtime.js'
 import { shellQuote } from './text.js'
@@ -104,20 +105,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     const prepared = await preparing!
     mark('client prepared')
     tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomHex(3)}`))
-    const launch = client.module.launch(client.binary, {
-      url: server.url,
-      model: { id: server.model, name: shortName(server.model) },
-      smallModel: server.smallModel ? { id: server.smallModel, name: shortName(server.smallModel) } : undefined,
-      contextWindow: server.contextWindow,
-      maxOutput: maxOutputFor(server.contextWindow),
-      webSearch: server.webSearch,
-      apiKeyEnv: client.apiKeyEnv,
-      userArgs: client.userArgs,
-      env: ctx.env,
-      tmpDir,
-      prepared,
-      statusLine: statusLineCommand(server, join(tmpDir, 'statusline-state.json')),
-    })
+    const launch = clientLaunch(client, server, { env: ctx.env, tmpDir, prepared, statusLine: statusLineCommand(server, join(tmpDir, 'statusline-state.json')) })
     writeLaunchFiles(tmpDir, launch)
     if (abort.signal.aborted) throw abort.signal.reason
     const code = await runClient(launch, client, server, plan, ctx)
@@ -135,6 +123,25 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     }
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true })
   }
+}
+
+/** The client's launch on a server, as a session makes it (and `--dry-run` prints it). */
+export function clientLaunch(
+  client: ClientPlan,
+  server: Pick<ReadyServer, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'webSearch'>,
+  where: Pick<ClientContext, 'env' | 'tmpDir' | 'prepared' | 'statusLine'>,
+): ClientLaunch {
+  return client.module.launch(client.binary, {
+    url: server.url,
+    model: { id: server.model, name: shortName(server.model) },
+    smallModel: server.smallModel ? { id: server.smallModel, name: shortName(server.smallModel) } : undefined,
+    contextWindow: server.contextWindow,
+    maxOutput: maxOutputFor(server.contextWindow),
+    webSearch: server.webSearch,
+    apiKeyEnv: client.apiKeyEnv,
+    userArgs: client.userArgs,
+    ...where,
+  })
 }
 
 /** `; context 32768 tokens` for the ready line. */
@@ -223,7 +230,7 @@ function readyLocal(plan: LocalServerPlan, info: ServerInfo, handle: ServerHandl
     model: served(info.models[0]!),
     smallModel: info.models[1] ? served(info.models[1]) : undefined,
     contextWindow: info.contextWindow,
-    webSearch: webSearchOf({ command: '', server: plan, warnings: [] }),
+    webSearch: webSearchOn(plan.spec.tools, plan.spec.serverArgs),
     handle,
   }
 }
@@ -388,7 +395,6 @@ function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
   const { out } = ctx
   const h = server.handle!
   const info = h.info
-  const model = info.models[0]!
   if (!out.quiet) {
     const lines = [
       `${out.bold('mistral.rs')} serves ${info.models.join(', ')} at ${out.cyan(info.url)}${info.contextWindow ? ` with a ${info.contextWindow}-token context` : ''}`,
@@ -399,7 +405,6 @@ function holdServer(server: ReadyServer, ctx: SessionContext): Promise<number> {
       `  log                     ${info.logPath ?? 'none'}`,
       `Press Ctrl-C to stop.`,
     ]
-    void model
     out.write(lines.join('\n'))
   }
   return new Promise((resolvePromise) => {

@@ -12,7 +12,7 @@ import { Output } from './output.js'
 import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
 import type { Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
-import { buildPlan, checkClientVersion, locateClient, locateMistralrs, withVersion, type Plan } from '../plan.js'
+import { buildPlan, checkClientVersion, locateClient, locateMistralrs, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
 import { shellQuote } from '../text.js'
 import { mark } from '../trace.js'
 import { envCommand, setupCommand } from './commands/env.js'
@@ -21,14 +21,14 @@ import { doctorCommand } from './commands/doctor.js'
 import { modelsCommand } from './commands/models.js'
 import { aliasCommand, completionCommand } from './commands/shell.js'
 import { stringify } from 'smol-toml'
-import { runDirect, runPlan } from '../session.js'
+import { clientLaunch, runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
-import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv, webSearchOn } from '../server/spec.js'
+import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv } from '../server/spec.js'
 import { listServers } from '../server/registry.js'
 import { mistralrsVersion } from '../server/version.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
-import { maxOutputFor, shortName, type ClientModule } from '../clients/types.js'
-import { chooseModel } from '../models/choose.js'
+import type { ClientModule } from '../clients/types.js'
+import { chooseModel, namedBy } from '../models/choose.js'
 import { saveDefaultModel } from '../config/write.js'
 import { findExecutable } from '../process/which.js'
 
@@ -108,19 +108,21 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   const resolved = await resolveFor(parsed, scope)
   const s = resolved.settings
   mark('settings resolved')
+  const clientBinary = client ? locateClient(client, env) : undefined
   if (client) {
-    checkClientVersion(client, locateClient(client, env))
+    checkClientVersion(client, clientBinary!)
     client.preflight?.(parsed.passthrough, { env, cwd })
   }
   const paths = getPaths(env)
   let mistralrs: { binary: string } | undefined
   let choice
   if (s.url) {
-    choice = { model: s.model, rule: s.model && resolved.modelSource !== 'flag' ? `from ${resolved.modelSource === 'preset' ? `the preset ${resolved.preset}` : 'MRS_MODEL'}` : undefined }
+    // a remote server's model is -m, MRS_MODEL or the preset's (the config's top-level model is for local servers)
+    choice = { model: s.model, rule: s.model && resolved.modelSource ? namedBy(resolved.modelSource, resolved.preset) : undefined }
   } else {
     await validateHost(s.host)
     const binary = locateMistralrs(s, env)
-    const family = familyKey({ binary, host: s.host, tools: { webSearch: s.webSearch, codeExecution: s.codeExecution, shell: s.shell, agent: s.agent }, serverArgs: s.serverArgs, models: [] })
+    const family = familyKey({ binary, host: s.host, tools: toolsOf(s), serverArgs: s.serverArgs, models: [] })
     const shareable =
       scope === 'serve' || !s.share || (resolved.modelSource && resolved.modelSource !== 'config')
         ? []
@@ -152,6 +154,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
     smallModel: 'smallModel' in choice ? choice.smallModel : undefined,
     attachTo: 'server' in choice ? choice.server?.id : undefined,
     mistralrs,
+    clientBinary,
     flagsGiven: parsed.ownArgv.filter((a) => a.startsWith('-')),
   })
   // every check passed: now it is worth asking mistral.rs its version (for --quant auto)
@@ -252,20 +255,7 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     const tmpDir = '<session temp dir>'
     // what the user's own files add (a settings file of theirs): read as the launch would; slow probes are left out
     const prepared = module.prepareFirst && module.prepare ? await module.prepare({ binary: client.binary, userArgs: client.userArgs, env: process.env, cwd, cacheDir: '', stateDir: '<mrs state dir>', tmpRoot: '' }) : undefined
-    const launch = module.launch(client.binary, {
-      url,
-      model: { id: model, name: shortName(model) },
-      smallModel: small ? { id: small, name: shortName(small) } : undefined,
-      contextWindow,
-      maxOutput: maxOutputFor(contextWindow),
-      webSearch: plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools, plan.server.spec.serverArgs) : plan.server.webSearch,
-      apiKeyEnv: client.apiKeyEnv,
-      userArgs: client.userArgs,
-      env: process.env,
-      tmpDir,
-      prepared,
-      statusLine: '<mrs status line>',
-    })
+    const launch = clientLaunch(client, { url, model, smallModel: small, contextWindow, webSearch: webSearchOf(plan) }, { env: process.env, tmpDir, prepared, statusLine: '<mrs status line>' })
     const before = process.env
     const key = client.apiKeyEnv ? before[client.apiKeyEnv] : undefined
     const mask = (text: string) => {

@@ -6,8 +6,7 @@
  * budget is the window minus the max output (it sends no request at all
  * when its ~10.4k-token fixed prompt does not fit).
  */
-import { shellQuote } from '../text.js'
-import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule } from './types.js'
+import { childEnv, exportLines, hasFlag, type ClientContext, type ClientLaunch, type ClientModule } from './types.js'
 
 function routing(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'maxOutput' | 'apiKeyEnv' | 'env'>): Record<string, string> {
   return {
@@ -62,10 +61,7 @@ export const copilot: ClientModule = {
   launch,
   env: {
     formats: {},
-    text(ctx) {
-      const lines = Object.entries(routing(ctx)).map(([k, v]) => (k === 'COPILOT_PROVIDER_API_KEY' && ctx.apiKeyEnv ? `export ${k}="$${ctx.apiKeyEnv}"` : `export ${k}=${shellQuote(v)}`))
-      return `${lines.join('\n')}\n`
-    },
+    text: (ctx) => exportLines(routing(ctx), 'COPILOT_PROVIDER_API_KEY', ctx.apiKeyEnv),
   },
   resumeArgs: (args) => (hasFlag(args, ['-p', '--prompt']) ? undefined : ['--continue']),
   examples: ['', '-p "explain src/cli" -s --allow-all-tools', '--continue'],

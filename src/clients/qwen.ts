@@ -10,9 +10,8 @@
  * request at the end of each session. `$version: 4` keeps qwen from
  * "migrating" the file (it would rewrite it and leave a `.orig` beside it).
  */
-import { shellQuote } from '../text.js'
 import { compareVersions } from '../version.js'
-import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule } from './types.js'
+import { childEnv, exportLines, hasFlag, type ClientContext, type ClientLaunch, type ClientModule } from './types.js'
 
 export const SETTINGS_FILE = 'qwen-settings.json'
 /** The newest release that declares Node 20 (later ones declare Node >= 22). */
@@ -97,8 +96,7 @@ export const qwen: ClientModule = {
     formats: { json: 'the system settings file (point QWEN_CODE_SYSTEM_SETTINGS_PATH at it)' },
     text(ctx, format) {
       if (format === 'json') return `${JSON.stringify(qwenSettings(ctx), null, 2)}\n`
-      const lines = Object.entries(routing(ctx)).map(([k, v]) => (k === 'OPENAI_API_KEY' && ctx.apiKeyEnv ? `export ${k}="$${ctx.apiKeyEnv}"` : `export ${k}=${shellQuote(v)}`))
-      return `${lines.join('\n')}\n`
+      return exportLines(routing(ctx), 'OPENAI_API_KEY', ctx.apiKeyEnv)
     },
   },
   // a prompt of its own (a word or -p) runs one-shot; only the bare TUI is a session to come back to

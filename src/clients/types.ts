@@ -6,6 +6,7 @@
  * directory names a client.
  */
 import type { Env } from '../paths.js'
+import { shellQuote } from '../text.js'
 
 /** The API a client speaks to mistral.rs. */
 export type ClientApi = 'anthropic' | 'responses' | 'chat'
@@ -126,6 +127,15 @@ export interface ClientModule {
   examples: string[]
   /** The first request's size in tokens (measured with the pinned client): below it the client cannot work. */
   minContext: number
+}
+
+/**
+ * `export K=V` lines for `mrs env`. With --api-key-env the variable `keyVar`
+ * is a reference to the user's variable (`"$VAR"`), never its value.
+ */
+export function exportLines(vars: Record<string, string>, keyVar: string, apiKeyEnv: string | undefined): string {
+  const lines = Object.entries(vars).map(([k, v]) => (k === keyVar && apiKeyEnv ? `export ${k}="$${apiKeyEnv}"` : `export ${k}=${shellQuote(v)}`))
+  return `${lines.join('\n')}\n`
 }
 
 /** Copies an environment, dropping unset values and the given keys. */

@@ -52,11 +52,14 @@ export interface ChooseInput {
 
 const RULE: Record<ModelSource, string> = { flag: '', env: 'from MRS_MODEL', preset: 'from the preset', config: 'from the config file' }
 
+/** Why rule 1 chose the model, for stderr (nothing when the user named it with -m). */
+export const namedBy = (source: ModelSource, preset?: string) => (source === 'flag' ? undefined : source === 'preset' ? `${RULE.preset} ${preset}` : RULE[source])
+
 export async function chooseModel(input: ChooseInput): Promise<ModelChoice> {
   const { model, modelSource } = input
   // rule 1
   if (model && modelSource && modelSource !== 'config')
-    return { model, smallModel: input.smallModel, rule: modelSource === 'flag' ? undefined : modelSource === 'preset' ? `${RULE.preset} ${input.preset}` : RULE[modelSource] }
+    return { model, smallModel: input.smallModel, rule: namedBy(modelSource, input.preset) }
   // rule 2
   if (input.shareable.length) {
     const server = await pickServer(input)

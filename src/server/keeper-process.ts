@@ -15,7 +15,7 @@ import { closeSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { randomHex } from '../hash.js'
 import { getPaths, type Env } from '../paths.js'
 import { keeperScript } from '../runtime.js'
-import { openServerLog } from './logs.js'
+import { logSlug, openServerLog } from './logs.js'
 
 /** In a keeper's argv, with its server id: how `mrs ps` tells a live keeper from a reused PID. */
 export const KEEPER_MARKER = 'mrs-keeper'
@@ -57,7 +57,7 @@ export function takeSpareKeeper(env: Env): SpareKeeper | undefined {
 /** The log of a spare keeper taken for `model`: renamed to name it (the keeper's open file follows the rename). */
 export function nameSpareLog(keeper: SpareKeeper, model: string): string | undefined {
   if (!keeper.logPath) return undefined
-  const named = keeper.logPath.replace(/-starting-/, `-${model.replace(/[^\w.-]+/g, '_').slice(-60)}-`)
+  const named = keeper.logPath.replace(/-starting-/, `-${logSlug(model)}-`)
   try {
     renameSync(keeper.logPath, named)
     return named

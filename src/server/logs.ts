@@ -14,11 +14,13 @@ export interface OpenedLog {
   fd: number
 }
 
+/** The model's part of a log's name: `Qwen/Qwen3-4B` → `Qwen_Qwen3-4B`. */
+export const logSlug = (model: string) => model.replace(/[^\w.-]+/g, '_').slice(-60)
+
 export function openServerLog(logDir: string, id: string, model: string, now = new Date()): OpenedLog {
   privateDir(logDir)
   const stamp = now.toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19)
-  const slug = model.replace(/[^\w.-]+/g, '_').slice(-60)
-  const path = join(logDir, `${stamp}-${slug}-${id}.log`)
+  const path = join(logDir, `${stamp}-${logSlug(model)}-${id}.log`)
   const fd = openSync(path, 'a', 0o600)
   pruneLogs(logDir)
   return { path, fd }

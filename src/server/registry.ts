@@ -80,10 +80,13 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
   return raw as ServerInfo
 }
 
-/** A keeper's socket lives in the servers dir, in the temp root (long paths), or is its Windows pipe. */
+/** Where a keeper's socket may be: the servers dir, or the temp root (for long paths). */
+const inSocketDirs = (path: string, paths: Paths) => isInside(path, paths.serversDir) || isInside(path, paths.tmpRoot)
+
+/** A keeper's socket lives in the servers dir, in the temp root, or is its Windows pipe. */
 function ownSocketPath(path: string, paths: Paths, id: unknown): boolean {
   if (path === `\\\\.\\pipe\\mrs-${String(id)}`) return true
-  return (isInside(path, paths.serversDir) || isInside(path, paths.tmpRoot)) && basename(path) === `${String(id)}.sock`
+  return inSocketDirs(path, paths) && basename(path) === `${String(id)}.sock`
 }
 
 /** Reads and validates one entry: the entry, or why it is invalid (`undefined` when it vanished meanwhile). */
@@ -200,7 +203,7 @@ export async function repairStale(info: ServerInfo, path: string, paths: Paths):
 
 /** Removes a keeper's socket file, but only a socket inside mrs's own dirs. */
 export function removeOwnSocket(path: string, paths: Paths): void {
-  if (!isInside(path, paths.serversDir) && !isInside(path, paths.tmpRoot)) return
+  if (!inSocketDirs(path, paths)) return
   try {
     if (lstatSync(path).isSocket()) rmSync(path, { force: true })
   } catch {
