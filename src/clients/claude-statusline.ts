@@ -14,8 +14,12 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { parseMetrics } from '../server/metrics.js'
 
-/** Whatever happens (a hung server, a busy machine), the line is out by then; a healthy answer takes far less (bench). */
-const BUDGET_MS = 200
+/**
+ * Whatever happens (a hung server, a busy machine), the line is out by then;
+ * a healthy answer takes far less (bench). MRS_STATUSLINE_TIMEOUT_MS raises
+ * it for a --url server far away.
+ */
+const BUDGET_MS = Number(process.env.MRS_STATUSLINE_TIMEOUT_MS) > 0 ? Number(process.env.MRS_STATUSLINE_TIMEOUT_MS) : 200
 const [url = '', name = 'model', contextArg = '', stateFile = ''] = process.argv.slice(2)
 let done = false
 
