@@ -477,6 +477,9 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
   }
 }
 
+/** When the server is gone for good, how long a client gets to exit on its own before it is stopped. */
+const CLIENT_SETTLE_MS = 2000
+
 async function runClient(launch: ClientLaunch, client: ClientPlan, server: ReadyServer, plan: Plan, ctx: SessionContext): Promise<number> {
   const graceMs = plan.server.kind === 'local' ? plan.server.graceMs : 5000
   const { pid, exited: childExited } = await runInherited(launch.command, launch.args, { env: launch.env, cwd: ctx.cwd })
@@ -498,20 +501,25 @@ async function runClient(launch: ClientLaunch, client: ClientPlan, server: Ready
     stopClient(signal)
   })
   const held: string[] = []
+  let settleTimer: NodeJS.Timeout | undefined
   const unwatch = server.handle
     ? watchServer(server.handle, ctx, {
         live: false,
         held,
         onGone: (code) => {
-          // a client that had already finished on its own keeps its own exit code
-          if (exited) return
-          forcedCode ??= code
-          stopClient('SIGTERM')
+          // a client that has its answer and is on its way out (a one-shot prompt) finishes on its own and keeps its
+          // own exit code; one still running (a TUI) is stopped, as it can do nothing more without the server
+          settleTimer = setTimeout(() => {
+            if (exited) return
+            forcedCode ??= code
+            stopClient('SIGTERM')
+          }, CLIENT_SETTLE_MS)
         },
       })
     : () => {}
 
   const result = await childExited
+  clearTimeout(settleTimer)
   unwatch()
   await stopping
   if (held.length) ctx.out.info(`while ${client.module.name} ran: ${held.join('; ')}`)

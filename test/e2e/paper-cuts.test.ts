@@ -119,6 +119,19 @@ describe('one message per event, and the right exit code', () => {
     })
   })
 
+  it('a client that exits on its own just after the server is gone for good keeps its exit code (it gets 2 s)', async () => {
+    // the fake client ends by itself 1 s after it starts; the server dies first, and --restarts 0 gives up at once
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:1', FAKE_MISTRALRS_FAULT: 'crash-on-usr1' } }, async (sb) => {
+      const mrs = sb.start(['claude', '-m', MODEL, '--restarts', '0'])
+      await waitFor(() => sb.clientLines().some((l) => l.startsWith('start ')), 15_000, 'the client')
+      process.kill(sb.serverPids()[0]!, 'SIGUSR1')
+      const result = await mrs.done()
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stderr.match(/mrs: error: .*not restarted \(--restarts 0\)/g)).toHaveLength(1)
+      await expectNoLeftovers(sb)
+    })
+  })
+
   it.each([
     ['SIGINT', 'Ctrl-C', 130],
     ['SIGTERM', 'SIGTERM', 143],
