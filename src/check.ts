@@ -6,16 +6,26 @@
  * commonest reason a local coding agent fails (it prints raw JSON, or stops
  * after one turn); this says so before a session, with what usually fixes it.
  */
-import type { IncomingMessage } from 'node:http'
 import type { ClientApi } from './clients/types.js'
 import { CLIENTS } from './clients/registry.js'
+import { formatCap, readBody, request } from './http.js'
+import { printable } from './text.js'
 
 export interface CheckTarget {
   url: string
   model: string
   headers?: Record<string, string>
+  /** The whole probe, from the request to the stream's end (default 180 s: a short generation, even on a slow machine). */
   timeoutMs?: number
+  /** Ctrl-C: the probe ends at once and the signal's reason is thrown. */
+  signal?: AbortSignal
 }
+
+export const PROBE_TIMEOUT_MS = 180_000
+/** One event of a stream is a few KB; a stream of a 256-token answer well under a megabyte. */
+export const MAX_EVENT_BYTES = 1024 * 1024
+export const MAX_STREAM_BYTES = 16 * 1024 * 1024
+const MAX_ERROR_BODY = 64 * 1024
 
 export type Outcome = 'tool-call' | 'text-tool-call' | 'no-tool-call' | 'http-error' | 'unreachable' | 'bad-stream'
 
@@ -175,54 +185,79 @@ export function judge(api: ClientApi, g: Gathered, startedAt: number): CheckResu
 
 export async function checkApi(api: ClientApi, target: CheckTarget): Promise<CheckResult> {
   const { path, body, headers } = requestFor(api, target.model)
-  const u = new URL(`${target.url}${path}`)
-  const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http')
-  const payload = JSON.stringify(body)
+  const timeoutMs = target.timeoutMs ?? PROBE_TIMEOUT_MS
   const startedAt = Date.now()
-  return new Promise((resolve) => {
-    const req = mod.request(
-      u,
-      { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': Buffer.byteLength(payload), ...headers, ...target.headers }, timeout: target.timeoutMs ?? 300_000 },
-      (res: IncomingMessage) => {
-        res.setEncoding('utf8')
-        if (res.statusCode !== 200) {
-          let text = ''
-          res.on('data', (c: string) => (text += c))
-          res.on('end', () => resolve(httpError(api, res.statusCode ?? 0, text)))
-          return
-        }
-        const g: Gathered = { text: '', toolArgs: '' }
-        let buffer = ''
-        res.on('data', (chunk: string) => {
-          buffer += chunk
-          let end: number
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, end)
-            buffer = buffer.slice(end + 2)
-            const event = /^event: ?(.*)$/m.exec(block)?.[1]?.trim()
-            const data = block
-              .split('\n')
-              .filter((l) => l.startsWith('data:'))
-              .map((l) => l.slice(5).trimStart())
-              .join('\n')
-            if (data) gather(api, event, data, g, Date.now())
-          }
-        })
-        res.on('end', () => {
-          g.endAt = Date.now()
-          resolve(judge(api, g, startedAt))
-        })
-        res.on('error', (e) => resolve({ api, ok: false, outcome: 'bad-stream', text: e.message, fix: 'the stream broke off: see the server log (mrs logs)' }))
+  const g: Gathered = { text: '', toolArgs: '' }
+  try {
+    return await request(
+      `${target.url}${path}`,
+      {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers, ...target.headers },
+        timeoutMs,
+        signal: target.signal,
+      },
+      async (res) => {
+        if (res.statusCode !== 200) return httpError(api, res.statusCode ?? 0, await readBody(res, MAX_ERROR_BODY).catch(() => '(the body was too large to show)'))
+        await readEvents(res, (event, data) => gather(api, event, data, g, Date.now()))
+        g.endAt = Date.now()
+        return judge(api, g, startedAt)
       },
     )
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round((target.timeoutMs ?? 300_000) / 1000)} s`)))
-    req.on('error', (e) => resolve({ api, ok: false, outcome: 'unreachable', text: e.message, fix: 'the server did not answer: is it running (mrs ps), and is --url right?' }))
-    req.end(payload)
+  } catch (e) {
+    if (target.signal?.aborted) throw target.signal.reason
+    const err = e as NodeJS.ErrnoException
+    if (err.code === 'ETIMEDOUT') return { api, ok: false, outcome: 'bad-stream', text: `no complete answer within ${Math.round(timeoutMs / 1000)} s`, fix: 'the server did not finish a short answer in time: see its log (mrs logs) and its load (mrs ps)' }
+    if (err.code === 'ETOOBIG') return { api, ok: false, outcome: 'bad-stream', text: err.message, fix: 'the server sent more than a short answer could be: is it a mistral.rs server?' }
+    if (err.code === 'ECONNRESET' && g.firstTokenAt !== undefined) return { api, ok: false, outcome: 'bad-stream', text: err.message, fix: 'the stream broke off: see the server log (mrs logs)' }
+    return { api, ok: false, outcome: 'unreachable', text: err.message, fix: 'the server did not answer: is it running (mrs ps), and is --url right?' }
+  }
+}
+
+/**
+ * Reads server-sent events as they arrive, each once (a buffer is never
+ * rescanned from its start), within MAX_EVENT_BYTES per event and
+ * MAX_STREAM_BYTES in all; past either it fails with ETOOBIG.
+ */
+export function readEvents(res: NodeJS.ReadableStream, onEvent: (event: string | undefined, data: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffer = ''
+    let total = 0
+    const fail = (message: string) => {
+      ;(res as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
+      reject(Object.assign(new Error(message), { code: 'ETOOBIG' }))
+    }
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => {
+      total += chunk.length
+      if (total > MAX_STREAM_BYTES) return fail(`the stream went past ${formatCap(MAX_STREAM_BYTES)}`)
+      // only the new text can complete an event: look from just before it
+      let from = Math.max(0, buffer.length - 1)
+      buffer += chunk.replace(/\r/g, '')
+      let end: number
+      while ((end = buffer.indexOf('\n\n', from)) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        from = 0
+        const event = /^event: ?(.*)$/m.exec(block)?.[1]?.trim()
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n')
+        if (data) onEvent(event, data)
+      }
+      if (buffer.length > MAX_EVENT_BYTES) fail(`one event of the stream went past ${formatCap(MAX_EVENT_BYTES)} without ending`)
+    })
+    res.on('end', () => resolve())
+    res.on('error', reject)
+    res.on('aborted', () => reject(Object.assign(new Error('the stream broke off'), { code: 'ECONNRESET' })))
   })
 }
 
 function httpError(api: ClientApi, status: number, body: string): CheckResult {
-  const short = body.trim().replace(/\s+/g, ' ').slice(0, 300)
+  const short = printable(body.trim().replace(/\s+/g, ' ').slice(0, 300))
   const fix =
     status === 404
       ? `the server does not serve this API (${api === 'anthropic' ? 'Anthropic Messages needs mistral.rs 0.8.4 or later' : 'is it mistral.rs?'})`
@@ -239,13 +274,13 @@ export function describeResult(r: CheckResult): string[] {
   const speed = [r.ttftMs !== undefined ? `first token ${Math.round(r.ttftMs)} ms` : '', r.tokensPerSecond !== undefined ? `${r.tokensPerSecond.toFixed(1)} tok/s` : ''].filter(Boolean).join(', ')
   const what =
     r.outcome === 'tool-call'
-      ? `${r.ok ? 'ok' : 'FAILED'}: called ${r.toolCall!.name}(${JSON.stringify(r.toolCall!.arguments)})`
+      ? `${r.ok ? 'ok' : 'FAILED'}: called ${printable(r.toolCall!.name.slice(0, 100))}(${printable(JSON.stringify(r.toolCall!.arguments).slice(0, 300))})`
       : r.outcome === 'text-tool-call'
-        ? `FAILED: a tool call as plain text: ${JSON.stringify(r.text)}`
+        ? `FAILED: a tool call as plain text: ${printable(JSON.stringify(r.text))}`
         : r.outcome === 'no-tool-call'
-          ? `FAILED: no tool call; it answered: ${JSON.stringify(r.text)}`
+          ? `FAILED: no tool call; it answered: ${printable(JSON.stringify(r.text))}`
           : r.outcome === 'http-error'
             ? `FAILED: HTTP ${r.status}: ${r.body}`
-            : `FAILED: ${r.text}`
+            : `FAILED: ${printable(r.text ?? '')}`
   return [`${apiName(r.api)}: ${what}${speed ? ` (${speed})` : ''}`, ...(r.fix ? [`  fix: ${r.fix}`] : [])]
 }

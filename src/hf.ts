@@ -4,7 +4,8 @@
  * there, how big, when last used, whether a download is unfinished, and a
  * model's context length from its config.json. Nothing is downloaded.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { readRegularFile } from './files.js'
 import { join } from 'node:path'
 import { type Env, xdgDir } from './paths.js'
 
@@ -25,7 +26,7 @@ export function findModelConfig(modelId: string, env: Env): string | undefined {
   const snapshots = join(repo, 'snapshots')
   let revision: string | undefined
   try {
-    revision = readFileSync(join(repo, 'refs', 'main'), 'utf8').trim()
+    revision = readRegularFile(join(repo, 'refs', 'main'), 4096).trim()
   } catch {
     // no refs/main: take the newest snapshot
     try {
@@ -39,6 +40,9 @@ export function findModelConfig(modelId: string, env: Env): string | undefined {
   const path = revision ? join(snapshots, revision, 'config.json') : undefined
   return path && existsSync(path) ? path : undefined
 }
+
+/** A model's config.json is a few KB; a multimodal one tens of KB. */
+const CONFIG_MAX_BYTES = 1024 * 1024
 
 const CONTEXT_KEYS = ['max_position_embeddings', 'max_sequence_length', 'seq_length', 'n_positions', 'max_seq_len', 'model_max_length']
 
@@ -59,9 +63,16 @@ export function contextFromConfig(config: unknown): number | undefined {
 export function localContextWindow(modelId: string, env: Env): { tokens?: number; source?: string; problem?: string } {
   const path = findModelConfig(modelId, env)
   if (!path) return {}
+  let text: string
+  try {
+    text = readRegularFile(path, CONFIG_MAX_BYTES)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    return { source: path, problem: code === 'ENOTREGULAR' || code === 'ETOOBIG' ? (e as Error).message : `${path} cannot be read (${code})` }
+  }
   let config: unknown
   try {
-    config = JSON.parse(readFileSync(path, 'utf8'))
+    config = JSON.parse(text)
   } catch (e) {
     return { source: path, problem: `${path} is not valid JSON (${(e as Error).message.split('\n')[0]})` }
   }

@@ -159,7 +159,7 @@ export function buildPlan(input: PlanInput): Plan {
   const runsCode = codeTool(tools, s.serverArgs)
   if (!LOOPBACK_HOSTS.has(s.host)) {
     if (runsCode && !s.allowRemoteTools)
-      throw usageError(`--host ${s.host} with ${runsCode} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`)
+      throw usageError(`${s.serverArgsAddress ? `--server-arg=--host=${s.host}` : `--host ${s.host}`} with ${runsCode} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`)
     warnings.push(`binding ${s.host}: the server has no authentication, anyone who can reach this port can use it${runsCode ? ' and run code on this machine' : ''}`)
   } else if (runsCode) {
     warnings.push(

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path'
 import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSignal } from './errors.js'
 import type { Output } from './cli/output.js'
 import { formatDuration } from './duration.js'
-import { getJson, modelIds } from './http.js'
+import { formatCap, getJson, modelIds, MODEL_LIST_MAX_BYTES } from './http.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
 import { type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
@@ -26,13 +26,13 @@ import { isAlive } from './process/proc.js'
 import { runInherited, type Exited } from './process/run.js'
 import type { SignalHub } from './process/signals.js'
 import { acquireServer, type ServerHandle } from './server/connect.js'
-import { cachedBytes, formatBytes } from './server/download.js'
+import { formatBytes } from './server/download.js'
 import { maxOutputFor, shortName, type ClientContext, type ClientLaunch, type ClientModule } from './clients/types.js'
 import { registryPath } from './server/registry.js'
 import { webSearchOn } from './server/spec.js'
 import { CLIENTS } from './clients/registry.js'
 import { statusLineCommand } from './runtime.js'
-import { shellQuote } from './text.js'
+import { printable, shellQuote, shortList } from './text.js'
 import { mark } from './trace.js'
 import { randomHex } from './hash.js'
 
@@ -94,14 +94,14 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
       mark('ready')
       server = readyLocal(plan.server, handle.info, handle)
     } else {
-      server = await checkRemote(plan.server, ctx)
+      server = await checkRemote(plan.server, ctx, abort.signal)
     }
     if (abort.signal.aborted) throw abort.signal.reason
 
-    if (!client) return plan.command === 'serve' ? await holdServer(server, ctx) : await checkAll(server, ctx)
+    if (!client) return plan.command === 'serve' ? await holdServer(server, ctx) : await checkAll(server, ctx, abort.signal)
 
     warnSmallContext(server.contextWindow, client.module, plan, ctx)
-    if (ctx.check) await checkBeforeLaunch(server, client.module, ctx)
+    if (ctx.check) await checkBeforeLaunch(server, client.module, ctx, abort.signal)
     const prepared = await preparing!
     mark('client prepared')
     tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomHex(3)}`))
@@ -178,21 +178,21 @@ function warnSmallContext(contextWindow: number | undefined, module: ClientModul
   ctx.out.warn(`the context window is ${contextWindow} tokens, but ${module.title} needs about ${module.minContext} to work (its first request alone is most of that); ${raise}`)
 }
 
-async function checkBeforeLaunch(server: ReadyServer, module: ClientModule, ctx: SessionContext): Promise<void> {
+async function checkBeforeLaunch(server: ReadyServer, module: ClientModule, ctx: SessionContext, signal: AbortSignal): Promise<void> {
   const { checkApi, describeResult } = await import('./check.js')
   ctx.out.info(`checking that ${server.model} calls tools through the ${module.api} API (--check)…`)
-  const result = await checkApi(module.api, { url: server.url, model: server.model, headers: server.headers })
+  const result = await checkApi(module.api, { url: server.url, model: server.model, headers: server.headers, signal })
   for (const line of describeResult(result)) ctx.out.info(line)
   if (!result.ok) throw new MrsError(`${module.title} was not started: the model failed the tool-call check (see above; mrs check tries every API)`, ExitCode.CheckFailed)
 }
 
 /** `mrs check`: every API the clients speak, one tool-call request each; exit 0 only when all passed. */
-async function checkAll(server: ReadyServer, ctx: SessionContext): Promise<number> {
+async function checkAll(server: ReadyServer, ctx: SessionContext, signal: AbortSignal): Promise<number> {
   const { checkApi, describeResult } = await import('./check.js')
   const results = []
   for (const api of ['anthropic', 'responses', 'chat'] as const) {
     ctx.out.info(`asking ${server.model} to call a tool through the ${api} API…`)
-    results.push(await checkApi(api, { url: server.url, model: server.model, headers: server.headers }))
+    results.push(await checkApi(api, { url: server.url, model: server.model, headers: server.headers, signal }))
   }
   const ok = results.every((r) => r.ok)
   if (ctx.json) {
@@ -240,15 +240,10 @@ function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionC
   if (handle.info.state === 'ready') return Promise.resolve(handle.info)
   const { out } = ctx
   const status = out.startStatus(`Loading ${plan.spec.models.join(' + ')} in mistral.rs`)
-  // progress follows the weights actually downloaded: the model's, or a pre-quantized repository --quant auto switched to
-  const watched = new Map(plan.spec.models.map((m) => [m, cachedBytes(m, ctx.env)]))
+  // the keeper measures the download where the server runs (the weights actually fetched, also of a repository --quant auto switched to)
   let lastLine = ''
-  const downloadTimer = setInterval(() => {
-    let grown = 0
-    for (const [repo, start] of watched) grown += cachedBytes(repo, ctx.env) - start
-    if (grown > 0) status.update(`downloaded ${formatBytes(grown)}${lastLine ? ` · ${lastLine}` : ''}`)
-  }, 1000)
-  downloadTimer.unref()
+  let downloaded = 0
+  const progress = () => status.update(`${downloaded > 0 ? `downloaded ${formatBytes(downloaded)}${lastLine ? ' · ' : ''}` : ''}${lastLine}`)
 
   return new Promise<ServerInfo>((resolvePromise, reject) => {
     const timer = plan.timeoutMs !== undefined ? setTimeout(() => finish(timeoutError(plan.timeoutMs!, handle.info)), plan.timeoutMs) : undefined
@@ -257,21 +252,20 @@ function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionC
       switch (e.t) {
         case 'line':
           lastLine = meaningful(e.line)
-          status.update(lastLine)
+          progress()
           out.serverLine(e.line)
           return
+        case 'download':
+          downloaded = e.bytes
+          return progress()
         case 'warning':
           return out.warn(e.message)
         case 'note':
-          if (handle.info.weightsRepo === undefined) {
-            const repo = /pre-quantized weights of (\S+)/.exec(e.message)?.[1]
-            if (repo && !watched.has(repo)) watched.set(repo, cachedBytes(repo, ctx.env))
-          }
           return out.info(e.message)
         case 'quant-retry':
           return out.warn(`--quant auto failed (${e.reason}); starting mistral.rs again without it`)
         case 'port-retry':
-          return out.warn(`port ${e.from} was taken before mistral.rs could bind it; retrying on port ${e.to}`)
+          return out.warn(`port ${e.from} was taken${e.by ? ` by another process (${e.by})` : ''} before mistral.rs could bind it; starting it again on another port (the clients' port stays ${handle.info.port})`)
         case 'ready':
           return finish(undefined, e.info)
         case 'exited':
@@ -287,7 +281,6 @@ function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionC
     }
     function finish(error?: Error, info?: ServerInfo) {
       clearTimeout(timer)
-      clearInterval(downloadTimer)
       signal.removeEventListener('abort', onAbort)
       handle.off('event', onEvent)
       handle.off('lost', onLost)
@@ -342,12 +335,15 @@ export function failureReason(tail: string[]): string | undefined {
 }
 
 /** GET /v1/models, with an error that says what went wrong for each way it can. */
-async function listModels(url: string, headers?: Record<string, string>, apiKeyEnv?: string): Promise<string[]> {
+async function listModels(url: string, headers: Record<string, string> | undefined, apiKeyEnv: string | undefined, signal: AbortSignal): Promise<string[]> {
   let res
   try {
-    res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000 })
+    res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000, maxBytes: MODEL_LIST_MAX_BYTES, signal })
   } catch (e) {
+    if (signal.aborted) throw signal.reason
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
+    if (code === 'ETOOBIG') throw new MrsError(`${url}/v1/models sent more than ${formatCap(MODEL_LIST_MAX_BYTES)}, which is no model list; is this a mistral.rs server?`, ExitCode.Unreachable)
+    if (code === 'ETIMEDOUT') throw new MrsError(`${url}/v1/models did not answer completely within 10 s; is this a mistral.rs server, and is it overloaded?`, ExitCode.Unreachable)
     throw new MrsError(`cannot reach ${url} (${code}); is the server running, and is --url right?`, ExitCode.Unreachable)
   }
   if (res.status === 401 || res.status === 403)
@@ -358,31 +354,48 @@ async function listModels(url: string, headers?: Record<string, string>, apiKeyE
   return ids
 }
 
-async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext): Promise<ReadyServer> {
+/** Longer ids are not model ids (mistral.rs's are Hugging Face ids or paths): one could not even be passed to a client. */
+const MAX_MODEL_ID = 1024
+
+async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ReadyServer> {
   const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
-  const ids = await listModels(plan.url, headers, plan.apiKeyEnv).catch(async (e: MrsError) => {
+  const ids = await listModels(plan.url, headers, plan.apiKeyEnv, signal).catch(async (e: MrsError) => {
     // a server that is still loading refuses connections (mistral.rs binds after the load): with --timeout, wait for it
     if (!plan.timeoutMs || e.exitCode !== ExitCode.Unreachable || !/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH/.test(e.message)) throw e
-    await waitForRemote(plan.url, plan.timeoutMs, headers, ctx)
-    return listModels(plan.url, headers, plan.apiKeyEnv)
+    await waitForRemote(plan.url, plan.timeoutMs, headers, ctx, signal)
+    return listModels(plan.url, headers, plan.apiKeyEnv, signal)
   })
   if (plan.model && !ids.includes(plan.model))
-    throw new MrsError(`the server at ${plan.url} does not serve "${plan.model}"; it serves: ${ids.join(', ')}`, ExitCode.ModelNotServed)
+    throw new MrsError(`the server at ${plan.url} does not serve "${plan.model}"; it serves: ${shortList(ids)}`, ExitCode.ModelNotServed)
   // its only model by its real name; with several, the one it serves as `default`
   const real = ids.filter((id) => id !== 'default')
   const model = plan.model ?? (real.length === 1 ? real[0]! : ids.includes('default') ? 'default' : ids[0]!)
+  if (model === undefined) throw new MrsError(`the server at ${plan.url} lists no model; is it a mistral.rs server?`, ExitCode.Unreachable)
+  if (model.length > MAX_MODEL_ID || printable(model) !== model)
+    throw new MrsError(`the server at ${plan.url} names its model "${printable(model.slice(0, 60))}…" (${model.length} characters${printable(model) !== model ? ', with control characters' : ''}), which is no model id; is it a mistral.rs server?`, ExitCode.Unreachable)
   ctx.out.info(`using ${plan.url} (model ${model}${plan.model ? '' : ", the server's default"})`)
   // what tools a remote server runs cannot be seen from here: --web-search says it searches
   return { url: plan.url, model, contextWindow: plan.context, webSearch: plan.webSearch, headers }
 }
 
-/** Waits (with wait-on, loaded only here) until a --url server answers GET /v1/models, up to --timeout. */
-async function waitForRemote(url: string, timeoutMs: number, headers: Record<string, string> | undefined, ctx: SessionContext): Promise<void> {
+/**
+ * Waits (with wait-on, loaded only here) until a --url server answers GET
+ * /v1/models, up to --timeout; Ctrl-C ends the wait at once.
+ */
+async function waitForRemote(url: string, timeoutMs: number, headers: Record<string, string> | undefined, ctx: SessionContext, signal: AbortSignal): Promise<void> {
   ctx.out.startStatus(`Waiting for ${url} to answer (up to ${formatDuration(timeoutMs)}, --timeout)`)
   try {
     const { default: waitOn } = await import('wait-on')
-    await waitOn({ resources: [`${url.replace(/^http/, 'http-get')}/v1/models`], timeout: timeoutMs, interval: 500, httpTimeout: 5000, headers, proxy: false, validateStatus: (s: number) => s >= 200 && s < 300 })
-  } catch {
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason)
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+    })
+    await Promise.race([
+      waitOn({ resources: [`${url.replace(/^http/, 'http-get')}/v1/models`], timeout: timeoutMs, interval: 500, httpTimeout: 5000, headers, proxy: false, validateStatus: (s: number) => s >= 200 && s < 300 }),
+      aborted,
+    ])
+  } catch (e) {
+    if (signal.aborted) throw signal.reason
     throw new MrsError(`${url} did not answer within ${formatDuration(timeoutMs)} (--timeout); is the server running, and is --url right?`, ExitCode.Timeout)
   } finally {
     ctx.out.endStatus()

@@ -34,3 +34,34 @@ export function stripAnsi(text: string): string {
 export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 }
+
+/**
+ * Text from outside (a file name, a server's model id or error body, a tool
+ * name) made safe to print: control characters (C0, DEL, C1), which could
+ * clear the screen, move the cursor or forge a line of mrs's own, and the
+ * Unicode controls that reorder text, are shown escaped (`\n`, `\x1b`,
+ * `\u202e`) instead of acting. Everything else, non-ASCII included, is kept.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+    if (named[c]) return named[c]
+    const code = c.charCodeAt(0)
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
+/** A list for a message, cut to what a terminal line can hold: `a, b, c and 197 more`. */
+export function shortList(items: readonly string[], max = 10, maxChars = 400): string {
+  const shown: string[] = []
+  let chars = 0
+  for (const item of items) {
+    const safe = printable(item.length > 120 ? `${item.slice(0, 117)}...` : item)
+    if (shown.length >= max || chars + safe.length > maxChars) break
+    shown.push(safe)
+    chars += safe.length + 2
+  }
+  const rest = items.length - shown.length
+  return rest > 0 ? `${shown.join(', ')} and ${rest} more` : shown.join(', ')
+}

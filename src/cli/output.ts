@@ -3,9 +3,12 @@
  * belongs to the client (and to commands whose output is data, such as
  * `mrs env` or `mrs ps --json`). Colour and the live status line only on a
  * TTY, never with NO_COLOR (colour) or off a TTY (status becomes a few plain
- * lines).
+ * lines). A message is one line: whatever it quotes from outside (a file
+ * name, a server's answer) has its control characters shown escaped, so
+ * nothing can clear the screen or forge a line of mrs's own.
  */
 import { formatDuration } from '../duration.js'
+import { printable } from '../text.js'
 
 export interface OutputOptions {
   stream?: NodeJS.WriteStream
@@ -55,30 +58,30 @@ export class Output {
 
   /** Status: what mrs is doing. Silenced by -q. */
   info(message: string): void {
-    if (!this.quiet) this.write(`${this.dim('mrs:')} ${message}`)
+    if (!this.quiet) this.write(`${this.dim('mrs:')} ${printable(message)}`)
   }
 
   /** Always shown, once per distinct message. */
   warn(message: string): void {
     if (this.warned.has(message)) return
     this.warned.add(message)
-    this.write(`${this.dim('mrs:')} ${this.yellow('warning:')} ${message}`)
+    this.write(`${this.dim('mrs:')} ${this.yellow('warning:')} ${printable(message)}`)
   }
 
   error(message: string, details: string[] = []): void {
-    this.write(`${this.dim('mrs:')} ${this.red('error:')} ${message}`)
-    for (const line of details) this.write(`  ${this.dim('│')} ${line}`)
+    this.write(`${this.dim('mrs:')} ${this.red('error:')} ${printable(message)}`)
+    for (const line of details) this.write(`  ${this.dim('│')} ${printable(line)}`)
   }
 
   /** A server output line, shown with -v. */
   serverLine(line: string): void {
-    if (this.verbose) this.write(`  ${this.dim('│')} ${line}`)
+    if (this.verbose) this.write(`  ${this.dim('│')} ${printable(line)}`)
   }
 
   /** A live "waiting" line: spinner and elapsed time on a TTY, a few plain lines elsewhere. */
   startStatus(label: string): StatusLine {
     this.status?.stop()
-    this.status = new StatusLine(this, label)
+    this.status = new StatusLine(this, printable(label))
     return this.status
   }
 
@@ -119,7 +122,8 @@ export class StatusLine {
 
   /** The latest meaningful thing the server said. */
   update(detail: string): void {
-    this.detail = detail
+    this.detail = printable(detail)
+    detail = this.detail
     if (this.live || this.out.quiet) return
     const now = Date.now()
     if (now - this.lastPlain >= PLAIN_EVERY_MS) {

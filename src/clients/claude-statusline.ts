@@ -31,11 +31,17 @@ function finish(line: string): void {
 
 const k = (n: number) => (n >= 1024 ? `${Math.round(n / 1024)}k` : String(Math.round(n)))
 
+/** A /metrics page is tens of KB: past this the answer is not one, and reading stops. */
+export const METRICS_MAX_BYTES = 1024 * 1024
+
+/** A count that can be shown: a finite, non-negative number (anything else in the JSON is ignored). */
+const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0)
+
 /** Tokens in the context now, from Claude's status JSON. */
 export function contextUsed(status: unknown): number | undefined {
-  const usage = (status as { context_window?: { current_usage?: Record<string, number> | null } })?.context_window?.current_usage
-  if (!usage) return undefined
-  return (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0) + (usage.output_tokens ?? 0)
+  const usage = (status as { context_window?: { current_usage?: Record<string, unknown> | null } })?.context_window?.current_usage
+  if (!usage || typeof usage !== 'object') return undefined
+  return count(usage.input_tokens) + count(usage.cache_creation_input_tokens) + count(usage.cache_read_input_tokens) + count(usage.output_tokens)
 }
 
 /** Generation speed since the previous sample (else over the server's life), from the inter-token latency histogram. */
@@ -44,7 +50,9 @@ export function speed(metrics: Map<string, number>, previous?: { sum: number; co
   const count = metrics.get('mistralrs_inter_token_latency_seconds_count')
   if (sum === undefined || !count) return undefined
   const fresh = previous && count > previous.count ? (sum - previous.sum) / (count - previous.count) : sum / count
-  return fresh > 0 ? 1 / fresh : undefined
+  const tokPerSec = 1 / fresh
+  // a tiny or corrupt sum would show "Infinity tok/s": no real model streams faster than this
+  return fresh > 0 && Number.isFinite(tokPerSec) && tokPerSec < 1e6 ? tokPerSec : undefined
 }
 
 export function line(parts: { name: string; used?: number; context?: number; tokPerSec?: number }): string {
@@ -73,7 +81,13 @@ export function getMetrics(target: string, token: string | undefined): Promise<s
       const req = (require('node:https') as typeof import('node:https')).get(u, { headers: auth, timeout: BUDGET_MS }, (res) => {
         let text = ''
         res.setEncoding('utf8')
-        res.on('data', (c: string) => (text += c))
+        res.on('data', (c: string) => {
+          text += c
+          if (text.length > METRICS_MAX_BYTES) {
+            req.destroy()
+            resolve(undefined)
+          }
+        })
         res.on('end', () => resolve(res.statusCode === 200 ? text : undefined))
         res.on('error', () => resolve(undefined))
       })
@@ -83,9 +97,18 @@ export function getMetrics(target: string, token: string | undefined): Promise<s
     }
     const socket = connect(Number(u.port || 80), u.hostname.replace(/^\[|\]$/g, ''))
     const chunks: Buffer[] = []
+    let size = 0
     socket.setTimeout(BUDGET_MS, () => socket.destroy())
     socket.on('error', () => resolve(undefined))
-    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > METRICS_MAX_BYTES) {
+        chunks.length = 0
+        resolve(undefined)
+        return void socket.destroy()
+      }
+      chunks.push(c)
+    })
     socket.on('close', () => {
       // HTTP/1.0: the server closes the connection after the body, which is not chunked
       const response = Buffer.concat(chunks).toString('utf8')
@@ -101,35 +124,50 @@ export function getMetrics(target: string, token: string | undefined): Promise<s
 
 function main(): void {
   setTimeout(() => finish(name), BUDGET_MS).unref()
+  // the contract: whatever goes wrong, the line is the model's name
+  process.on('uncaughtException', () => finish(name))
+  process.on('unhandledRejection', () => finish(name))
   let input = ''
-  let status: unknown
   process.stdin.setEncoding('utf8')
-  process.stdin.on('data', (d: string) => (input += d))
+  // Claude's status JSON is a few KB; a runaway pipe is not read past the cap
+  process.stdin.on('data', (d: string) => {
+    if (input.length < METRICS_MAX_BYTES) input += d
+  })
   const stdinDone = new Promise<void>((resolve) => process.stdin.on('end', resolve).on('error', () => resolve()))
   const metrics = getMetrics(`${url}/metrics`, process.env.ANTHROPIC_AUTH_TOKEN).then((text) => (text === undefined ? undefined : parseMetrics(text)))
   void Promise.all([stdinDone, metrics]).then(([, m]) => {
     try {
-      status = input ? JSON.parse(input) : undefined
+      finish(compose(input, m))
     } catch {
-      status = undefined
+      finish(name)
     }
-    let previous: { sum: number; count: number } | undefined
-    try {
-      previous = stateFile ? JSON.parse(readFileSync(stateFile, 'utf8')) : undefined
-    } catch {
-      previous = undefined
-    }
-    const tokPerSec = m ? speed(m, previous) : undefined
-    if (m && stateFile) {
-      try {
-        writeFileSync(stateFile, JSON.stringify({ sum: m.get('mistralrs_inter_token_latency_seconds_sum') ?? 0, count: m.get('mistralrs_inter_token_latency_seconds_count') ?? 0 }), { mode: 0o600 })
-      } catch {
-        // the next run has no previous sample: it shows the speed over the server's life
-      }
-    }
-    const claudeWindow = (status as { context_window?: { context_window_size?: number } })?.context_window?.context_window_size
-    finish(line({ name, used: contextUsed(status), context: Number(contextArg) || claudeWindow, tokPerSec }))
   }, () => finish(name))
+}
+
+/** The line for Claude's JSON on stdin and the server's metrics; throws on anything unexpected (the caller prints the name). */
+function compose(input: string, m: Map<string, number> | undefined): string {
+  let status: unknown
+  try {
+    status = input ? JSON.parse(input) : undefined
+  } catch {
+    status = undefined
+  }
+  let previous: { sum: number; count: number } | undefined
+  try {
+    previous = stateFile ? JSON.parse(readFileSync(stateFile, 'utf8')) : undefined
+  } catch {
+    previous = undefined
+  }
+  const tokPerSec = m ? speed(m, previous) : undefined
+  if (m && stateFile) {
+    try {
+      writeFileSync(stateFile, JSON.stringify({ sum: m.get('mistralrs_inter_token_latency_seconds_sum') ?? 0, count: m.get('mistralrs_inter_token_latency_seconds_count') ?? 0 }), { mode: 0o600 })
+    } catch {
+      // the next run has no previous sample: it shows the speed over the server's life
+    }
+  }
+  const claudeWindow = count((status as { context_window?: { context_window_size?: unknown } })?.context_window?.context_window_size) || undefined
+  return line({ name, used: contextUsed(status), context: Number(contextArg) || claudeWindow, tokPerSec })
 }
 
 if (process.argv[1] && /statusline\.c?js$/.test(process.argv[1])) {

@@ -16,7 +16,8 @@
  * A user without a pi dir gets sessions in mrs's own state dir, so `-c`
  * works across mrs sessions without creating ~/.pi.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { ExitCode, MrsError } from '../errors.js'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { shellQuote } from '../text.js'
@@ -103,6 +104,18 @@ function launch(binary: string, ctx: ClientContext): ClientLaunch {
   return { command: binary, args: ['--provider', PROVIDER_ID, '--model', ctx.model.id, ...ctx.userArgs], env, files, links }
 }
 
+/** pi's sessions dir must be a directory, or absent (then it is created): a dangling symlink cannot be either. */
+function checkSessionsDir(path: string): void {
+  let link: string
+  try {
+    if (!lstatSync(path).isSymbolicLink() || existsSync(path)) return
+    link = readlinkSync(path)
+  } catch {
+    return // absent: created on launch
+  }
+  throw new MrsError(`${path} is a symbolic link to ${link}, which does not exist; create that directory (mkdir -p ${shellQuote(resolve(join(path, '..'), link))}) or remove the link`, ExitCode.StateDir)
+}
+
 const DIRECT_COMMANDS = ['install', 'remove', 'uninstall', 'update', 'list', 'config']
 
 export const pi: ClientModule = {
@@ -126,9 +139,12 @@ export const pi: ClientModule = {
     '--no-themes', '--no-context-files', '-nc', '--export', '--list-models', '--verbose', '--offline', '--help', '-h', '--version', '-v',
   ],
   needsNoServer: (args) => hasFlag(args, ['-h', '--help', '-v', '--version']) || DIRECT_COMMANDS.includes(args[0] ?? ''),
+  // it only reads the user's files, and a sessions dir pi could not use must stop the launch before a model loads
+  prepareFirst: true,
   async prepare(ctx: PrepareContext): Promise<PiPrepared> {
     const dir = userAgentDir(ctx.env)
     if (!existsSync(dir)) return { entries: [], sessions: join(ctx.stateDir, 'pi-sessions') }
+    checkSessionsDir(join(dir, 'sessions'))
     let entries: string[] = []
     try {
       entries = readdirSync(dir)

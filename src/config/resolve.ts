@@ -72,12 +72,49 @@ export function resolveSettings(opts: { config: ConfigFile; preset?: string; env
     ['env', defined(fromEnv)],
     ['flag', defined(flags)],
   ]
-  const settings: Settings = Object.assign({ ...DEFAULTS }, ...layers.map(([, l]) => l))
+  const settings: Settings = liftServerAddress(Object.assign({ ...DEFAULTS }, ...layers.map(([, l]) => l)))
   // the top-level model is a local model: a remote server chooses among its own ids
   const usable = settings.url ? layers.filter(([source]) => source !== 'config') : layers
   const chosen = [...usable].reverse().find(([, l]) => l.model !== undefined)
   settings.model = chosen?.[1].model
   return { settings, config, preset: presetName, modelSource: chosen?.[0] }
+}
+
+/**
+ * `--server-arg=--host=ADDR` (or `-p N`/`--port N`) is mrs's --server-host
+ * (--server-port) said another way: mistral.rs itself always listens on
+ * loopback behind the keeper, and the address clients reach goes through the
+ * same guard as --server-host (tools that run code are refused on a public
+ * address). So it is taken out of the server's arguments and used as that.
+ */
+export function liftServerAddress(settings: Settings): Settings {
+  const args = [...settings.serverArgs]
+  const take = (names: string[]): string | undefined => {
+    let value: string | undefined
+    for (let i = 0; i < args.length; ) {
+      const [name, inline] = args[i]!.split(/=(.*)/s) as [string, string | undefined]
+      if (!names.includes(name)) {
+        i++
+        continue
+      }
+      const given = inline ?? args[i + 1]
+      if (given === undefined) throw new MrsError(`--server-arg ${name} needs a value`, ExitCode.Usage)
+      args.splice(i, inline === undefined ? 2 : 1)
+      value = given
+    }
+    return value
+  }
+  const host = take(['--host'])
+  const port = take(['-p', '--port'])
+  if (host === undefined && port === undefined) return settings
+  const out: Settings = { ...settings, serverArgs: args, serverArgsAddress: true }
+  if (host !== undefined) out.host = host
+  if (port !== undefined) {
+    const n = Number(port)
+    if (!/^\d+$/.test(port) || n < 1 || n > 65535) throw new MrsError(`invalid --server-arg port "${port}": must be a port number from 1 to 65535`, ExitCode.Usage)
+    out.port = n
+  }
+  return out
 }
 
 /** Drops undefined values so they never hide a lower layer. */

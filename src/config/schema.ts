@@ -35,6 +35,8 @@ export interface Settings {
   share: boolean
   url?: string
   apiKeyEnv?: string
+  /** The host or port came from --server-arg (said so in messages). */
+  serverArgsAddress?: boolean
 }
 
 export const DEFAULTS: Settings = {

@@ -6,9 +6,11 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { stringify } from 'smol-toml'
 
 export function withDefaultModel(text: string, model: string): string {
-  const line = `model = ${JSON.stringify(model)}`
+  // TOML's own escaping (a JSON string is not a TOML string: a raw DEL or other control character makes the file unparseable)
+  const line = stringify({ model }).trim()
   const lines = text.split('\n')
   const firstTable = lines.findIndex((l) => /^\s*\[/.test(l))
   const top = firstTable < 0 ? lines.length : firstTable

@@ -1,34 +1,35 @@
 /**
- * The keeper owns one mistral.rs process: it starts it in its own process
- * group, writes its output to the log, decides when it is ready, restarts it
- * on the same port when it dies mid-session, and stops the whole group when
- * the last lease ends. It is detached from the terminal and from mrs, and
+ * The keeper owns one mistral.rs server, wherever it runs (a place: this
+ * machine, an SSH host, a Slurm job): it holds the clients' port (the front
+ * door) from the start, starts mistral.rs through the place, writes its output
+ * to the log, proves the listener is its server and decides when it is ready,
+ * restarts it when it dies mid-session (the clients keep their port), and
+ * stops it when the last lease ends. It is detached from the terminal and from mrs, and
  * holds every session by a pipe or socket, so that:
  *   - a session that dies, even by SIGKILL, closes its connection and the
  *     keeper stops the server (and that session's client) itself;
  *   - a second session can attach to a server that is already loaded.
  */
-import { spawn } from 'node:child_process'
-import { stringify } from 'smol-toml'
-import { rmSync, writeFileSync, writeSync } from 'node:fs'
+import { rmSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { privateDir } from '../paths.js'
-import { stopGroup, stopTree } from '../process/kill.js'
+import { stopTree } from '../process/kill.js'
 import { isAlive, startTime } from '../process/proc.js'
-import { Readiness } from '../server/readiness.js'
+import { Readiness, type Look } from '../server/readiness.js'
 import { mark } from '../trace.js'
-import { WATCHDOG_NAME, writeRegistry } from '../server/registry.js'
-import { MULTI_MODEL_FILE, baseUrl, multiModelConfig, serverArgv, type ServerSpec } from '../server/spec.js'
-import { localContextWindow } from '../hf.js'
-import { getText } from '../http.js'
+import { writeRegistry } from '../server/registry.js'
+import { baseUrl, type ServerSpec } from '../server/spec.js'
+import { getJson, getText, modelIds, MODEL_LIST_MAX_BYTES } from '../http.js'
 import { sampleOf, summarize, type MetricsSample } from '../server/metrics.js'
-import { stripAnsi } from '../text.js'
-import { freePort, portIsFree } from '../server/ports.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type ServerState, type SessionMessage, type StopReason } from './protocol.js'
+import { FrontDoor, type Backend } from './front.js'
+import { LOCAL_PLACE, placeModule } from '../places/registry.js'
+import type { ServerExit, ServerProcess } from '../places/types.js'
 
 const TAIL_LINES = 40
 const METRICS_EVERY_MS = 5000
+const DOWNLOAD_EVERY_MS = 1000
 const MAX_PORT_RETRIES = 3
 /** The line of a failure that says why (its `Error:` line, else the last one). */
 const failureLine = (tail: string[]) => (tail.findLast((l) => /^Error: /.test(l)) ?? tail.at(-1) ?? '').replace(/^Error: /, '').trim()
@@ -40,22 +41,12 @@ const PORT_IN_USE = /address already in use|os error 98|os error 48|EADDRINUSE|1
 /** mistral.rs's line after a successful bind. */
 const LISTENING = /Server listening on http/
 
-/**
- * The server's watchdog (POSIX): `sh -c WATCHDOG mrs-watchdog BINARY ARGS...`.
- * The shell keeps the read end of a pipe whose write end only the keeper
- * holds, leaves a small subshell waiting on it, and then execs the server
- * (same PID, same process group, so the keeper sees the server's own exit
- * status). When the keeper dies, by any means, the kernel closes the pipe:
- * the subshell's `cat` ends and it stops the whole group (the server and its
- * tool children): SIGTERM, then SIGKILL a second later for a server that
- * ignores SIGTERM. While the keeper lives, the subshell is an idle member of
- * the group and goes with it whenever the keeper stops the group itself.
- */
-export const WATCHDOG = [
-  'exec 3<&0',
-  "( cat <&3 >/dev/null 2>&1; trap '' TERM; kill -TERM 0 2>/dev/null; sleep 1; kill -KILL 0 2>/dev/null ) &",
-  'exec "$@" 3<&- </dev/null',
-].join('\n')
+/** How the keeper talks HTTP to a backend: its URL, and the Unix socket that carries it when it is a tunnel. */
+export function backendTarget(backend: Backend): { url: string; socketPath?: string } {
+  return 'socketPath' in backend ? { url: 'http://mistralrs', socketPath: backend.socketPath } : { url: baseUrl(backend.host, backend.port) }
+}
+
+const describeBackend = (b: Backend) => ('socketPath' in b ? `a tunnel (${b.socketPath})` : `${b.host}:${b.port}`)
 
 interface Lease {
   id: number
@@ -70,12 +61,11 @@ interface Lease {
 
 export class Keeper {
   private state: ServerState = 'loading'
-  private serverPid = 0
-  /** Start time of the current server process: with the PID, what proves it is ours. */
-  private serverStart?: string
+  /** The current run of mistral.rs, wherever it runs. */
+  private proc?: ServerProcess
+  /** A run being started (shutdown waits for it, so nothing starts after the keeper is gone). */
+  private spawning?: Promise<void>
   private readonly keeperStart = startTime(process.pid)
-  /** The current server command line. */
-  private argv: string[] = []
   /** `--quant auto` is still on (dropped after it failed once). */
   private quantAuto: boolean
   private quant?: string
@@ -86,10 +76,11 @@ export class Keeper {
   private readonly metricsSamples: MetricsSample[] = []
   private metricsTimer?: NodeJS.Timeout
   private metricsMissing = false
+  private downloadTimer?: NodeJS.Timeout
   private generation = 0
   private restartsUsed = 0
   private portRetries = 0
-  private port: number
+  private front?: FrontDoor
   private readonly tail: string[] = []
   private readonly leases = new Map<number, Lease>()
   private nextLeaseId = 1
@@ -108,7 +99,6 @@ export class Keeper {
   private listening = false
 
   constructor(private readonly start: KeeperStart) {
-    this.port = start.port
     this.quantAuto = Boolean(start.spec.quantAuto)
     this.contextWindow = start.spec.context
   }
@@ -116,6 +106,10 @@ export class Keeper {
   /** The server as it starts now: `--quant auto` dropped once it failed. */
   private get spec(): ServerSpec {
     return { ...this.start.spec, quantAuto: this.quantAuto }
+  }
+
+  private get place() {
+    return this.start.spec.place ?? LOCAL_PLACE
   }
 
   run(): void {
@@ -126,81 +120,126 @@ export class Keeper {
     })
     // Write errors on a pipe whose reader is gone must not kill the keeper.
     process.stdout.on('error', () => {})
-    this.spawnServer()
     const creator = this.addCreatorLease()
-    // The registry entry and the creator's hello wait until the socket listens: the
-    // creator holds the start lock until hello, so no one finds an entry it cannot attach to.
-    this.listen(() => {
-      this.listening = true
-      this.writeRegistry()
-      creator.send({ t: 'hello', info: this.info() })
-      // a log that failed before anyone was listening is reported now
-      if (this.logProblem) creator.send({ t: 'warning', message: this.logProblem })
-    })
+    // the clients' port first: bound now, it is the keeper's until the server stops, so no one else can take it
+    FrontDoor.open(this.start.spec.host, this.start.port).then(
+      (front) => {
+        this.front = front
+        this.spawnServer()
+        // The registry entry and the creator's hello wait until the socket listens: the
+        // creator holds the start lock until hello, so no one finds an entry it cannot attach to.
+        this.listen(() => {
+          this.listening = true
+          this.writeRegistry()
+          creator.send({ t: 'hello', info: this.info() })
+          // a log that failed before anyone was listening is reported now
+          if (this.logProblem) creator.send({ t: 'warning', message: this.logProblem })
+        })
+      },
+      (e: NodeJS.ErrnoException) => {
+        const taken = e.code === 'EADDRINUSE' || e.code === 'EACCES'
+        const reason = taken ? `port ${this.start.port} is already in use` : `cannot listen on ${this.start.spec.host}:${this.start.port} (${e.code ?? e.message})`
+        this.log(`[mrs] ${reason}`)
+        creator.send({ t: 'refused', reason, exitCode: taken ? 66 : 71 })
+        process.stdout.end(() => process.exit(0))
+      },
+    )
   }
 
   // ---- the server process -------------------------------------------------
 
   private spawnServer(): void {
     if (this.shuttingDown) return
-    const { tmpDir } = this.start
-    const spec = this.spec
     const generation = ++this.generation
-    const configPath = join(tmpDir, MULTI_MODEL_FILE)
-    const multi = multiModelConfig(spec, this.port)
-    if (multi) {
-      privateDir(tmpDir)
-      writeFileSync(configPath, stringify(multi), { mode: 0o600 })
-    }
-    const argv = serverArgv(spec, this.port, configPath)
-    this.argv = argv
-    this.log(`[mrs] starting: ${spec.binary} ${argv.join(' ')}`)
-    // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
+    const previous = this.proc
+    this.front?.setBackend(undefined)
     mark('keeper spawning the server')
-    const child =
-      process.platform === 'win32'
-        ? spawn(spec.binary, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-        : spawn('/bin/sh', ['-c', WATCHDOG, WATCHDOG_NAME, spec.binary, ...argv], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
-    // the watchdog's pipe: written never, closed only by the keeper's death
-    child.stdin?.on('error', () => {})
-    this.serverPid = child.pid ?? 0
-    this.serverStart = this.serverPid ? startTime(this.serverPid) : undefined
-    this.pipeOutput(child.stdout!)
-    this.pipeOutput(child.stderr!)
-    child.on('error', (e) => {
-      this.recordLine(`[mrs] could not start ${spec.binary}: ${e.message}`)
-      this.onServerExit(generation, 127, null)
-    })
-    child.on('exit', (code, signal) => this.onServerExit(generation, code, signal))
-    this.writeRegistry()
-    void this.awaitReady(generation)
+    const preferPort = previous && 'port' in previous.backend ? previous.backend.port : undefined
+    this.spawning = placeModule(this.place)
+      .spawn(this.place, { spec: this.spec, tmpDir: this.start.tmpDir, preferPort, graceMs: this.start.graceMs, env: process.env })
+      .then(
+        (proc) => {
+          if (generation !== this.generation || this.shuttingDown) return void proc.stop(this.start.graceMs)
+          this.proc = proc
+          this.log(`[mrs] starting: ${proc.binary} ${proc.argv.join(' ')}`)
+          proc.on('line', (line) => this.recordLine(line))
+          proc.on('progress', (line) => this.broadcast({ t: 'line', line }))
+          proc.on('exit', (exit) => void this.onServerExit(generation, exit))
+          this.writeRegistry()
+          this.watchDownload(proc, generation)
+          void this.awaitReady(proc, generation)
+        },
+        (e: Error) => {
+          this.recordLine(`[mrs] could not start mistral.rs: ${e.message}`)
+          void this.onServerExit(generation, { code: 127, signal: null })
+        },
+      )
   }
 
-  private async awaitReady(generation: number): Promise<void> {
+  private async awaitReady(proc: ServerProcess, generation: number): Promise<void> {
     this.readinessAbort?.abort()
     const abort = new AbortController()
     this.readinessAbort = abort
-    this.readiness = new Readiness(baseUrl(this.start.spec.host, this.port), abort.signal)
-    const ids = await this.readiness.result
-    if (!ids || generation !== this.generation || this.shuttingDown) return
+    const target = backendTarget(proc.backend)
+    const look = async (): Promise<Look> => {
+      // nothing is sent before the listener is proved to be this server
+      const owner = await proc.owner()
+      if (owner.owner === 'none') return 'wait'
+      if (owner.owner === 'other') return { impostor: owner.who }
+      const res = await getJson(`${target.url}/v1/models`, { socketPath: target.socketPath, timeoutMs: 5000, maxBytes: MODEL_LIST_MAX_BYTES, signal: abort.signal })
+      const ids = modelIds(res.body)
+      return res.status === 200 && ids ? { ids } : 'wait'
+    }
+    this.readiness = new Readiness(look, abort.signal)
+    const found = await this.readiness.result
+    if (!found || generation !== this.generation || this.shuttingDown) return
+    if ('impostor' in found) return this.onImpostor(proc, found.impostor)
     const restarted = this.state === 'restarting'
     this.state = 'ready'
-    this.servedIds = ids
-    if (!restarted) this.resolveContext()
-    this.log(`[mrs] ready on ${baseUrl(this.start.spec.host, this.port)}${restarted ? ' (restarted)' : ''}${this.contextWindow ? `; context window ${this.contextWindow} tokens` : ''}`)
+    this.servedIds = found.ids
+    clearTimeout(this.downloadTimer)
+    if (!restarted) await this.resolveContext(proc)
+    if (generation !== this.generation || this.shuttingDown) return
+    this.front?.setBackend(proc.backend)
+    this.log(`[mrs] ready on ${this.url()} (mistral.rs on ${describeBackend(proc.backend)})${restarted ? ' (restarted)' : ''}${this.contextWindow ? `; context window ${this.contextWindow} tokens` : ''}`)
     this.sampleMetrics()
     this.writeRegistry()
     this.broadcast({ t: 'ready', info: this.info(), restarted })
   }
 
-  private async onServerExit(generation: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+  /**
+   * Someone else listens where mistral.rs is to bind (another local user who
+   * saw the port in `ps`): this run can never serve, and nothing is ever sent
+   * there. Start again on another port now, rather than after the load.
+   */
+  private async onImpostor(proc: ServerProcess, who: string): Promise<void> {
+    this.generation++ // its exit is not a crash
+    const from = 'port' in proc.backend ? proc.backend.port : 0
+    this.log(`[mrs] port ${from} was taken by another process (${who}) before mistral.rs could bind it`)
+    await proc.stop(500)
+    if (this.shuttingDown) return
+    if (this.portRetries >= MAX_PORT_RETRIES) {
+      this.broadcast({ t: 'exited', code: null, signal: null, tail: [...this.tail.slice(-3), `[mrs] port ${from} was taken by another process (${who})`], during: 'load', portInUse: true })
+      return void this.shutdown('failed')
+    }
+    this.portRetries++
+    this.broadcast({ t: 'port-retry', from, by: who })
+    this.spawnServer()
+  }
+
+  private async onServerExit(generation: number, exit: ServerExit): Promise<void> {
     if (generation !== this.generation || this.shuttingDown) return
     this.generation++ // later events of this process are stale
     this.readinessAbort?.abort()
-    const how = signal ? `signal ${signal}` : `code ${code}`
-    this.log(`[mrs] mistral.rs (pid ${this.serverPid}) exited with ${how}`)
+    clearTimeout(this.downloadTimer)
+    this.front?.setBackend(undefined)
+    const { code, signal } = exit
+    const proc = this.proc
+    const how = exit.lost ? exit.lost : signal ? `signal ${signal}` : `code ${code}`
+    this.log(`[mrs] mistral.rs (pid ${proc?.pid ?? '?'}) exited with ${how}`)
+    if (exit.lost) this.recordLine(`[mrs] ${exit.lost}`)
     // a tool the server started may still hold the group: clear it before going on
-    await stopGroup(this.serverPid, 500)
+    await proc?.stop(500)
     const tail = this.tail.slice(-15)
 
     if (this.state === 'loading') {
@@ -215,17 +254,17 @@ export class Keeper {
         this.spawnServer()
         return
       }
-      const portInUse = tail.some((l) => PORT_IN_USE.test(l)) || (code !== 0 && !(await portIsFree(this.port, this.start.spec.host)))
-      if (portInUse && !this.start.portExplicit && this.portRetries < MAX_PORT_RETRIES) {
+      const portInUse = tail.some((l) => PORT_IN_USE.test(l)) || (code !== 0 && !exit.lost && Boolean(await proc?.portTaken().catch(() => false)))
+      // the backend port is always mrs's choice (the clients' port is the front door's), so another one does as well
+      if (portInUse && this.portRetries < MAX_PORT_RETRIES) {
         this.portRetries++
-        const to = await freePort(this.start.spec.host)
-        this.log(`[mrs] port ${this.port} was taken before mistral.rs could bind it; retrying on ${to}`)
-        this.broadcast({ t: 'port-retry', from: this.port, to })
-        this.port = to
+        const from = proc && 'port' in proc.backend ? proc.backend.port : 0
+        this.log(`[mrs] port ${from} was taken before mistral.rs could bind it; retrying on another`)
+        this.broadcast({ t: 'port-retry', from })
         this.spawnServer()
         return
       }
-      this.broadcast({ t: 'exited', code, signal, tail, during: 'load', portInUse })
+      this.broadcast({ t: 'exited', code, signal, tail, during: 'load', portInUse, lost: exit.lost })
       return this.shutdown('failed')
     }
 
@@ -234,35 +273,41 @@ export class Keeper {
       const attempt = ++this.restartsUsed
       const delayMs = restartDelay(attempt)
       this.state = 'restarting'
-      this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false, restart: { attempt, max: this.start.restarts, delayMs } })
+      this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false, lost: exit.lost, restart: { attempt, max: this.start.restarts, delayMs } })
       this.writeRegistry()
       setTimeout(() => {
         if (!this.shuttingDown) this.spawnServer()
       }, delayMs)
       return
     }
-    this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false })
+    this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false, lost: exit.lost })
     return this.shutdown('gave-up')
   }
 
-  private pipeOutput(stream: NodeJS.ReadableStream): void {
-    let pending = ''
-    stream.setEncoding('utf8')
-    stream.on('data', (chunk: string) => {
-      pending += chunk
-      const lines = pending.split(/\r?\n/)
-      pending = lines.pop()!
-      // a progress bar redraws itself with \r: keep the last state of each line
-      for (const line of lines) this.recordLine(stripAnsi(line.split('\r').filter(Boolean).at(-1) ?? ''))
-      const progress = stripAnsi(pending.split('\r').filter((s) => s.trim()).at(-1) ?? '').trim()
-      if (progress) this.broadcast({ t: 'line', line: progress })
-    })
+  /** While it loads, what the download has brought so far (where the server runs), for the sessions' progress line. */
+  private watchDownload(proc: ServerProcess, generation: number): void {
+    if (this.state === 'ready') return
+    const repos = () => [...this.start.spec.models, ...(this.weightsRepo ? [this.weightsRepo] : [])]
+    const baseline = new Map<string, number>()
+    const tick = async () => {
+      if (generation !== this.generation || this.state === 'ready' || this.shuttingDown) return
+      let grown = 0
+      for (const repo of repos()) {
+        const now = await proc.cachedBytes([repo]).catch(() => 0)
+        if (!baseline.has(repo)) baseline.set(repo, now)
+        grown += now - baseline.get(repo)!
+      }
+      if (grown > 0) this.broadcast({ t: 'download', bytes: grown })
+      this.downloadTimer = setTimeout(() => void tick(), DOWNLOAD_EVERY_MS)
+      this.downloadTimer.unref()
+    }
+    void tick()
   }
 
   private recordLine(line: string): void {
     if (!line.trim()) return
     this.noteLoadLine(line)
-    // mistral.rs says so right after it binds: ask at once instead of at the next poll
+    // mistral.rs says so right after it binds: look at once instead of at the next poll
     if (this.state !== 'ready' && LISTENING.test(line)) this.readiness?.checkNow()
     this.tail.push(line)
     if (this.tail.length > TAIL_LINES) this.tail.shift()
@@ -292,13 +337,14 @@ export class Keeper {
    * The context window a client is told: `--context` if given (the server was
    * sized for it), else the smaller of what the KV cache holds (from the load
    * log; the whole pool, which can exceed the model's own maximum) and what
-   * the model takes (its config.json, read now: on a first run it was
-   * downloaded during the load); either alone when the other is unknown.
+   * the model takes (its config.json where the server runs, read now: on a
+   * first run it was downloaded during the load); either alone when the other
+   * is unknown.
    */
-  private resolveContext(): void {
+  private async resolveContext(proc: ServerProcess): Promise<void> {
     const model = this.start.spec.models[0]!
-    const found = localContextWindow(model, process.env)
-    const fromWeights = !found.tokens && this.weightsRepo ? localContextWindow(this.weightsRepo, process.env) : undefined
+    const found = await proc.modelContext(model).catch((e: Error) => ({ tokens: undefined, problem: e.message }))
+    const fromWeights = !found.tokens && this.weightsRepo ? await proc.modelContext(this.weightsRepo).catch(() => undefined) : undefined
     this.modelContext = found.tokens ?? fromWeights?.tokens
     if (found.problem) this.broadcast({ t: 'warning', message: `${found.problem}; the client is not told the model's context window` })
     if (this.start.spec.context) return
@@ -316,16 +362,17 @@ export class Keeper {
   }
 
   private async takeMetricsSample(timeoutMs: number): Promise<void> {
-    if (this.state !== 'ready') return
+    if (this.state !== 'ready' || !this.proc) return
     try {
-      const { status, text } = await getText(`${baseUrl(this.start.spec.host, this.port)}/metrics`, timeoutMs)
+      const target = backendTarget(this.proc.backend)
+      const { status, text } = await getText(`${target.url}/metrics`, { socketPath: target.socketPath, timeoutMs, maxBytes: METRICS_MAX_BYTES })
       const sample = status === 200 ? sampleOf(text) : undefined
       this.metricsMissing = !sample
       if (!sample) return
       this.metricsSamples.push(sample)
       while (this.metricsSamples.length > 1 && sample.at - this.metricsSamples[0]!.at > 65_000) this.metricsSamples.shift()
     } catch {
-      // a busy or restarting server: the next sample will tell
+      // a busy or restarting server (or a metrics page past its cap): the next sample will tell
     }
   }
 
@@ -463,8 +510,13 @@ export class Keeper {
 
   // ---- state and shutdown ---------------------------------------------------
 
+  private url(): string {
+    return baseUrl(this.start.spec.host, this.front?.port ?? this.start.port)
+  }
+
   private info(): ServerInfo {
     const { id, key, family, spec, logPath, socketPath } = this.start
+    const proc = this.proc
     return {
       id,
       key,
@@ -472,14 +524,17 @@ export class Keeper {
       shared: key !== null,
       keeperPid: process.pid,
       keeperStart: this.keeperStart,
-      serverPid: this.serverPid,
-      serverStart: this.serverStart,
-      port: this.port,
+      place: this.place,
+      serverPid: proc?.pid ?? 0,
+      serverStart: proc?.start,
+      ...(proc?.localArgv ? { localArgv: proc.localArgv } : {}),
+      port: this.front?.port ?? this.start.port,
       host: spec.host,
-      url: baseUrl(spec.host, this.port),
+      url: this.url(),
+      backend: proc ? describeBackend(proc.backend) : undefined,
       models: spec.models,
-      binary: spec.binary,
-      argv: this.argv,
+      binary: proc?.binary ?? spec.binary,
+      argv: proc?.argv.length ? proc.argv : ['serve'],
       logPath,
       socketPath,
       tmpDir: this.start.tmpDir,
@@ -513,14 +568,18 @@ export class Keeper {
     this.state = 'stopping'
     clearTimeout(this.keepAliveTimer)
     clearTimeout(this.metricsTimer)
+    clearTimeout(this.downloadTimer)
     this.readinessAbort?.abort()
     // first make the server undiscoverable, so no new session attaches to it
     rmSync(this.start.registryPath, { force: true })
     this.socketServer?.close()
     rmSync(this.start.socketPath, { force: true })
+    this.front?.close()
+    // a run still being started is stopped too, once it exists
+    await this.spawning?.catch(() => {})
     let forced = false
-    if (this.serverPid) {
-      const result = await stopGroup(this.serverPid, this.start.graceMs)
+    if (this.proc) {
+      const result = await this.proc.stop(this.start.graceMs)
       forced = result.forced
       if (forced) this.log(`[mrs] mistral.rs ignored SIGTERM for ${this.start.graceMs} ms; sent SIGKILL`)
     }
@@ -539,3 +598,6 @@ export class Keeper {
     setTimeout(() => this.exitWhenFlushed(deadline), 2)
   }
 }
+
+/** A metrics page is tens of KB; past this it is not one. */
+const METRICS_MAX_BYTES = 2 * 1024 * 1024

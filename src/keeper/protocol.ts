@@ -9,6 +9,7 @@
 import type { Readable, Writable } from 'node:stream'
 import type { ServerSpec } from '../server/spec.js'
 import type { MetricsSummary } from '../server/metrics.js'
+import type { PlaceSpec } from '../places/types.js'
 
 export interface KeeperStart {
   t: 'start'
@@ -18,6 +19,7 @@ export interface KeeperStart {
   /** Family key (binary, host, tools, args): servers a launch without -m may use. Null when private. */
   family: string | null
   spec: ServerSpec
+  /** The front door's port: the one clients use (0: a free one). */
   port: number
   portExplicit: boolean
   /** Log file the keeper's stderr already points at; null when it could not be created. */
@@ -42,13 +44,20 @@ export interface ServerInfo {
   keeperPid: number
   /** The keeper's start time (see `startTime`): with the PID, it tells the keeper from a later process reusing the PID. */
   keeperStart?: string
-  /** The current mistral.rs process; also its process group id (0 between a crash and the restart). */
+  /** Where the server runs. */
+  place: PlaceSpec
+  /** The current local process of the server (mistral.rs itself, or the ssh or srun client of a remote one); also its process group id (0 between a crash and the restart). */
   serverPid: number
   /** The server process's start time; without it, mrs never kills a process on this entry's word. */
   serverStart?: string
+  /** The local process's command line when it is not mistralrs itself (the ssh or srun client of a remote server). */
+  localArgv?: string[]
+  /** The front door: the port clients use, held by the keeper. */
   port: number
   host: string
   url: string
+  /** Where the keeper reaches mistral.rs (its loopback port, or a tunnel), for people. */
+  backend?: string
   models: string[]
   /** The server's exact command line (binary and argv), as it runs now (after a retry without `--quant auto`, too). */
   binary: string
@@ -83,7 +92,10 @@ export type KeeperEvent =
   | { t: 'hello'; info: ServerInfo }
   | { t: 'line'; line: string }
   | { t: 'ready'; info: ServerInfo; restarted: boolean }
-  | { t: 'port-retry'; from: number; to: number }
+  /** The backend port was taken before mistral.rs could bind it (`by`: who holds it, when mrs saw it): starting again on another. */
+  | { t: 'port-retry'; from: number; to?: number; by?: string }
+  /** Bytes downloaded into the model's cache since the load began. */
+  | { t: 'download'; bytes: number }
   | {
       t: 'exited'
       code: number | null
@@ -91,12 +103,15 @@ export type KeeperEvent =
       tail: string[]
       during: 'load' | 'session'
       portInUse: boolean
+      /** The place lost the server without learning how it ended (a dropped connection, an ended job): why. */
+      lost?: string
       /** Set when the keeper will restart it. */
       restart?: { attempt: number; max: number; delayMs: number }
     }
   | { t: 'stopped'; reason: StopReason; forced: boolean }
   | { t: 'released'; stopping: boolean; sessions: number }
-  | { t: 'refused'; reason: string }
+  /** The keeper cannot serve this session (`exitCode`: the code mrs exits with, when it is not a plain refusal). */
+  | { t: 'refused'; reason: string; exitCode?: number }
   | { t: 'status'; info: ServerInfo }
   | { t: 'warning'; message: string }
   /** Something the user should know about the load: the quantization chosen, another weights repository. */

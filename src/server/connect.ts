@@ -14,7 +14,8 @@ import { type Paths, privateDir, socketPath } from '../paths.js'
 import { logWarning as logWarningFor, nameSpareLog, spawnKeeper, takeSpareKeeper } from './keeper-process.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type SessionMessage } from '../keeper/protocol.js'
 import { openServerLog } from './logs.js'
-import { freePort, portIsFree } from './ports.js'
+import { portIsFree } from './ports.js'
+import { listenerOwner } from './owner.js'
 import { familyKey, shareKey, type ServerSpec } from './spec.js'
 import { stopGroup } from '../process/kill.js'
 import { mark } from '../trace.js'
@@ -64,7 +65,6 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
       // a warning that arrives before anyone listens (right after hello) is kept for the session
       if (e.t === 'warning' && this.listenerCount('event') === 0) this.earlyWarnings.push(e.message)
       if (e.t === 'hello' || e.t === 'ready' || e.t === 'status') this.info = e.info
-      if (e.t === 'port-retry') this.info = { ...this.info, port: e.to, url: this.info.url.replace(/:\d+$/, `:${e.to}`) }
       if (e.t === 'stopped') this.stopped = true
       this.emit('event', e)
     })
@@ -90,7 +90,7 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
         if (e.t === 'hello') {
           done()
           resolve(handle)
-        } else if (e.t === 'refused') fail(new Error(e.reason))
+        } else if (e.t === 'refused') fail(e.exitCode ? new MrsError(e.reason, e.exitCode as ExitCode) : new Error(e.reason))
       }
       const onLost = () => fail(new Error('the keeper went away'))
       const done = () => {
@@ -175,6 +175,11 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
     })
   }
 
+  /** Drops the lease without a word (a server that failed a check before it was used). */
+  abandon(): void {
+    this.dispose()
+  }
+
   /** The keeper is gone: make sure its server is too. */
   async killOrphanedServer(): Promise<void> {
     const { serverPid } = this.info
@@ -221,14 +226,13 @@ export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJ
 
 async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null, family: string | null): Promise<Acquired> {
   const host = req.spec.host
-  let port = req.port
-  if (port !== undefined) {
-    if (!(await portIsFree(port, host))) {
-      const owner = (await listServers(paths)).find((s) => s.info.port === port)
-      const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : '; pick another with --server-port, or leave it out for a free one'
-      throw new MrsError(`port ${port} is already in use${by}`, ExitCode.PortInUse)
-    }
-  } else port = await freePort(host)
+  const port = req.port
+  if (port !== undefined && !(await portIsFree(port, host))) {
+    // said here with who holds it, when mrs can tell; the keeper's own bind is what makes it atomic
+    const owner = (await listServers(paths)).find((s) => s.info.port === port)
+    const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : '; pick another with --server-port, or leave it out for a free one'
+    throw new MrsError(`port ${port} is already in use${by}`, ExitCode.PortInUse)
+  }
 
   // a keeper started while mrs loaded (see keeper-process.ts) saves one Node start-up
   const spare = takeSpareKeeper(env)
@@ -255,8 +259,8 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
     key,
     family,
     spec: req.spec,
-    port,
-    portExplicit: req.port !== undefined,
+    port: port ?? 0,
+    portExplicit: port !== undefined,
     logPath,
     registryPath: registryPath(paths, id),
     socketPath: socketPath(paths, id),
@@ -278,6 +282,7 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
   let exitCode: number | null = null
   keeper.once('exit', (code) => (exitCode = code))
   const handle = await ServerHandle.open(keeper.stdin!, keeper.stdout!, req.graceMs, dispose, 30_000).catch((e: Error) => {
+    if (e instanceof MrsError) throw e
     const why = exitCode !== null ? `exit ${exitCode}` : e.message
     throw new MrsError(`mrs could not start its server keeper (${why})${logPath ? `; see ${logPath}` : ''}`, ExitCode.Internal)
   })
@@ -296,8 +301,9 @@ async function attachWithRetry(info: ServerInfo, req: ServerRequest, report: Acq
   let told = false
   for (let attempt = 0; attempt < 5; attempt++) {
     if (isStopped(info.keeperPid)) throw unresponsive(info, 'is stopped (SIGSTOP or Ctrl-Z)')
+    let handle: ServerHandle
     try {
-      return await attach(info, req)
+      handle = await attach(info, req)
     } catch (e) {
       if ((e as Error).message === 'the server is stopping' || !isAlive(info.keeperPid)) return undefined
       if (!told && Date.now() - started >= 1000) {
@@ -305,7 +311,14 @@ async function attachWithRetry(info: ServerInfo, req: ServerRequest, report: Acq
         report.info(`waiting for the keeper of server ${info.id} (pid ${info.keeperPid}) to answer…`)
       }
       await sleep(100 * (attempt + 1))
+      continue
     }
+    // the clients will be sent to its port: it must be the keeper's own listener, as readiness proved mistral.rs's
+    const owner = await listenerOwner(info.host === 'localhost' ? '127.0.0.1' : info.host, handle.info.port, handle.info.keeperPid)
+    if (owner.owner === 'process') return handle
+    handle.abandon()
+    report.warn(`not using the running server ${info.id}: its port ${handle.info.port} is ${owner.owner === 'other' ? `held by another process (${owner.who})` : 'not open'}, not by its keeper (pid ${info.keeperPid}); stop it with mrs stop ${info.id}`)
+    return undefined
   }
   if (!isAlive(info.keeperPid)) return undefined
   throw unresponsive(info, isStopped(info.keeperPid) ? 'is stopped (SIGSTOP or Ctrl-Z)' : 'does not answer')

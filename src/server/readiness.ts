@@ -1,18 +1,25 @@
 /**
  * Is the server ready? mistral.rs binds its port only after the model is
- * loaded, so the first 200 from GET /v1/models means ready. Two ways to see
- * it, raced:
- *   - a poll of /v1/models: the steady mechanism, whatever the server prints
- *     (RUST_LOG may silence it), every 10 ms at first, less often as a load
- *     goes on (a first run may download for an hour);
- *   - `checkNow()`, called when the server logs that it listens, asks at
+ * loaded, so the first 200 from GET /v1/models means ready — but only from
+ * the server mrs started: until then its port is free for anyone to bind.
+ * So each look first asks who listens (see owner.ts), and only a listener
+ * proved to be the server is asked for its models; someone else's ends the
+ * wait at once (the keeper starts the server again on another port). Two
+ * ways to look, raced:
+ *   - a poll: the steady mechanism, whatever the server prints (RUST_LOG may
+ *     silence it), every 10 ms at first, less often as a load goes on (a
+ *     first run may download for an hour);
+ *   - `checkNow()`, called when the server logs that it listens, looks at
  *     once, so readiness is seen within milliseconds of the bind.
  * It is one small GET, on purpose: the keeper lives as long as the server,
  * and a polling library (wait-on, with axios and joi) would double its
- * memory for the whole session. mrs uses wait-on where it costs nothing
- * while a session runs: waiting for a --url server that is still starting.
+ * memory for the whole session.
  */
-import { getJson, modelIds } from '../http.js'
+
+/** What one look found. */
+export type Look = { ids: string[] } | { impostor: string } | 'wait'
+
+export type ReadinessResult = { ids: string[] } | { impostor: string }
 
 export function pollInterval(elapsedMs: number): number {
   if (elapsedMs < 15_000) return 10
@@ -23,13 +30,14 @@ export function pollInterval(elapsedMs: number): number {
 export const POLL_DELAY_MS = 100
 
 export class Readiness {
-  /** The served model ids once ready; undefined when aborted. */
-  readonly result: Promise<string[] | undefined>
-  private resolve!: (ids: string[] | undefined) => void
+  /** The served ids once ready, or the impostor found; undefined when aborted. */
+  readonly result: Promise<ReadinessResult | undefined>
+  private resolve!: (r: ReadinessResult | undefined) => void
   private done = false
+  private looking = false
 
   constructor(
-    private readonly url: string,
+    private readonly look: () => Promise<Look>,
     private readonly signal: AbortSignal,
   ) {
     this.result = new Promise((r) => (this.resolve = r))
@@ -37,28 +45,32 @@ export class Readiness {
     setTimeout(() => void this.poll(), POLL_DELAY_MS).unref()
   }
 
-  /** Asks right now (the server said it listens). */
+  /** Looks right now (the server said it listens). */
   checkNow(): void {
     void this.ask()
   }
 
-  private finish(ids: string[] | undefined): void {
+  private finish(r: ReadinessResult | undefined): void {
     if (this.done) return
     this.done = true
-    this.resolve(ids)
+    this.resolve(r)
   }
 
   private async ask(): Promise<boolean> {
     if (this.done) return true
+    // one look at a time: a slow answer is not asked again over itself
+    if (this.looking) return false
+    this.looking = true
     try {
-      const res = await getJson(`${this.url}/v1/models`, { timeoutMs: 5000 })
-      const ids = modelIds(res.body)
-      if (res.status === 200 && ids && !this.signal.aborted) {
-        this.finish(ids)
+      const found = await this.look()
+      if (found !== 'wait' && !this.signal.aborted) {
+        this.finish(found)
         return true
       }
     } catch {
       // not listening yet
+    } finally {
+      this.looking = false
     }
     return false
   }

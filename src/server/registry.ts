@@ -54,6 +54,9 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
     ['keeperStart', e.keeperStart === undefined || typeof e.keeperStart === 'string'],
     ['serverPid', e.serverPid === 0 || isPid(e.serverPid)],
     ['serverStart', e.serverStart === undefined || typeof e.serverStart === 'string'],
+    ['place', isPlace(e.place)],
+    ['localArgv', e.localArgv === undefined || (isStrings(e.localArgv) && e.localArgv.length > 0)],
+    ['backend', e.backend === undefined || typeof e.backend === 'string'],
     ['port', Number.isInteger(e.port) && (e.port as number) >= 1 && (e.port as number) <= 65535],
     ['host', typeof e.host === 'string' && e.host.length > 0],
     ['url', typeof e.url === 'string' && /^http:\/\//.test(e.url)],
@@ -79,6 +82,10 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
   if (bad.length) return `${bad.map((b) => (e[b] === undefined ? `missing ${b}` : `bad ${b}`)).join(', ')}`
   return raw as ServerInfo
 }
+
+/** A place the keeper could have written (its fields are checked where they are used). */
+const isPlace = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && PLACE_KINDS.includes((v as { kind?: unknown }).kind as string)
+const PLACE_KINDS = ['local', 'ssh', 'slurm']
 
 /** Where a keeper's socket may be: the servers dir, or the temp root (for long paths). */
 const inSocketDirs = (path: string, paths: Paths) => isInside(path, paths.serversDir) || isInside(path, paths.tmpRoot)
@@ -133,12 +140,14 @@ export async function isKeeper(info: ServerInfo, readCommandLine: (pid: number) 
  * start time, or a process that cannot be examined, proves nothing, and
  * nothing is killed on its word.
  */
-export function isServerProcess(pid: number, info: Pick<ServerInfo, 'binary' | 'argv' | 'serverStart'>, readCommandLine: (pid: number) => string[] | undefined = commandLine): boolean {
+export function isServerProcess(pid: number, info: Pick<ServerInfo, 'binary' | 'argv' | 'serverStart' | 'localArgv'>, readCommandLine: (pid: number) => string[] | undefined = commandLine): boolean {
   if (!isPid(pid) || info.serverStart === undefined) return false
   const argv = readCommandLine(pid)
   if (!argv) return false
-  const expected = [info.binary, ...info.argv]
   const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+  // a remote server's local process is its ssh or srun client, recorded as it was started
+  if (info.localArgv) return same(argv, info.localArgv) && startTime(pid) === info.serverStart
+  const expected = [info.binary, ...info.argv]
   // `sh -c SCRIPT mrs-watchdog BINARY ARGS...` until the shell execs the server
   const wrapped = argv.indexOf(WATCHDOG_NAME)
   const matches = same(argv, expected) || (wrapped > 0 && same(argv.slice(wrapped + 1), expected))

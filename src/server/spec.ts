@@ -4,6 +4,7 @@
  * `--dry-run` and the keeper all build the command here.
  */
 import { digest } from '../hash.js'
+import type { PlaceSpec } from '../places/types.js'
 
 export interface AgentTools {
   webSearch: boolean
@@ -13,9 +14,12 @@ export interface AgentTools {
 }
 
 export interface ServerSpec {
+  /** Where it runs (this machine when absent). */
+  place?: PlaceSpec
   binary: string
   /** The main model first; a second one means multi-model serving. */
   models: string[]
+  /** The address clients reach it on (the keeper's front door binds it; mistral.rs itself always listens on loopback). */
   host: string
   tools: AgentTools
   serverArgs: string[]
@@ -28,6 +32,13 @@ export interface ServerSpec {
 }
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1'])
+
+/**
+ * mistral.rs listens here, wherever it runs: clients reach it only through the
+ * keeper's front door (or a tunnel), so its own port is never on the network,
+ * whatever --server-host says.
+ */
+export const BACKEND_HOST = '127.0.0.1'
 
 export function toolFlags(tools: AgentTools): string[] {
   if (tools.agent) return ['--agent']
@@ -90,7 +101,7 @@ export function serverArgv(spec: ServerSpec, port: number | string, configPath: 
     '-p',
     String(port),
     '--host',
-    spec.host,
+    BACKEND_HOST,
     '-m',
     spec.models[0]!,
     ...toolFlags(spec.tools),
@@ -114,7 +125,7 @@ export function multiModelConfig(spec: ServerSpec, port: number | string): Recor
   return {
     command: 'serve',
     default_model_id: spec.models[0],
-    server: { host: spec.host, port },
+    server: { host: BACKEND_HOST, port },
     ...(Object.keys(runtime).length ? { runtime } : {}),
     ...(paOn ? { paged_attn: { context_len: spec.context } } : {}),
     models: spec.models.map((model_id) => ({
@@ -126,12 +137,13 @@ export function multiModelConfig(spec: ServerSpec, port: number | string): Recor
 }
 
 const hash = (value: unknown) => digest(JSON.stringify(value))
+const LOCAL: PlaceSpec = { kind: 'local' }
 
 /**
  * Servers of one family could serve this launch with another model: same
  * binary, host, tools and extra arguments (rule 2 of choosing a model).
  */
-export const familyKey = (spec: ServerSpec) => hash([spec.binary, spec.host, toolFlags(spec.tools), spec.serverArgs])
+export const familyKey = (spec: ServerSpec) => hash([spec.place ?? LOCAL, spec.binary, spec.host, toolFlags(spec.tools), spec.serverArgs])
 
 /**
  * Two requests with the same key can share one server: the same family and

@@ -4,10 +4,11 @@
 // two in step). Tests that need root (another user's files, a read-only
 // mount) say so and are skipped elsewhere; CI runs as root.
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FAKE_BIN, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { FAKE_BIN, ROOT, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { shareKey } from '../../src/server/spec.js'
 import { requires } from '../helpers/requires.js'
 
@@ -58,7 +59,7 @@ describe('a state file never makes mrs kill or delete what is not its own', () =
       try {
         mkdirSync(sb.serversDir, { recursive: true })
         const forged = {
-          id: 'cccc3333', key: null, shared: false, keeperPid: 2 ** 22 + 7, serverPid: victim, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9',
+          id: 'cccc3333', key: null, shared: false, keeperPid: 2 ** 22 + 7, place: { kind: 'local' }, serverPid: victim, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9',
           family: null, models: [MODEL], binary: 'sleep', argv: ['1000'], logPath: null, socketPath: join(sb.serversDir, 'cccc3333.sock'), tmpDir: join(tmpRoot(sb), 'server-cccc3333'),
           startedAt: 1, state: 'ready', restarts: 0, sessions: 1,
         }
@@ -199,6 +200,91 @@ describe('stalls', () => {
       serve.kill('SIGINT')
       await serve.done()
       await expectNoLeftovers(sb)
+    })
+  })
+})
+
+/**
+ * Another local user runs the impostor (test/fixtures/impostor.cjs) as `nobody`
+ * when the tests run as root (else as this user: the proof is the same, the
+ * socket is not the server's): it reads mistral.rs's port from ps and binds it
+ * first. Returns what it recorded, and stops it.
+ */
+async function impostor(sb: Sandbox, model: string, mode: 'during-load' | 'after-exit') {
+  const dir = mkdtempSync(join(tmpdir(), 'mrs-impostor-'))
+  chmodSync(dir, 0o777)
+  const record = join(dir, 'record')
+  writeFileSync(record, '')
+  chmodSync(record, 0o666)
+  const asNobody = uid === 0 ? { uid: 65534, gid: 65534 } : {}
+  const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'impostor.cjs'), model, record, ...(mode === 'after-exit' ? ['--after-exit'] : [])], {
+    stdio: 'ignore',
+    env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! },
+    ...asNobody,
+  })
+  await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
+  return {
+    lines: () => readFileSync(record, 'utf8').split('\n').filter(Boolean),
+    stop: () => {
+      child.kill('SIGKILL')
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+describe('another local user answering in the server\'s place', () => {
+  // a model id of this test alone: the impostor must not find another test's server
+  const target = (sb: Sandbox) => `Qwen/Target-${sb.id.slice(0, 8)}`
+
+  it('binds mistral.rs\'s port during a slow load: mrs never talks to it, starts again on another port, and says so', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_LOAD_MS: '3000' } }, async (sb) => {
+      const model = target(sb)
+      const evil = await impostor(sb, model, 'during-load')
+      try {
+        const started = Date.now()
+        const mrs = sb.start(['serve', '-m', model])
+        const [, url] = await mrs.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 20_000)
+        // the real load, not the impostor's instant answer
+        expect(Date.now() - started).toBeGreaterThanOrEqual(3000)
+        const [, taken] = mrs.stderr.match(/port (\d+) was taken by another process \(uid (?:65534|\d+)\) before mistral\.rs could bind it; starting it again on another port/)!
+        expect(evil.lines()).toContain(`bound ${taken}`)
+        const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
+        expect(ids).toEqual(['default', model])
+        // mrs check through the same server: its probes reach mistral.rs
+        const check = await sb.run(['check', '-m', model])
+        expect(check.code).toBe(0)
+        expect(check.stderr).toMatch(/using the running server/)
+        // nothing was ever sent to the impostor: no readiness poll, no model list, no probe
+        expect(evil.lines().filter((l) => l.startsWith('request'))).toEqual([])
+        mrs.kill('SIGINT')
+        expect((await mrs.done()).code).toBe(130)
+      } finally {
+        evil.stop()
+      }
+    })
+  })
+
+  it('binds the old port while a crashed server restarts: the clients\' port stays mrs\'s, and reaches only mistral.rs', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_FAULT: 'crash-on-usr1', FAKE_MISTRALRS_STATE: '' } }, async (sb) => {
+      const model = target(sb)
+      const evil = await impostor(sb, model, 'after-exit')
+      try {
+        const mrs = sb.start(['serve', '-m', model])
+        const [, url] = await mrs.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/)
+        const [first] = sb.serverPids()
+        process.kill(first!, 'SIGUSR1')
+        await mrs.waitForStderr(/mistral\.rs is back at/, 20_000)
+        await waitFor(() => evil.lines().some((l) => /^(bound|could not bind) /.test(l)), 5000, 'the impostor to try the port')
+        for (let i = 0; i < 5; i++) {
+          const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
+          expect(ids).toEqual(['default', model])
+        }
+        expect(evil.lines().filter((l) => l.startsWith('request'))).toEqual([])
+        mrs.kill('SIGINT')
+        expect((await mrs.done()).code).toBe(130)
+      } finally {
+        evil.stop()
+      }
     })
   })
 })

@@ -9,8 +9,18 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FAKE_BIN, expectGone, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
+import { listenerOwner } from '../../src/server/owner.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
+
+/** A port free at this moment. */
+function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1')
+  return new Promise((resolve) => probe.once('listening', () => {
+    const { port } = probe.address() as { port: number }
+    probe.close(() => resolve(port))
+  }))
+}
 
 /** Serves until ready, returns the running mrs and its URL. */
 async function serveReady(sb: Sandbox, args: string[] = [], env: Record<string, string> = {}) {
@@ -29,8 +39,14 @@ describe('mrs serve', () => {
     await withSandbox({}, async (sb) => {
       const { mrs, url } = await serveReady(sb)
       expect((await models(url)).data.map((m) => m.id)).toEqual(['default', MODEL])
+      // mistral.rs listens on a private loopback port of its own; the clients' port is the keeper's, held from the start
       const [start] = sb.records().filter((r) => r.event === 'start')
-      expect(start!.argv).toEqual(['serve', '-p', url.split(':')[2], '--host', '127.0.0.1', '-m', MODEL, '--quant', 'auto'])
+      const backend = start!.argv[2]
+      expect(start!.argv).toEqual(['serve', '-p', backend, '--host', '127.0.0.1', '-m', MODEL, '--quant', 'auto'])
+      expect(backend).not.toBe(url.split(':')[2])
+      const [entry] = readdirSync(sb.serversDir).filter((n) => n.endsWith('.json'))
+      const info = JSON.parse(readFileSync(join(sb.serversDir, entry!), 'utf8'))
+      expect(await listenerOwner('127.0.0.1', Number(url.split(':')[2]), info.keeperPid)).toEqual({ owner: 'process' })
       expect(mrs.stderr).toContain(`OpenAI / Responses API  ${url}/v1`)
       expect(mrs.stderr).toContain(`Anthropic API           ${url}`)
       mrs.kill('SIGINT')
@@ -121,14 +137,16 @@ describe('mrs serve', () => {
     })
   })
 
-  it('retries on a new port when the free port is taken before mistral.rs binds it', async () => {
+  it('starts again on another port when mistral.rs\'s port is taken before it binds it; the clients\' port stays', async () => {
     await withSandbox({ env: { FAKE_MISTRALRS_FAULT: 'port-race' } }, async (sb) => {
       const { mrs, url } = await serveReady(sb)
-      expect(mrs.stderr).toMatch(/port (\d+) was taken before mistral\.rs could bind it; retrying on port (\d+)/)
-      const [, from, to] = mrs.stderr.match(/port (\d+) was taken.*retrying on port (\d+)/)!
-      expect(url).toBe(`http://127.0.0.1:${to}`)
-      expect(from).not.toBe(to)
-      expect(sb.serverPids()).toHaveLength(2)
+      const [, from, clients] = mrs.stderr.match(/port (\d+) was taken by another process \(uid \d+\) before mistral\.rs could bind it; starting it again on another port \(the clients' port stays (\d+)\)/)!
+      expect(url).toBe(`http://127.0.0.1:${clients}`)
+      const ports = sb.records().filter((r) => r.event === 'start').map((r) => r.argv[2])
+      expect(ports).toHaveLength(2)
+      expect(ports[0]).toBe(from)
+      expect(ports[1]).not.toBe(from)
+      expect((await models(url)).data.map((m) => m.id)).toEqual(['default', MODEL])
       mrs.kill('SIGINT')
       await mrs.done()
       // the fake's squatter holds the port for 3 s, then leaves
@@ -136,11 +154,26 @@ describe('mrs serve', () => {
     })
   })
 
-  it('reports a plain "address in use" when mistral.rs cannot bind an explicit port', async () => {
+  it('with --server-port, a race for mistral.rs\'s own port is retried too: the port given is the clients\', held by mrs', async () => {
     await withSandbox({ env: { FAKE_MISTRALRS_FAULT: 'port-race' } }, async (sb) => {
-      const result = await sb.run(['serve', '-m', MODEL, '--port', '45999'])
+      const port = await freePort()
+      const mrs = sb.start(['serve', '-m', MODEL, '--port', String(port)])
+      await mrs.waitForStderr(/Press Ctrl-C to stop/)
+      expect(mrs.stderr).toMatch(/was taken by another process .*; starting it again on another port \(the clients' port stays \d+\)/)
+      expect((await models(`http://127.0.0.1:${port}`)).data.map((m) => m.id)).toEqual(['default', MODEL])
+      mrs.kill('SIGINT')
+      expect((await mrs.done()).code).toBe(130)
+      await expectGone(sb.records().filter((r) => r.event === 'squatter').map((r) => r.squatterPid), 6000)
+    })
+  })
+
+  it('fails clearly when mistral.rs\'s port is taken at every try', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_FAULT: 'port-race-always' } }, async (sb) => {
+      const result = await sb.run(['serve', '-m', MODEL])
       expect(result.code).toBe(66)
-      expect(result.stderr).toMatch(/mistral\.rs could not bind port 45999: it is already in use/)
+      expect(result.stderr).toMatch(/mistral\.rs could not bind port \d+: it is already in use/)
+      expect(sb.serverPids()).toHaveLength(4)
+      await expectGone(sb.serverPids(), 3000)
       await expectGone(sb.records().filter((r) => r.event === 'squatter').map((r) => r.squatterPid), 6000)
     })
   })

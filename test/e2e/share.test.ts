@@ -140,7 +140,7 @@ describe('state', () => {
       mkdirSync(sb.serversDir, { recursive: true })
       writeFileSync(join(sb.serversDir, 'garbage1.json'), '{ not json')
       // a live PID that is not a keeper (this test runner), posing as one
-      const impostor = { id: 'dead0001', key: null, family: null, shared: false, keeperPid: process.pid, serverPid: process.pid, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9', models: [MODEL], binary: '/bin/mistralrs', argv: ['serve'], logPath: null, socketPath: join(sb.serversDir, 'dead0001.sock'), tmpDir: join(sb.tmp, `mrs-${process.getuid!()}`, 'server-dead0001'), startedAt: 1, state: 'ready', restarts: 0, sessions: 1 }
+      const impostor = { id: 'dead0001', key: null, family: null, shared: false, keeperPid: process.pid, place: { kind: 'local' }, serverPid: process.pid, serverStart: '1', port: 9, host: '127.0.0.1', url: 'http://127.0.0.1:9', models: [MODEL], binary: '/bin/mistralrs', argv: ['serve'], logPath: null, socketPath: join(sb.serversDir, 'dead0001.sock'), tmpDir: join(sb.tmp, `mrs-${process.getuid!()}`, 'server-dead0001'), startedAt: 1, state: 'ready', restarts: 0, sessions: 1 }
       writeFileSync(join(sb.serversDir, 'dead0001.json'), JSON.stringify(impostor))
       const ps = await sb.run(['ps', '--json'])
       expect(JSON.parse(ps.stdout)).toEqual([])

@@ -22,6 +22,7 @@ function entry(overrides: Partial<ServerInfo> = {}): ServerInfo {
     key: 'k',
     shared: true,
     keeperPid: process.pid,
+    place: { kind: 'local' },
     serverPid: process.pid,
     port: 1234,
     host: '127.0.0.1',

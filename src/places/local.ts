@@ -1,0 +1,119 @@
+/**
+ * This machine. The keeper starts mistral.rs in its own process group under a
+ * POSIX watchdog, on a free loopback port (the backend; clients use the
+ * keeper's front door), and proves the listener is that process before
+ * anything is sent to it.
+ */
+import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { stringify } from 'smol-toml'
+import { localContextWindow } from '../hf.js'
+import { privateDir } from '../paths.js'
+import { stopGroup } from '../process/kill.js'
+import { startTime } from '../process/proc.js'
+import { cachedBytes } from '../server/download.js'
+import { listenerOwner } from '../server/owner.js'
+import { freePort, portIsFree } from '../server/ports.js'
+import { BACKEND_HOST, MULTI_MODEL_FILE, multiModelConfig, serverArgv } from '../server/spec.js'
+import { WATCHDOG_NAME } from '../server/registry.js'
+import { splitLines } from './output.js'
+import type { Backend, LocalPlace, PlaceModule, ServerProcess, ServerProcessEvents, ServerRun, ServerExit } from './types.js'
+
+/**
+ * The server's watchdog (POSIX): `sh -c WATCHDOG mrs-watchdog BINARY ARGS...`.
+ * The shell keeps the read end of a pipe whose write end only the keeper
+ * holds, leaves a small subshell waiting on it, and then execs the server
+ * (same PID, same process group, so the keeper sees the server's own exit
+ * status). When the keeper dies, by any means, the kernel closes the pipe:
+ * the subshell's `cat` ends and it stops the whole group (the server and its
+ * tool children): SIGTERM, then SIGKILL a second later for a server that
+ * ignores SIGTERM. While the keeper lives, the subshell is an idle member of
+ * the group and goes with it whenever the keeper stops the group itself.
+ */
+export const WATCHDOG = [
+  'exec 3<&0',
+  "( cat <&3 >/dev/null 2>&1; trap '' TERM; kill -TERM 0 2>/dev/null; sleep 1; kill -KILL 0 2>/dev/null ) &",
+  'exec "$@" 3<&- </dev/null',
+].join('\n')
+
+export const local: PlaceModule<LocalPlace> = {
+  kind: 'local',
+  describe: () => 'this machine',
+  async spawn(_place, run) {
+    // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way
+    const port = run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST)
+    return new LocalServer(run, port)
+  },
+}
+
+class LocalServer extends EventEmitter<ServerProcessEvents> implements ServerProcess {
+  readonly pid: number
+  readonly start?: string
+  readonly binary: string
+  readonly argv: string[]
+  readonly backend: Backend & { port: number }
+  private exited = false
+  private stopping?: Promise<{ forced: boolean }>
+
+  constructor(
+    private readonly run: ServerRun,
+    port: number,
+  ) {
+    super()
+    const { spec, tmpDir } = run
+    const configPath = join(tmpDir, MULTI_MODEL_FILE)
+    const multi = multiModelConfig(spec, port)
+    if (multi) {
+      privateDir(tmpDir)
+      writeFileSync(configPath, stringify(multi), { mode: 0o600 })
+    }
+    this.binary = spec.binary
+    this.argv = serverArgv(spec, port, configPath)
+    this.backend = { host: BACKEND_HOST, port }
+    // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
+    const child =
+      process.platform === 'win32'
+        ? spawn(spec.binary, this.argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: run.env as NodeJS.ProcessEnv })
+        : spawn('/bin/sh', ['-c', WATCHDOG, WATCHDOG_NAME, spec.binary, ...this.argv], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: run.env as NodeJS.ProcessEnv })
+    // the watchdog's pipe: written never, closed only by the keeper's death
+    child.stdin?.on('error', () => {})
+    this.pid = child.pid ?? 0
+    this.start = this.pid ? startTime(this.pid) : undefined
+    for (const stream of [child.stdout!, child.stderr!]) splitLines(stream, (l) => this.emit('line', l), (p) => this.emit('progress', p))
+    child.on('error', (e) => {
+      this.emit('line', `[mrs] could not start ${spec.binary}: ${e.message}`)
+      this.end({ code: 127, signal: null })
+    })
+    child.on('exit', (code, signal) => this.end({ code, signal }))
+  }
+
+  private end(exit: ServerExit): void {
+    if (this.exited) return
+    this.exited = true
+    // after the current tick, so a listener attached right after spawn() hears it
+    setImmediate(() => this.emit('exit', exit))
+  }
+
+  owner() {
+    return listenerOwner(BACKEND_HOST, this.backend.port, this.pid)
+  }
+
+  async portTaken(): Promise<boolean> {
+    return !(await portIsFree(this.backend.port, BACKEND_HOST))
+  }
+
+  async cachedBytes(repos: readonly string[]): Promise<number> {
+    return repos.reduce((n, repo) => n + cachedBytes(repo, this.run.env), 0)
+  }
+
+  async modelContext(model: string) {
+    return localContextWindow(model, this.run.env)
+  }
+
+  stop(graceMs: number): Promise<{ forced: boolean }> {
+    this.stopping ??= this.pid ? stopGroup(this.pid, graceMs) : Promise.resolve({ forced: false })
+    return this.stopping
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Where a server runs: this machine, an SSH host, a Slurm job. One module per
+ * place in this directory says everything about running mistral.rs there;
+ * `registry.ts` lists them, and the keeper, readiness, the context window,
+ * sharing and `mrs ps` are one code path for all of them. A place is plain
+ * data in the plan (`PlaceSpec`); its module turns it into processes.
+ */
+import type { EventEmitter } from 'node:events'
+import type { Backend } from '../keeper/front.js'
+import type { Ownership } from '../server/owner.js'
+import type { ServerSpec } from '../server/spec.js'
+import type { Env } from '../paths.js'
+
+export type { Backend } from '../keeper/front.js'
+
+export interface LocalPlace {
+  kind: 'local'
+}
+
+export type PlaceSpec = LocalPlace
+
+/** How one run of mistral.rs ended. */
+export interface ServerExit {
+  code: number | null
+  signal: string | null
+  /** Set when the place lost the server without learning how it ended (a dropped connection, a job that ended): why, for people. */
+  lost?: string
+}
+
+export interface ServerProcessEvents {
+  /** A whole line of the server's output (ANSI removed). */
+  line: [string]
+  /** The latest state of a line being redrawn (a progress bar). */
+  progress: [string]
+  exit: [ServerExit]
+}
+
+/** One run of mistral.rs, as the keeper sees it wherever it runs. */
+export interface ServerProcess extends EventEmitter<ServerProcessEvents> {
+  /** The local process that stands for the server (mistral.rs itself here; an ssh or srun client for a remote one): its process group is stopped with it. */
+  readonly pid: number
+  /** Its start time: with the PID, what proves a process is this one before anything kills it. */
+  readonly start?: string
+  /** mistralrs and its arguments, as they run. */
+  readonly binary: string
+  readonly argv: string[]
+  /** The local process's own command line when it is not mistralrs (an ssh or srun client). */
+  readonly localArgv?: string[]
+  /** Where the keeper reaches mistral.rs. */
+  readonly backend: Backend
+  /** Who listens on the backend now: this server, nobody yet, or someone else. Nothing is sent to the backend before it is this server. */
+  owner(): Promise<Ownership>
+  /** After a failed start: was the backend port taken by someone else? */
+  portTaken(): Promise<boolean>
+  /** Bytes in the Hugging Face cache (where the server runs) of these repositories: the download's progress. */
+  cachedBytes(repos: readonly string[]): Promise<number>
+  /** The context length in a model's config.json where the server runs. */
+  modelContext(model: string): Promise<{ tokens?: number; problem?: string }>
+  /** SIGTERM to its whole process group, SIGKILL after the grace period; resolves once it is gone. Safe to call twice. */
+  stop(graceMs: number): Promise<{ forced: boolean }>
+}
+
+/** What the keeper asks a place to start. */
+export interface ServerRun {
+  spec: ServerSpec
+  /** The keeper's private dir for this server (on this machine). */
+  tmpDir: string
+  /** Try this backend port first (a restart keeps its port when it can). */
+  preferPort?: number
+  graceMs: number
+  env: Env
+}
+
+export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
+  kind: P['kind']
+  /** Where the server runs, for people (`this machine`, `gpu-box`). */
+  describe(place: P): string
+  /** Keeper side: start one run of mistral.rs there. */
+  spawn(place: P, run: ServerRun): Promise<ServerProcess>
+}
