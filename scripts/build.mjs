@@ -14,6 +14,7 @@
 import { build } from 'esbuild'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { createHash } from 'node:crypto'
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
@@ -50,7 +51,8 @@ const mrs = createRequire(import.meta.url)('../dist/mrs.cjs')
 // boot decides, before it loads mrs, whether a launch will likely start a server: it needs the commands that do
 const launchCommands = [...mrs.CLIENT_NAMES, 'serve', 'check']
 await Promise.all([
-  build({ ...cjs, entryPoints: { boot: 'src/cli/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __LAUNCH_COMMANDS__: JSON.stringify(launchCommands) } }),
+  // the code cache is keyed by the bundle's content: an edit that keeps its size and time must not run old compiled code
+  build({ ...cjs, entryPoints: { boot: 'src/cli/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __LAUNCH_COMMANDS__: JSON.stringify(launchCommands), __BUNDLE_HASH__: JSON.stringify(createHash('sha256').update(await readFile(new URL('../dist/mrs.cjs', import.meta.url))).digest('hex').slice(0, 32)) } }),
   build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist' }),
   build({ ...cjs, entryPoints: { statusline: 'src/clients/claude-statusline.ts' }, outdir: 'dist', sourcemap: false }),
   ...Object.entries(LAZY_LIBS).map(([lib, name]) =>

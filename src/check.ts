@@ -224,12 +224,16 @@ export function readEvents(res: NodeJS.ReadableStream, onEvent: (event: string |
   return new Promise((resolve, reject) => {
     let buffer = ''
     let total = 0
+    let failed = false
     const fail = (message: string) => {
-      ;(res as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.()
+      failed = true
+      // said first: the connection's reset, once it is dropped, must not be taken for the reason
       reject(Object.assign(new Error(message), { code: 'ETOOBIG' }))
+      setImmediate(() => (res as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.())
     }
     res.setEncoding('utf8')
     res.on('data', (chunk: string) => {
+      if (failed) return
       total += chunk.length
       if (total > MAX_STREAM_BYTES) return fail(`the stream went past ${formatCap(MAX_STREAM_BYTES)}`)
       // only the new text can complete an event: look from just before it
@@ -282,5 +286,6 @@ export function describeResult(r: CheckResult): string[] {
           : r.outcome === 'http-error'
             ? `FAILED: HTTP ${r.status}: ${r.body}`
             : `FAILED: ${printable(r.text ?? '')}`
-  return [`${apiName(r.api)}: ${what}${speed ? ` (${speed})` : ''}`, ...(r.fix ? [`  fix: ${r.fix}`] : [])]
+  // every part can quote the server (a tool's name, its arguments, an error body): nothing of it reaches the terminal raw
+  return [`${apiName(r.api)}: ${what}${speed ? ` (${speed})` : ''}`, ...(r.fix ? [`  fix: ${printable(r.fix)}`] : [])]
 }

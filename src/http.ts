@@ -80,11 +80,16 @@ export function readBody(res: IncomingMessage, maxBytes: number): Promise<string
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    let failed = false
     res.on('data', (chunk: Buffer) => {
+      if (failed) return
       size += chunk.length
       if (size > maxBytes) {
-        res.destroy()
-        return reject(httpError(`the answer is larger than ${formatCap(maxBytes)}`, 'ETOOBIG'))
+        failed = true
+        chunks.length = 0
+        // said first: the connection's reset, once it is dropped, must not be taken for the reason
+        reject(httpError(`the answer is larger than ${formatCap(maxBytes)}`, 'ETOOBIG'))
+        return void setImmediate(() => res.destroy())
       }
       chunks.push(chunk)
     })
@@ -122,3 +127,26 @@ export function modelIds(body: unknown): string[] | undefined {
 
 /** A model list is a few KB; a long one a few hundred. Past this it is not a model list. */
 export const MODEL_LIST_MAX_BYTES = 4 * 1024 * 1024
+
+/**
+ * A URL's credentials (`http://user:password@host`) as the Basic
+ * `Authorization` value they stand for, and the URL without them: a command
+ * line is readable by every local user (/proc/PID/cmdline), so a URL that goes
+ * into one loses its credentials, which travel in the environment instead.
+ */
+export function splitCredentials(url: string): { url: string; authorization?: string } {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return { url }
+  }
+  if (!u.username && !u.password) return { url }
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+  u.username = ''
+  u.password = ''
+  return { url: u.toString().replace(/\/$/, ''), authorization }
+}
+
+/** `http://user:secret@host` → `http://user:***@host`, wherever a URL with a password appears in `text`. */
+export const maskCredentials = (text: string) => text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*):[^/\s@]*@/gi, '$1:***@')

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { shortName } from './clients/types.js'
 import { shellQuote } from './text.js'
+import { splitCredentials } from './http.js'
 
 function builtScript(name: string): string {
   const here = dirname(fileURLToPath(import.meta.url))
@@ -18,5 +19,6 @@ export const keeperScript = () => builtScript('keeper.cjs')
 
 /** The command a client runs for its status line: `node statusline.cjs URL NAME CONTEXT STATE_FILE`. */
 export function statusLineCommand(server: { url: string; model: string; contextWindow?: number }, stateFile: string): string {
-  return [process.execPath, builtScript('statusline.cjs'), server.url, shortName(server.model), String(server.contextWindow ?? ''), stateFile].map(shellQuote).join(' ')
+  // a command line is readable by every local user: the URL's credentials reach the status line in its environment
+  return [process.execPath, builtScript('statusline.cjs'), splitCredentials(server.url).url, shortName(server.model), String(server.contextWindow ?? ''), stateFile].map(shellQuote).join(' ')
 }

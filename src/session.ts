@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path'
 import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSignal } from './errors.js'
 import type { Output } from './cli/output.js'
 import { formatDuration } from './duration.js'
-import { formatCap, getJson, modelIds, MODEL_LIST_MAX_BYTES } from './http.js'
+import { formatCap, getJson, modelIds, MODEL_LIST_MAX_BYTES, splitCredentials } from './http.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
 import { type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
@@ -62,6 +62,8 @@ export interface ReadyServer {
   webSearch: boolean
   handle?: ServerHandle
   headers?: Record<string, string>
+  /** The Basic credentials a --url carried (sent by clients from their environment, never their command line). */
+  authorization?: string
 }
 
 export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> {
@@ -128,7 +130,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
 /** The client's launch on a server, as a session makes it (and `--dry-run` prints it). */
 export function clientLaunch(
   client: ClientPlan,
-  server: Pick<ReadyServer, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'webSearch'>,
+  server: Pick<ReadyServer, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'webSearch' | 'authorization'>,
   where: Pick<ClientContext, 'env' | 'tmpDir' | 'prepared' | 'statusLine'>,
 ): ClientLaunch {
   return client.module.launch(client.binary, {
@@ -139,6 +141,7 @@ export function clientLaunch(
     maxOutput: maxOutputFor(server.contextWindow),
     webSearch: server.webSearch,
     apiKeyEnv: client.apiKeyEnv,
+    authorization: server.authorization,
     userArgs: client.userArgs,
     ...where,
   })
@@ -375,7 +378,7 @@ async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext, signal: 
     throw new MrsError(`the server at ${plan.url} names its model "${printable(model.slice(0, 60))}…" (${model.length} characters${printable(model) !== model ? ', with control characters' : ''}), which is no model id; is it a mistral.rs server?`, ExitCode.Unreachable)
   ctx.out.info(`using ${plan.url} (model ${model}${plan.model ? '' : ", the server's default"})`)
   // what tools a remote server runs cannot be seen from here: --web-search says it searches
-  return { url: plan.url, model, contextWindow: plan.context, webSearch: plan.webSearch, headers }
+  return { url: plan.url, model, contextWindow: plan.context, webSearch: plan.webSearch, headers, authorization: splitCredentials(plan.url).authorization }
 }
 
 /**

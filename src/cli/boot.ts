@@ -3,15 +3,21 @@
  * not compile mrs again on every start: compiling the bundle was the largest
  * part of the time before `main` (Node 22 has module.enableCompileCache for
  * this; Node 20 does not). The cache is written once, when the process
- * exits, so it holds the functions that run actually compiled; V8 rejects a
- * cache made by another Node, another bundle or a damaged file, and then this
- * run compiles as usual and writes a fresh one.
+ * exits, so it holds the functions that run actually compiled.
+ *
+ * Release V8 trusts a cache's payload: a damaged one (a few zeroed bytes)
+ * crashes the process, and it checks the source only by its length. So:
+ *   - the cache is keyed by the bundle's content (a hash computed when the
+ *     bundle is built), not its size and time, which an edit can keep;
+ *   - the file carries its own checksum (FNV-1a over its 32-bit words, ~1 ms
+ *     for the 150 KB it is), checked before V8 sees a byte of it; a cache
+ *     that does not match is not used, and is written again.
  *
  * A code cache is code: it is read only from a directory that is the user's
  * own and closed to others (the same rule as mrs's state dirs). Anything
  * else, or any error, means no cache, never a failed start.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import Module, { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { Script } from 'node:vm'
@@ -19,8 +25,8 @@ import { getPaths, type Env } from '../paths.js'
 import { likelyToStartServer, startSpareKeeper, type SpareKeeper } from '../server/keeper-process.js'
 import { digest } from '../hash.js'
 
-/** The cache file for this bundle on this Node, or undefined when the cache dir is not safe to use. */
-export function codeCachePath(bundle: string, env: Env): string | undefined {
+/** The cache file for a bundle (by its content key) on this Node, or undefined when the cache dir is not safe to use. */
+export function codeCachePath(contentKey: string, env: Env): string | undefined {
   const dir = join(getPaths(env).cacheDir, 'code')
   try {
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -29,21 +35,39 @@ export function codeCachePath(bundle: string, env: Env): string | undefined {
       const uid = typeof process.getuid === 'function' ? process.getuid() : undefined
       if (!st.isDirectory() || (uid !== undefined && (st.uid !== uid || (st.mode & 0o077) !== 0))) return undefined
     }
-    const st = statSync(bundle)
-    const key = digest(`${bundle}\0${st.size}\0${st.mtimeMs}\0${process.version}\0${process.arch}`)
-    return join(dir, `mrs-${key}.v8`)
+    return join(dir, `mrs-${digest(`${contentKey}\0${process.version}\0${process.arch}`)}.v8`)
   } catch {
     return undefined
   }
 }
 
+/** The file's first bytes: a magic word, then the payload's checksum. */
+const MAGIC = 0x4352534d // 'MSRC'
+const HEADER = 8
+
+/** FNV-1a over the 32-bit words of `data` (its last 0-3 bytes one by one). */
+export function checksum(data: Uint8Array): number {
+  const words = data.byteOffset % 4 === 0 ? new Int32Array(data.buffer, data.byteOffset, data.length >> 2) : new Int32Array(Uint8Array.from(data).buffer, 0, data.length >> 2)
+  let h = 0x811c9dc5
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193)
+  for (let i = words.length * 4; i < data.length; i++) h = Math.imul(h ^ data[i]!, 0x01000193)
+  return h >>> 0
+}
+
+/** The V8 payload of a cache file, or undefined when the file is not one of ours or was damaged. */
+export function readCodeCache(file: Buffer): Buffer | undefined {
+  if (file.length <= HEADER || file.readUInt32LE(0) !== MAGIC) return undefined
+  const payload = file.subarray(HEADER)
+  return checksum(payload) === file.readUInt32LE(4) ? payload : undefined
+}
+
 /** Evaluates a CommonJS bundle as `require` would, with its code cache; returns its exports. */
-export function loadWithCodeCache(bundle: string, env: Env): Record<string, unknown> {
+export function loadWithCodeCache(bundle: string, env: Env, contentKey: string): Record<string, unknown> {
   const source = readFileSync(bundle, 'utf8')
-  const cacheFile = codeCachePath(bundle, env)
+  const cacheFile = codeCachePath(contentKey, env)
   let cachedData: Buffer | undefined
   try {
-    if (cacheFile) cachedData = readFileSync(cacheFile)
+    if (cacheFile) cachedData = readCodeCache(readFileSync(cacheFile))
   } catch {
     // first run of this bundle on this Node
   }
@@ -54,13 +78,17 @@ export function loadWithCodeCache(bundle: string, env: Env): Record<string, unkn
   return mod.exports
 }
 
-/** Writes the cache (atomically, 0600) and removes those of older bundles. */
+/** Writes the cache (atomically, 0600, with its checksum) and removes those of older bundles. */
 function saveCodeCache(script: Script, cacheFile: string): void {
   try {
     const dir = dirname(cacheFile)
     for (const name of readdirSync(dir)) if (name.startsWith('mrs-') && join(dir, name) !== cacheFile) rmSync(join(dir, name), { force: true })
+    const payload = script.createCachedData()
+    const header = Buffer.alloc(HEADER)
+    header.writeUInt32LE(MAGIC, 0)
+    header.writeUInt32LE(checksum(payload), 4)
     const tmp = `${cacheFile}.${process.pid}.tmp`
-    writeFileSync(tmp, script.createCachedData(), { mode: 0o600 })
+    writeFileSync(tmp, Buffer.concat([header, payload]), { mode: 0o600 })
     renameSync(tmp, cacheFile)
   } catch {
     // an unwritable cache only costs time
@@ -69,11 +97,13 @@ function saveCodeCache(script: Script, cacheFile: string): void {
 
 /** The commands that start a server (the clients', serve, check): set at build time, as the registry is not loaded here. */
 declare const __LAUNCH_COMMANDS__: string[]
+/** A hash of dist/mrs.cjs's content, set at build time: the code cache's key. */
+declare const __BUNDLE_HASH__: string
 
 export function boot(argv: string[]): void {
   // a keeper started now boots while mrs loads and plans (see src/server/keeper-process.ts)
   const spare = likelyToStartServer(argv, process.env, __LAUNCH_COMMANDS__) ? startSpareKeeper(process.env) : undefined
-  const mrs = loadWithCodeCache(join(__dirname, 'mrs.cjs'), process.env) as { main: (argv: string[]) => Promise<void>; adoptSpareKeeper: (k: SpareKeeper | undefined) => void }
+  const mrs = loadWithCodeCache(join(__dirname, 'mrs.cjs'), process.env, __BUNDLE_HASH__) as { main: (argv: string[]) => Promise<void>; adoptSpareKeeper: (k: SpareKeeper | undefined) => void }
   mrs.adoptSpareKeeper(spare)
   void mrs.main(argv)
 }

@@ -14,6 +14,7 @@ import type { Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
 import { buildPlan, checkClientVersion, locateClient, locateMistralrs, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
 import { shellQuote } from '../text.js'
+import { maskCredentials } from '../http.js'
 import { mark } from '../trace.js'
 import { envCommand, setupCommand } from './commands/env.js'
 import { logsCommand, psCommand, stopCommand } from './commands/manage.js'
@@ -274,7 +275,8 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     for (const [name, target] of Object.entries(launch.links ?? {})) lines.push(`link:     ${tmpDir}/${name} -> ${target}`)
   }
   for (const w of plan.warnings) lines.push(`warning:  ${w}`)
-  return `${lines.join('\n')}\n`
+  // a URL's password is never printed
+  return `${maskCredentials(lines.join('\n'))}\n`
 }
 
 /** The client a command names (`mrs env NAME`). */

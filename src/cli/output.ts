@@ -9,6 +9,10 @@
  */
 import { formatDuration } from '../duration.js'
 import { printable } from '../text.js'
+import { maskCredentials } from '../http.js'
+
+/** What mrs prints of a message: control characters escaped, a URL's password masked. */
+const shown = (text: string) => maskCredentials(printable(text))
 
 export interface OutputOptions {
   stream?: NodeJS.WriteStream
@@ -58,24 +62,24 @@ export class Output {
 
   /** Status: what mrs is doing. Silenced by -q. */
   info(message: string): void {
-    if (!this.quiet) this.write(`${this.dim('mrs:')} ${printable(message)}`)
+    if (!this.quiet) this.write(`${this.dim('mrs:')} ${shown(message)}`)
   }
 
   /** Always shown, once per distinct message. */
   warn(message: string): void {
     if (this.warned.has(message)) return
     this.warned.add(message)
-    this.write(`${this.dim('mrs:')} ${this.yellow('warning:')} ${printable(message)}`)
+    this.write(`${this.dim('mrs:')} ${this.yellow('warning:')} ${shown(message)}`)
   }
 
   error(message: string, details: string[] = []): void {
-    this.write(`${this.dim('mrs:')} ${this.red('error:')} ${printable(message)}`)
-    for (const line of details) this.write(`  ${this.dim('│')} ${printable(line)}`)
+    this.write(`${this.dim('mrs:')} ${this.red('error:')} ${shown(message)}`)
+    for (const line of details) this.write(`  ${this.dim('│')} ${shown(line)}`)
   }
 
   /** A server output line, shown with -v. */
   serverLine(line: string): void {
-    if (this.verbose) this.write(`  ${this.dim('│')} ${printable(line)}`)
+    if (this.verbose) this.write(`  ${this.dim('│')} ${shown(line)}`)
   }
 
   /** A live "waiting" line: spinner and elapsed time on a TTY, a few plain lines elsewhere. */

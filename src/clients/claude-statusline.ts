@@ -13,6 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { parseMetrics } from '../server/metrics.js'
+import { AUTHORIZATION_ENV } from './types.js'
 
 /**
  * Whatever happens (a hung server, a busy machine), the line is out by then;
@@ -67,7 +68,7 @@ export function line(parts: { name: string; used?: number; context?: number; tok
  * HTTP it is one HTTP/1.0 request on a socket (node:http costs a few ms to
  * load, and this runs after every message); https goes through node:https.
  */
-export function getMetrics(target: string, token: string | undefined): Promise<string | undefined> {
+export function getMetrics(target: string, authorization: string | undefined): Promise<string | undefined> {
   return new Promise((resolve) => {
     let u: URL
     try {
@@ -75,7 +76,7 @@ export function getMetrics(target: string, token: string | undefined): Promise<s
     } catch {
       return resolve(undefined)
     }
-    const auth = token ? { authorization: `Bearer ${token}` } : {}
+    const auth: Record<string, string> = authorization ? { authorization } : {}
     if (u.protocol === 'https:') {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const req = (require('node:https') as typeof import('node:https')).get(u, { headers: auth, timeout: BUDGET_MS }, (res) => {
@@ -134,7 +135,10 @@ function main(): void {
     if (input.length < METRICS_MAX_BYTES) input += d
   })
   const stdinDone = new Promise<void>((resolve) => process.stdin.on('end', resolve).on('error', () => resolve()))
-  const metrics = getMetrics(`${url}/metrics`, process.env.ANTHROPIC_AUTH_TOKEN).then((text) => (text === undefined ? undefined : parseMetrics(text)))
+  // a --url's credentials come in the environment (the URL in this command line has none); else Claude's bearer token
+  const token = process.env.ANTHROPIC_AUTH_TOKEN
+  const authorization = process.env[AUTHORIZATION_ENV] || (token ? `Bearer ${token}` : undefined)
+  const metrics = getMetrics(`${url}/metrics`, authorization).then((text) => (text === undefined ? undefined : parseMetrics(text)))
   void Promise.all([stdinDone, metrics]).then(([, m]) => {
     try {
       finish(compose(input, m))

@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path'
 import { homedir } from 'node:os'
 import { usageError } from '../errors.js'
 import { shellQuote } from '../text.js'
-import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
+import { AUTHORIZATION_ENV, childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
 
 /** Sent as the bearer token to a local server, which checks none. */
 export const DUMMY_TOKEN = 'mrs-local'
@@ -44,7 +44,7 @@ export const SETTINGS_FILE = 'claude-settings.json'
 export type ClaudeSettings = Record<string, unknown> & { env?: Record<string, string>; permissions?: { deny?: string[] } & Record<string, unknown> }
 
 /** The routing variables, identical in the environment and in the settings file. */
-export function claudeRouting(ctx: Pick<ClientContext, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'maxOutput' | 'apiKeyEnv'>): Record<string, string> {
+export function claudeRouting(ctx: Pick<ClientContext, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'maxOutput' | 'apiKeyEnv' | 'authorization'>): Record<string, string> {
   const main = ctx.model
   const small = ctx.smallModel ?? ctx.model
   const tiers: Record<string, string> = {}
@@ -72,6 +72,8 @@ export function claudeRouting(ctx: Pick<ClientContext, 'url' | 'model' | 'smallM
       : {}),
     ...(ctx.maxOutput ? { CLAUDE_CODE_MAX_OUTPUT_TOKENS: String(ctx.maxOutput) } : {}),
     ...Object.fromEntries(PROVIDER_SWITCHES.map((k) => [k, ''])),
+    // a --url's credentials, for mrs's status line (whose command line, readable by anyone, has the URL without them)
+    ...(ctx.authorization ? { [AUTHORIZATION_ENV]: ctx.authorization } : {}),
   }
 }
 

@@ -16,7 +16,8 @@ import { parse, stringify } from 'smol-toml'
 import { usageError } from '../errors.js'
 import { privateDir } from '../paths.js'
 import { shellQuote } from '../text.js'
-import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
+import { AUTHORIZATION_ENV, childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
+import { splitCredentials } from '../http.js'
 import { digest } from '../hash.js'
 
 /** Our provider id: not `openai`/`ollama`/`lmstudio` (reserved), not `mistralrs` (a user's own table by that name would merge in). */
@@ -33,7 +34,14 @@ export const PROVIDER_DEFAULTS = {
 }
 
 /** TOML for a `-c key=value` value. */
-const toml = (v: string | number | boolean | string[]) => (Array.isArray(v) ? `[${v.map((s) => JSON.stringify(s)).join(',')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v))
+const toml = (v: string | number | boolean | string[] | Record<string, string>): string =>
+  Array.isArray(v)
+    ? `[${v.map((s) => JSON.stringify(s)).join(',')}]`
+    : typeof v === 'object'
+      ? `{${Object.entries(v).map(([k, x]) => `${k}=${JSON.stringify(x)}`).join(',')}}`
+      : typeof v === 'string'
+        ? JSON.stringify(v)
+        : String(v)
 
 export interface CatalogEntry extends Record<string, unknown> {
   slug: string
@@ -90,13 +98,14 @@ export interface CodexPrepared {
 }
 
 /** The `-c` overrides, as `key=value` strings. `catalogPath` is where the catalog file will be. */
-export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv'>, extra: { catalogPath?: string; statusLine?: boolean } = {}): string[] {
+export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv' | 'authorization'>, extra: { catalogPath?: string; statusLine?: boolean } = {}): string[] {
   const p = `model_providers.${PROVIDER_ID}`
-  const pairs: [string, string | number | boolean | string[]][] = [
+  const pairs: [string, string | number | boolean | string[] | Record<string, string>][] = [
     ['model_provider', PROVIDER_ID],
     ['model', ctx.model.id],
     [`${p}.name`, PROVIDER_NAME],
-    [`${p}.base_url`, `${ctx.url}/v1`],
+    // argv is readable by every local user: a URL's credentials go as a header from the environment
+    [`${p}.base_url`, `${splitCredentials(ctx.url).url}/v1`],
     [`${p}.wire_api`, 'responses'],
     [`${p}.request_max_retries`, PROVIDER_DEFAULTS.request_max_retries],
     [`${p}.stream_max_retries`, PROVIDER_DEFAULTS.stream_max_retries],
@@ -105,6 +114,7 @@ export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'conte
   ]
   // Codex sends `Authorization: Bearer $VAR`; only the variable's name is in argv.
   if (ctx.apiKeyEnv) pairs.push([`${p}.env_key`, ctx.apiKeyEnv])
+  if (ctx.authorization) pairs.push([`${p}.env_http_headers`, { Authorization: AUTHORIZATION_ENV }])
   if (ctx.contextWindow) pairs.push(['model_context_window', ctx.contextWindow])
   if (extra.catalogPath) pairs.push(['model_catalog_json', extra.catalogPath])
   // Codex's hosted web_search tool runs on the server: offer it only when the server runs web search.
@@ -121,7 +131,8 @@ function launch(binary: string, ctx: ClientContext): ClientLaunch {
   return {
     command: binary,
     args: [...overrides.flatMap((o) => ['-c', o]), ...ctx.userArgs],
-    env: childEnv(ctx.env),
+    env: { ...childEnv(ctx.env), ...(ctx.authorization ? { [AUTHORIZATION_ENV]: ctx.authorization } : {}) },
+    masked: ctx.authorization ? [ctx.authorization] : undefined,
     files: prepared.catalogBase ? { [CATALOG_FILE]: JSON.stringify(catalogFor(prepared.catalogBase, ctx.model, ctx.contextWindow)) } : {},
   }
 }

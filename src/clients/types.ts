@@ -33,6 +33,12 @@ export interface ClientContext {
   webSearch: boolean
   /** Remote server behind a proxy: the variable holding the bearer token. */
   apiKeyEnv?: string
+  /**
+   * The Basic `Authorization` value of a --url that carries credentials
+   * (`user:password@`): a client that takes the URL on its command line gets
+   * it without them, and sends this header from `AUTHORIZATION_ENV` instead.
+   */
+  authorization?: string
   /** The client's arguments as the user gave them. */
   userArgs: string[]
   /** mrs's own environment; the child's is derived from it. */
@@ -128,6 +134,9 @@ export interface ClientModule {
   /** The first request's size in tokens (measured with the pinned client): below it the client cannot work. */
   minContext: number
 }
+
+/** The variable that carries a --url's credentials to a client (and to the status line) as an `Authorization` header. */
+export const AUTHORIZATION_ENV = 'MRS_URL_AUTHORIZATION'
 
 /**
  * `export K=V` lines for `mrs env`. With --api-key-env the variable `keyVar`

@@ -17,6 +17,7 @@ import type { ServerInfo } from '../keeper/protocol.js'
 import { cachedModels } from '../hf.js'
 import type { Env } from '../paths.js'
 import { formatBytes } from '../server/download.js'
+import { printable } from '../text.js'
 import { RECOMMENDED } from './recommended.js'
 import { describeFit, fitOf } from './fit.js'
 import { detectAccelerator, type Accelerator } from './accelerator.js'
@@ -72,7 +73,7 @@ export async function chooseModel(input: ChooseInput): Promise<ModelChoice> {
   // rule 5
   const { models, problem } = cachedModels(input.env)
   if (problem) input.warn(problem)
-  const listed = models.map((m) => `${m.id}  ${formatBytes(m.bytes)}${m.partial ? ' (partial download)' : ''}`)
+  const listed = models.map((m) => `${printable(m.id)}  ${formatBytes(m.bytes)}${m.partial ? ' (partial download)' : ''}`)
   throw new MrsError(
     `no model: pass -m MODEL, set MRS_MODEL, or put model = "..." in ${input.configPath}${listed.length ? '; downloaded models:' : ' (no models are downloaded yet; see mrs models)'}`,
     ExitCode.Usage,
@@ -113,7 +114,7 @@ export function modelRows(env: Env, accelerator: Accelerator, now = Date.now()):
   // the facts go in the label: a picker shows a row's hint only while it is focused
   const rows: ModelRow[] = models.map((m) => ({
     value: m.id,
-    label: `${m.id}  (${[`downloaded, ${formatBytes(m.bytes)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.partial ? 'partial download' : '', m.contextWindow ? `${Math.round(m.contextWindow / 1024)}K context` : ''].filter(Boolean).join(' · ')})`,
+    label: `${printable(m.id)}  (${[`downloaded, ${formatBytes(m.bytes)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.partial ? 'partial download' : '', m.contextWindow ? `${Math.round(m.contextWindow / 1024)}K context` : ''].filter(Boolean).join(' · ')})`,
     hint: '',
   }))
   for (const r of RECOMMENDED) {
@@ -139,5 +140,5 @@ async function pickModel(input: ChooseInput): Promise<string> {
   if (problem) input.warn(problem)
   const { pickOne } = await import('./picker.js')
   const memory = `${accelerator.name}, ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`
-  return pickOne(`Model for ${input.forWhat} — ${memory}`, rows, (typed) => ({ value: typed, label: typed, hint: 'as typed: a Hugging Face id or a local directory' }))
+  return pickOne(`Model for ${input.forWhat} — ${memory}`, rows, (typed) => ({ value: typed, label: printable(typed), hint: 'as typed: a Hugging Face id or a local directory' }))
 }

@@ -3,11 +3,12 @@
 // once (0600) and then used; a damaged cache is replaced, not fatal; a cache
 // dir that is not the user's own and closed is never read (a code cache is
 // code).
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { codeCachePath } from '../../src/cli/boot.js'
+import { codeCachePath, readCodeCache } from '../../src/cli/boot.js'
 import { tempDir } from '../helpers/tmp.js'
 import { ROOT } from '../helpers/sandbox.js'
 
@@ -15,8 +16,12 @@ import { ROOT } from '../helpers/sandbox.js'
 function load(dir: string, cacheHome: string) {
   const bundle = join(dir, 'bundle.cjs')
   if (!existsSync(bundle)) writeFileSync(bundle, `exports.answer = (function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) })(20)\nexports.dir = __dirname\n`)
-  const script = `const { loadWithCodeCache } = require(${JSON.stringify(join(ROOT, 'dist', 'boot.cjs'))}); const m = loadWithCodeCache(${JSON.stringify(bundle)}, process.env); console.log(JSON.stringify(m))`
+  // the key the build computes for dist/mrs.cjs: a hash of the content
+  const key = createHash('sha256').update(readFileSync(bundle)).digest('hex')
+  const script = `const { loadWithCodeCache } = require(${JSON.stringify(join(ROOT, 'dist', 'boot.cjs'))}); const m = loadWithCodeCache(${JSON.stringify(bundle)}, process.env, ${JSON.stringify(key)}); console.log(JSON.stringify(m))`
   const r = spawnSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, HOME: dir, XDG_CACHE_HOME: cacheHome }, encoding: 'utf8', timeout: 10_000 })
+  // a damaged cache handed to V8 kills the process with SIGSEGV or SIGTRAP: that must never happen
+  expect(r.signal, r.stderr).toBeNull()
   expect(r.status, r.stderr).toBe(0)
   return JSON.parse(r.stdout) as { answer: number; dir: string }
 }
@@ -47,6 +52,33 @@ describe('the code cache', () => {
     expect(statSync(path).size).toBeGreaterThan(100)
   })
 
+  it('a cache damaged inside its payload (64 zeroed bytes) is never handed to V8, and is written again', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    load(dir, cacheHome)
+    const path = join(cacheHome, 'mrs', 'code', cacheFiles(cacheHome)[0]!)
+    const good = readFileSync(path)
+    expect(readCodeCache(good)).toBeDefined()
+    const damaged = Buffer.from(good)
+    damaged.fill(0, Math.floor(good.length / 2), Math.floor(good.length / 2) + 64)
+    writeFileSync(path, damaged)
+    expect(readCodeCache(damaged)).toBeUndefined()
+    for (let i = 0; i < 3; i++) expect(load(dir, cacheHome).answer).toBe(6765)
+    expect(readCodeCache(readFileSync(path))).toBeDefined()
+  })
+
+  it('a changed bundle of the same size and time runs its own code, not the old cache\'s', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    const bundle = join(dir, 'bundle.cjs')
+    writeFileSync(bundle, 'exports.answer = (function f(n) { return n < 2 ? n : f(n - 1) + f(n - 2) })(10)\nexports.dir = __dirname\n')
+    const { mtime } = statSync(bundle)
+    expect(load(dir, cacheHome).answer).toBe(55)
+    writeFileSync(bundle, 'exports.answer = (function f(n) { return n < 2 ? n : f(n - 1) + f(n - 2) })(11)\nexports.dir = __dirname\n')
+    utimesSync(bundle, mtime, mtime)
+    expect(load(dir, cacheHome).answer).toBe(89)
+  })
+
   it('a new bundle gets its own cache, and the old one is removed', () => {
     const dir = tempDir('mrs-boot-')
     const cacheHome = join(dir, 'cache')
@@ -66,12 +98,12 @@ describe('the code cache', () => {
     const open = join(dir, 'open')
     mkdirSync(join(open, 'mrs', 'code'), { recursive: true })
     chmodSync(join(open, 'mrs'), 0o777)
-    expect(codeCachePath(bundle, { XDG_CACHE_HOME: open })).toBeUndefined()
+    expect(codeCachePath('key', { XDG_CACHE_HOME: open })).toBeUndefined()
     const elsewhere = join(dir, 'elsewhere')
     mkdirSync(join(elsewhere, 'code'), { recursive: true, mode: 0o700 })
     mkdirSync(join(dir, 'linked'))
     symlinkSync(elsewhere, join(dir, 'linked', 'mrs'))
-    expect(codeCachePath(bundle, { XDG_CACHE_HOME: join(dir, 'linked') })).toBeUndefined()
-    expect(codeCachePath(bundle, { XDG_CACHE_HOME: join(dir, 'fine') })).toMatch(/mrs-[0-9a-f]{16}\.v8$/)
+    expect(codeCachePath('key', { XDG_CACHE_HOME: join(dir, 'linked') })).toBeUndefined()
+    expect(codeCachePath('key', { XDG_CACHE_HOME: join(dir, 'fine') })).toMatch(/mrs-[0-9a-f]{16}\.v8$/)
   })
 })

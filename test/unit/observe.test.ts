@@ -147,7 +147,7 @@ describe('the status line\'s GET /metrics (one HTTP/1.0 request on a socket)', (
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
     try {
-      expect(await getMetrics(`${base}/metrics`, 'tok-1')).toBe('mistralrs_sequences_running 1\n')
+      expect(await getMetrics(`${base}/metrics`, 'Bearer tok-1')).toBe('mistralrs_sequences_running 1\n')
       expect(await getMetrics(`${base}/other`, undefined)).toBeUndefined()
       expect(seen).toEqual(['Bearer tok-1', undefined])
     } finally {

@@ -23,6 +23,7 @@ import { compareVersions, npmPackageVersion, versionIn } from '../../version.js'
 import { detectAccelerator } from '../../models/accelerator.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
+import { printable, shortList } from '../../text.js'
 
 export interface Check {
   name: string
@@ -138,7 +139,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | und
   checks.push({
     name: 'models',
     ok: !problem,
-    detail: problem ?? `Hugging Face cache ${hubCacheDir(env)}: ${models.length ? models.map((m) => m.id).join(', ') : 'no models downloaded yet (the first run downloads; see mrs models)'}`,
+    detail: problem ?? `Hugging Face cache ${hubCacheDir(env)}: ${models.length ? shortList(models.map((m) => m.id), 20, 2000) : 'no models downloaded yet (the first run downloads; see mrs models)'}`,
     blocks: [],
   })
 
@@ -173,9 +174,9 @@ export async function doctorCommand(parsed: ParsedArgs): Promise<number> {
     const out = new Output({ stream: process.stdout })
     for (const c of checks) {
       const mark = c.ok ? out.green('✓') : c.blocks.length ? out.red('✗') : out.yellow('!')
-      process.stdout.write(`${mark} ${c.name.padEnd(9)} ${c.detail}\n`)
-      if (!c.ok && c.fix) process.stdout.write(`  ${' '.repeat(9)} fix: ${c.fix}\n`)
-      if (c.note) process.stdout.write(`  ${' '.repeat(9)} note: ${c.note}\n`)
+      process.stdout.write(`${mark} ${c.name.padEnd(9)} ${printable(c.detail)}\n`)
+      if (!c.ok && c.fix) process.stdout.write(`  ${' '.repeat(9)} fix: ${printable(c.fix)}\n`)
+      if (c.note) process.stdout.write(`  ${' '.repeat(9)} note: ${printable(c.note)}\n`)
     }
     const summary = ready.length ? `ready for ${ready.map((c) => `mrs ${c.name}`).join(', ')}` : `nothing is ready: ${blocking.map((c) => c.name).join(', ')} ${blocking.length === 1 ? 'blocks' : 'block'} it`
     process.stdout.write(`\n${summary}\n`)

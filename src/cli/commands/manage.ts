@@ -11,6 +11,7 @@ import { stopGroup, waitUntil } from '../../process/kill.js'
 import { isAlive, isStopped, sleep } from '../../process/proc.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
+import { printable } from '../../text.js'
 
 type Parsed = ParsedArgs
 
@@ -96,6 +97,8 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
       s.logPath ?? '-',
     ])
   }
+  // a registry entry is data from a file: printed escaped
+  for (const r of rows) for (let i = 0; i < r.length; i++) r[i] = printable(r[i]!)
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }

@@ -8,6 +8,7 @@ import { getPaths } from '../../paths.js'
 import { cachedModels } from '../../hf.js'
 import { listServers } from '../../server/registry.js'
 import { formatBytes } from '../../server/download.js'
+import { printable } from '../../text.js'
 import { formatDuration } from '../../duration.js'
 import { detectAccelerator } from '../../models/accelerator.js'
 import { describeFit, fitOf } from '../../models/fit.js'
@@ -40,7 +41,7 @@ export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
   lines.push('Downloaded (Hugging Face cache):')
   if (!cached.length) lines.push('  none yet: the first run of a model downloads it')
   for (const m of cached)
-    lines.push(`  ${m.id}  ${formatBytes(m.bytes)}${m.partial ? ', partial download' : ''}${m.lastUsed ? `, used ${formatDuration(now - m.lastUsed)} ago` : ''}${m.contextWindow ? `, ${m.contextWindow}-token context` : ''}, ${describeFit(m.fit, accelerator)}`)
+    lines.push(`  ${printable(m.id)}  ${formatBytes(m.bytes)}${m.partial ? ', partial download' : ''}${m.lastUsed ? `, used ${formatDuration(now - m.lastUsed)} ago` : ''}${m.contextWindow ? `, ${m.contextWindow}-token context` : ''}, ${describeFit(m.fit, accelerator)}`)
   lines.push('', 'Running (mrs ps):')
   if (!running.length) lines.push('  none')
   for (const s of running) lines.push(`  ${s.models.join(' + ')}  ${s.url}  ${s.state}${s.contextWindow ? `, ${s.contextWindow}-token context` : ''}`)
