@@ -45,7 +45,7 @@ describe('sshd harness', () => {
       const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_FAULT: 'never-ready' } })
       process.stderr.write(`sshd harness: started in ${host.startMs} ms\n`)
       expect(host.startMs).toBeLessThan(2000)
-      expect(sb.env.PATH!.split(':')[0]).toBe(join(sb.root, 'sshd', 'bin'))
+      expect(sb.env.PATH!.split(':')[0]).toBe(join(sb.root, 'ssh', 'bin'))
       const r = await ssh(sb, ['-T', host.alias, 'id -un; pwd; env'])
       expect(r.stderr).toBe('')
       expect(r.code).toBe(0)
@@ -67,6 +67,20 @@ describe('sshd harness', () => {
       expect(own.stdout).toBe(`${sb.id}\n`)
       // the client's `ssh` is tagged like everything the test starts; afterwards nothing is left
       expect(sb.leftovers()).toEqual([])
+    })
+  })
+
+  requires('sshd')('gives a second host its own server, remote dir and HOME, in the same ssh config', async () => {
+    await withSandbox({}, async (sb) => {
+      const a = await startSshd(sb)
+      const b = await startSshd(sb, { alias: 'gpu-two' })
+      expect(b.port).not.toBe(a.port)
+      expect(b.dir).not.toBe(a.dir)
+      expect((await ssh(sb, ['-T', a.alias, 'echo $HOME'])).stdout).toBe(`${a.home}\n`)
+      expect((await ssh(sb, ['-T', b.alias, 'echo $HOME'])).stdout).toBe(`${b.home}\n`)
+      // the URL spelling of the same server works too: key and known_hosts apply to every destination
+      expect((await ssh(sb, ['-T', '--', `ssh://${b.user}@127.0.0.1:${b.port}`, 'echo $HOME'])).stdout).toBe(`${b.home}\n`)
+      await expect(startSshd(sb, { alias: 'gpu-two' })).rejects.toThrow(/already has a host gpu-two/)
     })
   })
 

@@ -27,7 +27,7 @@
  * a parent dir is writable by others (a sandbox under /tmp always is: 1777),
  * so the key file lives in the per-test dir, owned by the remote user.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -60,10 +60,11 @@ export interface SshHost {
   /** This test's dir on the remote side (HOME, TMPDIR, XDG dirs, record and key file are inside). */
   dir: string
   port: number
-  /** The test's ssh config (what the `ssh` wrapper passes with -F). */
+  /** The test's ssh config (what the `ssh` wrapper passes with -F), shared by the sandbox's hosts. */
   configPath: string
+  /** Shared by the sandbox's hosts: `[127.0.0.1]:PORT` and each server's key. */
   knownHosts: string
-  /** The client key the config uses. */
+  /** The client key the config uses for every destination. */
   identity: string
   /** The remote fake mistralrs's record (FAKE_MISTRALRS_RECORD on the remote side). */
   record: string
@@ -237,10 +238,68 @@ export function sshdLog(host: SshHost): string {
   return existsSync(host.log) ? readFileSync(host.log, 'utf8') : ''
 }
 
+/** What the hosts of one sandbox share: the client key, one ssh config and known_hosts naming them all, the wrapper. */
+interface Client {
+  local: string
+  identity: string
+  identityPub: string
+  configPath: string
+  knownHosts: string
+  hosts: { alias: string; port: number; hostPub: string }[]
+}
+
+const clients = new WeakMap<Sandbox, Client>()
+
+function client(sb: Sandbox): Client {
+  let c = clients.get(sb)
+  if (c) return c
+  const local = join(sb.root, 'ssh')
+  mkdirSync(join(local, 'bin'), { recursive: true })
+  const identity = join(local, 'id_ed25519')
+  c = { local, identity, identityPub: keygen(identity, 'mrs-test-client'), configPath: join(local, 'ssh_config'), knownHosts: join(local, 'known_hosts'), hosts: [] }
+  writeFileSync(
+    join(local, 'bin', 'ssh'),
+    `#!/bin/sh\n# OpenSSH reads ~/.ssh from the passwd home, never $HOME: the test's config instead\nexec ${SSH} -F ${shq(c.configPath)} "$@"\n`,
+    { mode: 0o755 },
+  )
+  sb.env.PATH = `${join(local, 'bin')}:${sb.env.PATH}`
+  clients.set(sb, c)
+  return c
+}
+
+/** Rewrites the test's ssh config and known_hosts: each alias, then the key and host key checking for every destination. */
+function writeClientFiles(c: Client): void {
+  writeFileSync(c.knownHosts, c.hosts.map((h) => `[127.0.0.1]:${h.port} ${h.hostPub}\n`).join(''))
+  writeFileSync(
+    c.configPath,
+    [
+      ...c.hosts.flatMap((h) => [`Host ${h.alias}`, '  HostName 127.0.0.1', `  Port ${h.port}`, `  User ${REMOTE_USER}`]),
+      // also for ssh://mrs-remote@127.0.0.1:PORT and other spellings of the same servers
+      'Host *',
+      `  IdentityFile ${c.identity}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${c.knownHosts}`,
+      '  GlobalKnownHostsFile /dev/null',
+      '  StrictHostKeyChecking yes',
+      '',
+    ].join('\n'),
+  )
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
 /**
  * Starts a real sshd for this sandbox (see the top of this file) and puts an
  * `ssh` wrapper first on sb.env.PATH. Stopped by host.stop(), and by the
- * sandbox's cleanup (after its leftover check) if the test did not.
+ * sandbox's cleanup (after its leftover check) if the test did not. Called
+ * again with another alias, it adds a second host (its own server and remote
+ * dir) to the same ssh config.
  */
 export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<SshHost> {
   const started = performance.now()
@@ -248,23 +307,48 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
   const acct = await ensureAccount()
   // sshd's privilege separation dir (Debian's service script makes it; here nobody does)
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })
+  const c = client(sb)
+  if (c.hosts.some((h) => h.alias === alias)) throw new Error(`startSshd: this sandbox already has a host ${alias}`)
+  const n = c.hosts.length + 1
 
-  // the local side, root's: in the sandbox
-  const local = join(sb.root, 'sshd')
-  mkdirSync(join(local, 'bin'), { recursive: true })
+  // the server's side, root's: in the sandbox
+  const local = join(c.local, `sshd-${alias}`)
+  mkdirSync(local, { recursive: true })
   const hostKey = join(local, 'ssh_host_ed25519_key')
-  const identity = join(local, 'id_ed25519')
-  const hostPub = keygen(hostKey, 'mrs-test-host')
-  const clientPub = keygen(identity, 'mrs-test-client')
+  const hostPub = keygen(hostKey, `mrs-test-host-${alias}`)
+  const log = join(local, 'sshd.log')
 
   // the remote side, the remote user's: a dir of its own in their home
-  const dir = join(acct.home, `mrs-test-${sb.id.replace(/-/g, '').slice(0, 12)}`)
+  const dir = join(acct.home, `mrs-test-${sb.id.replace(/-/g, '').slice(0, 12)}${n > 1 ? `-${n}` : ''}`)
   rmSync(dir, { recursive: true, force: true })
+  let pid = 0
+  let stopping: Promise<void> | undefined
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (pid) {
+        // each connection's sshd is found below the listener, so the listener is frozen first (no new
+        // connection, no orphans) and killed last; ending a connection's monitor closes its channels:
+        // the remote commands see EOF, as when a network connection ends
+        kill(pid, 'SIGSTOP')
+        const pids = sshdTree(pid)
+        for (const p of pids) if (p !== pid) kill(p, 'SIGTERM')
+        kill(pid, 'SIGKILL')
+        const alive = () => [pid, ...pids].filter(isAlive)
+        await waitFor(() => alive().length === 0, 2000, 'sshd to exit').catch(() => {
+          for (const p of alive()) kill(p, 'SIGKILL')
+        })
+        await waitFor(() => alive().length === 0, 5000, `sshd processes ${alive().join(', ')} to die`)
+      }
+      rmSync(dir, { recursive: true, force: true })
+    })())
+  // from here on, whatever fails, the sandbox's cleanup undoes it
+  sb.onCleanup(stop)
+
   mkdirOwned(dir, acct, 0o700)
   const d = (name: string, mode = 0o755) => mkdirOwned(join(dir, name), acct, mode)
   const home = d('home')
   const record = writeOwned(join(dir, 'server-record.jsonl'), '', acct)
-  const authorizedKeys = writeOwned(join(dir, 'authorized_keys'), `${clientPub} mrs-test-client\n`, acct, 0o600)
+  const authorizedKeys = writeOwned(join(dir, 'authorized_keys'), `${c.identityPub} mrs-test-client\n`, acct, 0o600)
   const remoteEnv: Record<string, string> = {
     HOME: home,
     XDG_CONFIG_HOME: d('config'),
@@ -298,39 +382,14 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     writeOwned(join(cargoBin, 'mistralrs'), script, acct, 0o755)
   }
 
-  // the test's ssh config: the alias, and for every destination the test key and known_hosts
-  const knownHosts = join(local, 'known_hosts')
-  const configPath = join(local, 'ssh_config')
-  const wrapperDir = join(local, 'bin')
-  writeFileSync(join(wrapperDir, 'ssh'), `#!/bin/sh\n# OpenSSH reads ~/.ssh from the passwd home, never $HOME: the test's config instead\nexec ${SSH} -F ${shq(configPath)} "$@"\n`, { mode: 0o755 })
-
-  const log = join(local, 'sshd.log')
-  let child: ChildProcess | undefined
+  const sshdConfig = join(local, 'sshd_config')
   let port = 0
   for (let attempt = 1; ; attempt++) {
     port = await freePort()
-    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub}\n`)
-    writeFileSync(
-      configPath,
-      [
-        `Host ${alias}`,
-        '  HostName 127.0.0.1',
-        `  Port ${port}`,
-        `  User ${REMOTE_USER}`,
-        'Host *',
-        `  IdentityFile ${identity}`,
-        '  IdentitiesOnly yes',
-        `  UserKnownHostsFile ${knownHosts}`,
-        '  GlobalKnownHostsFile /dev/null',
-        '  StrictHostKeyChecking yes',
-        '',
-      ].join('\n'),
-    )
-    const sshdConfig = join(local, 'sshd_config')
     writeFileSync(
       sshdConfig,
       [
-        `ListenAddress 127.0.0.1`,
+        'ListenAddress 127.0.0.1',
         `Port ${port}`,
         `HostKey ${hostKey}`,
         `PidFile ${join(local, 'sshd.pid')}`,
@@ -362,7 +421,7 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
       ].join('\n'),
     )
     const fd = openSync(log, 'a')
-    child = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], {
+    const child = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], {
       detached: true,
       stdio: ['ignore', fd, fd],
       // not MRS_TEST_ID, which marks what the code under test leaves behind: the server is the harness's
@@ -370,20 +429,22 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     })
     closeSync(fd)
     child.unref()
-    const exited = new Promise<void>((r) => child!.once('exit', () => r()))
+    pid = child.pid!
     let gone = false
-    void exited.then(() => (gone = true))
+    child.once('exit', () => (gone = true))
     const listening = `Server listening on 127.0.0.1 port ${port}.`
     await waitFor(() => gone || readFileSync(log, 'utf8').includes(listening), 10_000, `sshd to listen on port ${port}`)
     if (!gone) break
+    pid = 0
     const text = readFileSync(log, 'utf8')
     // the port was taken between our probe and sshd's bind: another one
     if (!/Address already in use/.test(text) || attempt >= 5) throw new Error(`sshd exited at start (code ${child.exitCode}):\n${text}`)
   }
+  c.hosts.push({ alias, port, hostPub })
+  writeClientFiles(c)
 
-  const pid = child.pid!
-  let stopping: Promise<void> | undefined
-  const host: SshHost = {
+  const listener = pid
+  return {
     alias,
     user: REMOTE_USER,
     uid: acct.uid,
@@ -392,14 +453,14 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     passwdHome: acct.home,
     dir,
     port,
-    configPath,
-    knownHosts,
-    identity,
+    configPath: c.configPath,
+    knownHosts: c.knownHosts,
+    identity: c.identity,
     record,
     remoteEnv,
     log,
-    pid,
-    startMs: 0,
+    pid: listener,
+    startMs: Math.round(performance.now() - started),
     records() {
       if (!existsSync(record)) return []
       return readFileSync(record, 'utf8')
@@ -407,43 +468,7 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
         .filter(Boolean)
         .map((l) => JSON.parse(l))
     },
-    pids: () => sshdTree(pid),
-    stop() {
-      stopping ??= (async () => {
-        // each connection's sshd is found below the listener, so the listener is frozen first (no new
-        // connection, no orphans) and killed last; ending a connection's monitor closes its channels:
-        // the remote commands see EOF, as when a network connection ends
-        try {
-          process.kill(pid, 'SIGSTOP')
-        } catch {
-          // already gone
-        }
-        const pids = sshdTree(pid)
-        for (const p of pids) {
-          if (p === pid) continue
-          try {
-            process.kill(p, 'SIGTERM')
-          } catch {
-            // raced with its exit
-          }
-        }
-        try {
-          process.kill(pid, 'SIGKILL')
-        } catch {
-          // already gone
-        }
-        const alive = () => [pid, ...pids].filter(isAlive)
-        await waitFor(() => alive().length === 0, 2000, 'sshd to exit').catch(() => {
-          for (const p of alive()) process.kill(p, 'SIGKILL')
-        })
-        await waitFor(() => alive().length === 0, 5000, `sshd processes ${alive().join(', ')} to die`)
-        rmSync(dir, { recursive: true, force: true })
-      })()
-      return stopping
-    },
+    pids: () => sshdTree(listener),
+    stop,
   }
-  sb.onCleanup(() => host.stop())
-  sb.env.PATH = `${wrapperDir}:${sb.env.PATH}`
-  host.startMs = Math.round(performance.now() - started)
-  return host
 }
