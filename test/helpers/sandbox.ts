@@ -83,6 +83,8 @@ export class Sandbox {
   private readonly children = new Set<ChildProcess>()
   /** Servers the test itself started (as someone else's server): stopped first at cleanup, not leaks. */
   private readonly ownServers = new Set<ChildProcess>()
+  /** What helpers started for the test (an sshd): stopped at cleanup, after the leftover check. */
+  private readonly cleanups: (() => void | Promise<void>)[] = []
 
   constructor(opts: SandboxOptions = {}) {
     this.root = mkdtempSync(join(tmpdir(), 'mrs-test-'))
@@ -259,6 +261,11 @@ export class Sandbox {
     return readdirSync(root)
   }
 
+  /** Runs `stop` at cleanup, after the test's own processes are checked and killed (last added, first run). */
+  onCleanup(stop: () => void | Promise<void>): void {
+    this.cleanups.push(stop)
+  }
+
   /** Kills anything still running (reporting it), then removes the sandbox. */
   async cleanup(): Promise<number[]> {
     for (const server of this.ownServers) server.kill('SIGKILL')
@@ -275,6 +282,13 @@ export class Sandbox {
     }
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     await waitFor(() => this.leftovers().length === 0, 5000, 'leftovers to die').catch(() => {})
+    for (const stop of this.cleanups.splice(0).reverse()) {
+      try {
+        await stop()
+      } catch (e) {
+        process.stderr.write(`cleanup: ${(e as Error).message}\n`)
+      }
+    }
     rmSync(this.root, { recursive: true, force: true })
     return left
   }

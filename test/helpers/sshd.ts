@@ -1,0 +1,474 @@
+/**
+ * A remote host for end-to-end tests of `--on HOST`: a real OpenSSH server on
+ * 127.0.0.1 (one per call, its own port, config and host key) that logs in a
+ * second local user, `mrs-remote`, as if it were another machine.
+ *
+ *   const host = await startSshd(sb)
+ *   // sb.env.PATH now starts with an `ssh` that is /usr/bin/ssh -F <this test's ssh config>,
+ *   // where `host.alias` (gpu-box) is that server, with host key checking on
+ *
+ * Isolation on the remote side: every call gets its own directory in the
+ * remote user's home, `~mrs-remote/mrs-test-<id>/`, and the server's own
+ * config sets (sshd_config `SetEnv`, which nothing the client sends can drop
+ * or override) HOME to `<that dir>/home` — so `sh -l` reads this test's
+ * `~/.profile` and `~/.cargo/bin/mistralrs` is this test's copy — and
+ * XDG_*_HOME, XDG_RUNTIME_DIR, TMPDIR, HF_HOME, MRS_TEST_ID (the remote
+ * processes are found by the sandbox's leftover scan), NO_COLOR and the
+ * FAKE_MISTRALRS_* switches into the same dir. The one thing shared between
+ * tests is the working directory a session starts in: sshd always chdirs to
+ * the passwd home, `/home/mrs-remote`.
+ *
+ * Why the server sets the environment and not the test's ssh config
+ * (`SetEnv` there, `AcceptEnv` here): ssh takes the first `SetEnv` it sees,
+ * so a `-o SetEnv=…` on the code's own command line silently drops every
+ * variable of the config — and the tag with it.
+ *
+ * Why StrictModes stays on: sshd refuses an authorized_keys file when it or
+ * a parent dir is writable by others (a sandbox under /tmp always is: 1777),
+ * so the key file lives in the per-test dir, owned by the remote user.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { FAKE_BIN, isAlive, sleep, waitFor, type Sandbox } from './sandbox.js'
+
+export const SSHD = '/usr/sbin/sshd'
+export const SSH = '/usr/bin/ssh'
+export const REMOTE_USER = 'mrs-remote'
+
+export interface SshdOptions {
+  /** The host's name in the test's ssh config (default `gpu-box`). */
+  alias?: string
+  /** More environment for every remote session, over the defaults below (e.g. FAKE_MISTRALRS_FAULT). */
+  remoteEnv?: Record<string, string>
+  /** Install the fake as `~/.cargo/bin/mistralrs`, on the login PATH only (default true). */
+  mistralrs?: boolean
+  /** Lines appended to the remote `~/.profile` (e.g. one that prints, as some do). */
+  profile?: string
+}
+
+export interface SshHost {
+  alias: string
+  user: string
+  uid: number
+  gid: number
+  /** The remote sessions' HOME (per test; not the passwd home). */
+  home: string
+  /** The passwd home, where every session starts (shared by all tests). */
+  passwdHome: string
+  /** This test's dir on the remote side (HOME, TMPDIR, XDG dirs, record and key file are inside). */
+  dir: string
+  port: number
+  /** The test's ssh config (what the `ssh` wrapper passes with -F), shared by the sandbox's hosts. */
+  configPath: string
+  /** Shared by the sandbox's hosts: `[127.0.0.1]:PORT` and each server's key. */
+  knownHosts: string
+  /** The client key the config uses for every destination. */
+  identity: string
+  /** The remote fake mistralrs's record (FAKE_MISTRALRS_RECORD on the remote side). */
+  record: string
+  /** Environment every remote session gets from the server. */
+  remoteEnv: Record<string, string>
+  /** sshd's own log (-e: every connection's messages too). */
+  log: string
+  /** The listening sshd. */
+  pid: number
+  /** Milliseconds startSshd took. */
+  startMs: number
+  /** Parsed lines of `record`. */
+  records(): Record<string, any>[]
+  /** Live sshd processes of this server (the listener and each connection's), by PID. */
+  pids(): number[]
+  /** Stops every sshd process of this server (verified by PID) and removes its remote dir; harmless twice. */
+  stop(): Promise<void>
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+
+/** A value for sshd_config's SetEnv: quoted; what its parser cannot carry is refused. */
+function setEnvArg(name: string, value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`bad remote env name ${name}`)
+  if (/["\\\n\r]/.test(value)) throw new Error(`remote env ${name}: sshd_config cannot carry ${JSON.stringify(value)}`)
+  return `"${name}=${value}"`
+}
+
+interface Account {
+  uid: number
+  gid: number
+  home: string
+  shell: string
+}
+
+function lookup(user: string): Account | undefined {
+  const r = spawnSync('getent', ['passwd', user], { encoding: 'utf8' })
+  if (r.status !== 0) return undefined
+  const f = r.stdout.trim().split(':')
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! }
+}
+
+let account: Account | undefined
+
+/**
+ * The second user, made once per machine and kept: not locked (with UsePAM
+ * no, sshd refuses a locked account, hence the password '*', which matches
+ * nothing), shell /bin/sh (dash on Debian), a home of its own.
+ */
+async function ensureAccount(): Promise<Account> {
+  if (account) return account
+  for (let attempt = 0; ; attempt++) {
+    const found = lookup(REMOTE_USER)
+    if (found) {
+      const shadow = spawnSync('getent', ['shadow', REMOTE_USER], { encoding: 'utf8' }).stdout.split(':')[1] ?? ''
+      if (shadow.startsWith('!') || found.shell !== '/bin/sh') {
+        const r = spawnSync('usermod', ['-p', '*', '-s', '/bin/sh', REMOTE_USER], { encoding: 'utf8' })
+        if (r.status !== 0) throw new Error(`usermod ${REMOTE_USER} failed: ${r.stderr}`)
+      }
+      if (!existsSync(found.home)) {
+        mkdirSync(found.home, { recursive: true, mode: 0o755 })
+        chownSync(found.home, found.uid, found.gid)
+      }
+      account = { ...found, shell: '/bin/sh' }
+      return account
+    }
+    // another test worker may be making it at the same moment: then useradd fails
+    // (exists, or /etc/passwd locked) and the next lookup finds it
+    const r = spawnSync('useradd', ['-m', '-p', '*', '-s', '/bin/sh', '-c', 'mrs tests: the remote host', REMOTE_USER], { encoding: 'utf8' })
+    if (r.status !== 0 && attempt >= 20) throw new Error(`useradd ${REMOTE_USER} failed: ${r.stderr}`)
+    if (r.status !== 0) await sleep(50)
+  }
+}
+
+const nodeFor = new Map<number, boolean>()
+
+/** Whether `uid` can run this Node (its dir may be one only root can enter, like /root/.nvm). */
+function canRunNode(uid: number, gid: number, node: string): boolean {
+  if (node === process.execPath && nodeFor.has(uid)) return nodeFor.get(uid)!
+  // access(2) as that user: every dir on the way searchable, the file executable (Node itself needs only libc's libs)
+  const ok = spawnSync('/usr/bin/test', ['-x', node], { uid, gid, stdio: 'ignore', cwd: '/' }).status === 0
+  if (node === process.execPath) nodeFor.set(uid, ok)
+  return ok
+}
+
+/** A Node the remote user can run: this one, or (when they cannot reach it) a link or copy in `dir`. */
+function remoteNode(acct: Account, dir: string): string {
+  if (canRunNode(acct.uid, acct.gid, process.execPath)) return process.execPath
+  const copy = join(dir, 'node')
+  // a hard link costs nothing, but shares the original's mode, which is not ours to change
+  if ((statSync(process.execPath).mode & 0o005) === 0o005) {
+    try {
+      linkSync(process.execPath, copy)
+    } catch {
+      // another filesystem
+    }
+  }
+  if (!existsSync(copy)) {
+    copyFileSync(process.execPath, copy)
+    chmodSync(copy, 0o755)
+  }
+  if (!canRunNode(acct.uid, acct.gid, copy)) throw new Error(`${REMOTE_USER} cannot run Node, not even a copy at ${copy}`)
+  return copy
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * The listener and every sshd process below it (each connection's privileged
+ * monitor and its unprivileged child), not the sessions' own processes. By
+ * the process tree: sshd's setproctitle writes over its environment, so a tag
+ * there cannot be read back.
+ */
+function sshdTree(listener: number): number[] {
+  const parent = new Map<number, number[]>()
+  const comm = new Map<number, string>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const ppid = Number(fields[1])
+      comm.set(Number(name), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))
+      parent.set(ppid, [...(parent.get(ppid) ?? []), Number(name)])
+    } catch {
+      // gone
+    }
+  }
+  const found: number[] = []
+  const walk = (pid: number) => {
+    if (comm.get(pid) !== 'sshd' || !isAlive(pid)) return
+    found.push(pid)
+    for (const child of parent.get(pid) ?? []) walk(child)
+  }
+  walk(listener)
+  return found
+}
+
+function mkdirOwned(path: string, acct: Account, mode = 0o755): string {
+  mkdirSync(path, { recursive: true, mode })
+  chmodSync(path, mode)
+  chownSync(path, acct.uid, acct.gid)
+  return path
+}
+
+function writeOwned(path: string, text: string, acct: Account, mode = 0o644): string {
+  writeFileSync(path, text, { mode })
+  chmodSync(path, mode)
+  chownSync(path, acct.uid, acct.gid)
+  return path
+}
+
+function keygen(path: string, comment: string): string {
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`)
+  // "ssh-ed25519 AAAA… comment" → without the comment
+  return readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')
+}
+
+/** Tests that want to read what sshd said about a failure. */
+export function sshdLog(host: SshHost): string {
+  return existsSync(host.log) ? readFileSync(host.log, 'utf8') : ''
+}
+
+/** What the hosts of one sandbox share: the client key, one ssh config and known_hosts naming them all, the wrapper. */
+interface Client {
+  local: string
+  identity: string
+  identityPub: string
+  configPath: string
+  knownHosts: string
+  hosts: { alias: string; port: number; hostPub: string }[]
+}
+
+const clients = new WeakMap<Sandbox, Client>()
+
+function client(sb: Sandbox): Client {
+  let c = clients.get(sb)
+  if (c) return c
+  const local = join(sb.root, 'ssh')
+  mkdirSync(join(local, 'bin'), { recursive: true })
+  const identity = join(local, 'id_ed25519')
+  c = { local, identity, identityPub: keygen(identity, 'mrs-test-client'), configPath: join(local, 'ssh_config'), knownHosts: join(local, 'known_hosts'), hosts: [] }
+  writeFileSync(
+    join(local, 'bin', 'ssh'),
+    `#!/bin/sh\n# OpenSSH reads ~/.ssh from the passwd home, never $HOME: the test's config instead\nexec ${SSH} -F ${shq(c.configPath)} "$@"\n`,
+    { mode: 0o755 },
+  )
+  sb.env.PATH = `${join(local, 'bin')}:${sb.env.PATH}`
+  clients.set(sb, c)
+  return c
+}
+
+/** Rewrites the test's ssh config and known_hosts: each alias, then the key and host key checking for every destination. */
+function writeClientFiles(c: Client): void {
+  writeFileSync(c.knownHosts, c.hosts.map((h) => `[127.0.0.1]:${h.port} ${h.hostPub}\n`).join(''))
+  writeFileSync(
+    c.configPath,
+    [
+      ...c.hosts.flatMap((h) => [`Host ${h.alias}`, '  HostName 127.0.0.1', `  Port ${h.port}`, `  User ${REMOTE_USER}`]),
+      // also for ssh://mrs-remote@127.0.0.1:PORT and other spellings of the same servers
+      'Host *',
+      `  IdentityFile ${c.identity}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${c.knownHosts}`,
+      '  GlobalKnownHostsFile /dev/null',
+      '  StrictHostKeyChecking yes',
+      '',
+    ].join('\n'),
+  )
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Starts a real sshd for this sandbox (see the top of this file) and puts an
+ * `ssh` wrapper first on sb.env.PATH. Stopped by host.stop(), and by the
+ * sandbox's cleanup (after its leftover check) if the test did not. Called
+ * again with another alias, it adds a second host (its own server and remote
+ * dir) to the same ssh config.
+ */
+export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<SshHost> {
+  const started = performance.now()
+  const alias = opts.alias ?? 'gpu-box'
+  const acct = await ensureAccount()
+  // sshd's privilege separation dir (Debian's service script makes it; here nobody does)
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })
+  const c = client(sb)
+  if (c.hosts.some((h) => h.alias === alias)) throw new Error(`startSshd: this sandbox already has a host ${alias}`)
+  const n = c.hosts.length + 1
+
+  // the server's side, root's: in the sandbox
+  const local = join(c.local, `sshd-${alias}`)
+  mkdirSync(local, { recursive: true })
+  const hostKey = join(local, 'ssh_host_ed25519_key')
+  const hostPub = keygen(hostKey, `mrs-test-host-${alias}`)
+  const log = join(local, 'sshd.log')
+
+  // the remote side, the remote user's: a dir of its own in their home
+  const dir = join(acct.home, `mrs-test-${sb.id.replace(/-/g, '').slice(0, 12)}${n > 1 ? `-${n}` : ''}`)
+  rmSync(dir, { recursive: true, force: true })
+  let pid = 0
+  let stopping: Promise<void> | undefined
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (pid) {
+        // each connection's sshd is found below the listener, so the listener is frozen first (no new
+        // connection, no orphans) and killed last; ending a connection's monitor closes its channels:
+        // the remote commands see EOF, as when a network connection ends
+        kill(pid, 'SIGSTOP')
+        const pids = sshdTree(pid)
+        for (const p of pids) if (p !== pid) kill(p, 'SIGTERM')
+        kill(pid, 'SIGKILL')
+        const alive = () => [pid, ...pids].filter(isAlive)
+        await waitFor(() => alive().length === 0, 2000, 'sshd to exit').catch(() => {
+          for (const p of alive()) kill(p, 'SIGKILL')
+        })
+        await waitFor(() => alive().length === 0, 5000, `sshd processes ${alive().join(', ')} to die`)
+      }
+      rmSync(dir, { recursive: true, force: true })
+    })())
+  // from here on, whatever fails, the sandbox's cleanup undoes it
+  sb.onCleanup(stop)
+
+  mkdirOwned(dir, acct, 0o700)
+  const d = (name: string, mode = 0o755) => mkdirOwned(join(dir, name), acct, mode)
+  const home = d('home')
+  const record = writeOwned(join(dir, 'server-record.jsonl'), '', acct)
+  const authorizedKeys = writeOwned(join(dir, 'authorized_keys'), `${c.identityPub} mrs-test-client\n`, acct, 0o600)
+  const remoteEnv: Record<string, string> = {
+    HOME: home,
+    XDG_CONFIG_HOME: d('config'),
+    XDG_STATE_HOME: d('state'),
+    XDG_CACHE_HOME: d('cache'),
+    XDG_DATA_HOME: d('data'),
+    XDG_RUNTIME_DIR: d('run', 0o700),
+    TMPDIR: d('tmp', 0o700),
+    HF_HOME: d('hf'),
+    MRS_TEST_ID: sb.id,
+    ...Object.fromEntries(Object.entries(sb.env).filter(([k]) => k.startsWith('FAKE_MISTRALRS_') || k === 'NO_COLOR')),
+    FAKE_MISTRALRS_RECORD: record,
+    FAKE_MISTRALRS_STATE: join(dir, 'fake-state'),
+    ...opts.remoteEnv,
+  }
+
+  // ~/.profile and ~/.cargo as mistral.rs's install script (rustup's cargo env) leaves them:
+  // ~/.cargo/bin is on PATH only for a login shell
+  const cargo = mkdirOwned(join(home, '.cargo'), acct)
+  const cargoBin = mkdirOwned(join(cargo, 'bin'), acct)
+  writeOwned(
+    join(cargo, 'env'),
+    '#!/bin/sh\n# rustup shell setup\ncase ":${PATH}:" in\n    *:"$HOME/.cargo/bin":*)\n        ;;\n    *)\n        export PATH="$HOME/.cargo/bin:$PATH"\n        ;;\nesac\n',
+    acct,
+  )
+  writeOwned(join(home, '.profile'), `# ~/.profile: executed by the command interpreter for login shells.\n. "$HOME/.cargo/env"\n${opts.profile ?? ''}`, acct)
+  if (opts.mistralrs !== false) {
+    // the fake, with its interpreter spelled out, so it runs like a native binary: found by PATH or path alone
+    const node = remoteNode(acct, dir)
+    const script = readFileSync(join(FAKE_BIN, 'mistralrs'), 'utf8').replace(/^#!.*\n/, `#!${node}\n`)
+    writeOwned(join(cargoBin, 'mistralrs'), script, acct, 0o755)
+  }
+
+  const sshdConfig = join(local, 'sshd_config')
+  let port = 0
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort()
+    writeFileSync(
+      sshdConfig,
+      [
+        'ListenAddress 127.0.0.1',
+        `Port ${port}`,
+        `HostKey ${hostKey}`,
+        `PidFile ${join(local, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        'StrictModes yes',
+        'PubkeyAuthentication yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        `AllowUsers ${REMOTE_USER}`,
+        'PermitRootLogin no',
+        // nothing from the shared passwd home: no ~/.ssh/rc, no ~/.ssh/environment
+        'PermitUserRC no',
+        'PermitUserEnvironment no',
+        // what Debian's stock sshd_config accepts from clients, no more: a real server passes little
+        'AcceptEnv LANG LC_*',
+        `SetEnv ${Object.entries(remoteEnv)
+          .map(([k, v]) => setEnvArg(k, v))
+          .join(' ')}`,
+        // a master carries many channels; tests open many connections at once
+        'MaxSessions 100',
+        'MaxStartups 100:30:200',
+        'UseDNS no',
+        'PrintMotd no',
+        'PrintLastLog no',
+        'X11Forwarding no',
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    )
+    const fd = openSync(log, 'a')
+    const child = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      // not MRS_TEST_ID, which marks what the code under test leaves behind: the server is the harness's
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    })
+    closeSync(fd)
+    child.unref()
+    pid = child.pid!
+    let gone = false
+    child.once('exit', () => (gone = true))
+    const listening = `Server listening on 127.0.0.1 port ${port}.`
+    await waitFor(() => gone || readFileSync(log, 'utf8').includes(listening), 10_000, `sshd to listen on port ${port}`)
+    if (!gone) break
+    pid = 0
+    const text = readFileSync(log, 'utf8')
+    // the port was taken between our probe and sshd's bind: another one
+    if (!/Address already in use/.test(text) || attempt >= 5) throw new Error(`sshd exited at start (code ${child.exitCode}):\n${text}`)
+  }
+  c.hosts.push({ alias, port, hostPub })
+  writeClientFiles(c)
+
+  const listener = pid
+  return {
+    alias,
+    user: REMOTE_USER,
+    uid: acct.uid,
+    gid: acct.gid,
+    home,
+    passwdHome: acct.home,
+    dir,
+    port,
+    configPath: c.configPath,
+    knownHosts: c.knownHosts,
+    identity: c.identity,
+    record,
+    remoteEnv,
+    log,
+    pid: listener,
+    startMs: Math.round(performance.now() - started),
+    records() {
+      if (!existsSync(record)) return []
+      return readFileSync(record, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    },
+    pids: () => sshdTree(listener),
+    stop,
+  }
+}
