@@ -1,13 +1,14 @@
 /**
  * Tests that need something a fresh machine may lack (zsh, tmux, script,
- * curl, root). Where it is missing, the test is skipped and its title says
+ * curl, root, a Slurm cluster). Where it is missing, the test is skipped and its title says
  * why; `.ci/run` installs everything and sets MRS_TEST_REQUIRE_ALL=1, which
  * turns a missing requirement into a failure, so CI never passes by skipping.
  */
 import { spawnSync } from 'node:child_process'
 import { it, type TestAPI } from 'vitest'
+import { slurmAvailable, slurmMissing } from './slurm.js'
 
-export type Requirement = 'root' | 'zsh' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash'
+export type Requirement = 'root' | 'zsh' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'slurm'
 
 const why: Record<Requirement, string> = {
   root: 'needs root (CI runs as root)',
@@ -17,17 +18,23 @@ const why: Record<Requirement, string> = {
   curl: 'needs curl, which is not installed (.ci/run installs it)',
   setsid: 'needs setsid from util-linux, which is not installed (.ci/run installs it)',
   bash: 'needs bash, which is not installed (.ci/run installs it)',
+  slurm: 'needs root and Slurm with munge (slurmctld, slurmd, munged, sbatch, srun: Debian\'s slurm-wlm and munge) to run a throwaway cluster (.ci/run installs them)',
 }
 
 const cache = new Map<Requirement, boolean>()
 export function has(need: Requirement): boolean {
-  if (!cache.has(need)) cache.set(need, need === 'root' ? process.getuid?.() === 0 : spawnSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' }).status === 0)
+  if (!cache.has(need)) {
+    cache.set(
+      need,
+      need === 'root' ? process.getuid?.() === 0 : need === 'slurm' ? slurmAvailable() : spawnSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' }).status === 0,
+    )
+  }
   return cache.get(need)!
 }
 
 /** What is missing for these requirements, as reasons. */
 export function missing(needs: Requirement[]): string[] {
-  return needs.filter((n) => !has(n)).map((n) => why[n])
+  return needs.filter((n) => !has(n)).map((n) => (n === 'slurm' ? `${why.slurm}; missing here: ${slurmMissing().join(', ')}` : why[n]))
 }
 
 const told = new Set<string>()
