@@ -29,6 +29,8 @@ export const ExitCode = {
   KeeperUnresponsive: 75,
   /** The model failed the tool-call check (`mrs check`, `--check`): a client on it would not work. */
   CheckFailed: 76,
+  /** ssh was refused: authentication, or a host key that is unknown or changed (`--on`). */
+  Refused: 77,
   /** The server was not ready within `--timeout`. */
   Timeout: 124,
   /** `mistralrs` or the client is not installed. */

@@ -10,10 +10,12 @@ import type { ClientModule } from './clients/types.js'
 import { findExecutable } from './process/which.js'
 import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type AgentTools, type ServerSpec } from './server/spec.js'
 import type { Env } from './paths.js'
+import type { PlaceSpec } from './places/types.js'
 import { compareVersions, npmPackageVersion } from './version.js'
 
-export interface LocalServerPlan {
-  kind: 'local'
+/** A server mrs starts and owns, wherever it runs (`spec.place`: this machine, an SSH host, a Slurm job). */
+export interface ManagedServerPlan {
+  kind: 'managed'
   spec: ServerSpec
   /** Explicit port, or undefined for a free one. */
   port?: number
@@ -26,8 +28,9 @@ export interface LocalServerPlan {
   keepAliveMs: number
 }
 
-export interface RemoteServerPlan {
-  kind: 'remote'
+/** `--url`: a server someone else runs; nothing is started. */
+export interface ExternalServerPlan {
+  kind: 'external'
   url: string
   /** Model to select among the server's ids; undefined takes its default. */
   model?: string
@@ -53,7 +56,7 @@ export interface ClientPlan {
 export interface Plan {
   /** `serve`, `check` or the client's name. */
   command: string
-  server: LocalServerPlan | RemoteServerPlan
+  server: ManagedServerPlan | ExternalServerPlan
   client?: ClientPlan
   warnings: string[]
 }
@@ -101,8 +104,10 @@ export interface PlanInput {
   model?: string
   smallModel?: string
   attachTo?: string
-  /** The mistralrs binary and its version, when a local server is wanted. */
+  /** The mistralrs binary (where the server runs) and its version, when mrs is to start the server. */
   mistralrs?: { binary: string; version?: string }
+  /** Where the server runs (this machine when absent). */
+  place?: PlaceSpec
   /** The client's binary, when the caller located it already. */
   clientBinary?: string
   platform?: NodeJS.Platform
@@ -134,7 +139,7 @@ export function buildPlan(input: PlanInput): Plan {
     if (ignored.length) warnings.push(`with --url nothing is started here, so ${ignored.join(', ')} ${ignored.length === 1 ? 'has' : 'have'} no effect`)
     return {
       command,
-      server: { kind: 'remote', url: s.url, model: input.model, apiKeyEnv: s.apiKeyEnv, webSearch: s.webSearch || s.agent, context: s.context, timeoutMs: s.timeoutMs || undefined },
+      server: { kind: 'external', url: s.url, model: input.model, apiKeyEnv: s.apiKeyEnv, webSearch: s.webSearch || s.agent, context: s.context, timeoutMs: s.timeoutMs || undefined },
       client: clientPlan,
       warnings,
     }
@@ -171,8 +176,8 @@ export function buildPlan(input: PlanInput): Plan {
   return {
     command,
     server: {
-      kind: 'local',
-      spec: { binary, models, host: s.host, tools, serverArgs: s.serverArgs, quantAuto, context: s.context, platform: input.platform ?? process.platform },
+      kind: 'managed',
+      spec: { ...(input.place && input.place.kind !== 'local' ? { place: input.place } : {}), binary, models, host: s.host, tools, serverArgs: s.serverArgs, quantAuto, context: s.context, platform: input.platform ?? process.platform },
       port: s.port,
       share: s.share,
       attachTo: input.attachTo,
@@ -196,7 +201,7 @@ export function quantAutoFor(version: string | undefined, serverArgs: readonly s
 
 /** The plan once the installed mistral.rs's version is known (asked only after every other check passed). */
 export function withVersion(plan: Plan, version: string | undefined): Plan {
-  if (plan.server.kind !== 'local') return plan
+  if (plan.server.kind !== 'managed') return plan
   return { ...plan, server: { ...plan.server, spec: { ...plan.server.spec, quantAuto: quantAutoFor(version, plan.server.spec.serverArgs) } } }
 }
 
@@ -207,4 +212,4 @@ const REMOTE_IGNORES = ['--server-port', '--port', '-p', '--server-arg', '--smal
 const MULTI_MODEL_ARGS = new Set(['--seed', '-l', '--log', '--token-source', '-v', '-vv', '--verbose'])
 
 /** Does the plan's server run web search (so clients may offer their web search tool)? */
-export const webSearchOf = (plan: Plan) => (plan.server.kind === 'local' ? webSearchOn(plan.server.spec.tools, plan.server.spec.serverArgs) : plan.server.webSearch)
+export const webSearchOf = (plan: Plan) => (plan.server.kind === 'managed' ? webSearchOn(plan.server.spec.tools, plan.server.spec.serverArgs) : plan.server.webSearch)

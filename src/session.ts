@@ -20,7 +20,7 @@ import { formatDuration } from './duration.js'
 import { formatCap, getJson, modelIds, MODEL_LIST_MAX_BYTES, splitCredentials } from './http.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
-import { type ClientPlan, type LocalServerPlan, type Plan, type RemoteServerPlan } from './plan.js'
+import { type ClientPlan, type ManagedServerPlan, type Plan, type ExternalServerPlan } from './plan.js'
 import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
 import { runInherited, type Exited } from './process/run.js'
@@ -31,6 +31,7 @@ import { maxOutputFor, shortName, type ClientContext, type ClientLaunch, type Cl
 import { registryPath } from './server/registry.js'
 import { webSearchOn } from './server/spec.js'
 import { CLIENTS } from './clients/registry.js'
+import { describePlace } from './places/registry.js'
 import { statusLineCommand } from './runtime.js'
 import { printable, shellQuote, shortList } from './text.js'
 import { mark } from './trace.js'
@@ -50,6 +51,8 @@ export interface SessionContext {
   check?: boolean
   /** `mrs check --json`. */
   json?: boolean
+  /** Lets go of the place the session held open while it planned (an ssh master): the keeper holds it once acquired. */
+  releasePlace?: () => void
 }
 
 /** The server a client talks to, once it is ready. */
@@ -85,9 +88,10 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     preparing?.catch(() => {})
 
     let server: ReadyServer
-    if (plan.server.kind === 'local') {
+    if (plan.server.kind === 'managed') {
       mark('acquiring a server')
       const acquired = await acquireLocal(plan.server, ctx)
+      ctx.releasePlace?.()
       mark(`${acquired.attached ? 'attached' : 'keeper started'}`)
       // from here on the lease is released on every path (finally below)
       handle = acquired.handle
@@ -117,6 +121,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     }
     return code
   } finally {
+    ctx.releasePlace?.()
     ctx.signals.set(() => {}) // teardown is bounded; a second Ctrl-C does not cut it short
     if (handle) {
       // `mrs serve` was asked to stop the server: no keep-alive for its lease
@@ -177,7 +182,7 @@ function writeLaunchFiles(tmpDir: string, launch: ClientLaunch): void {
 /** Below what the client's first request needs, it cannot work: say so before it starts, with how to raise it. */
 function warnSmallContext(contextWindow: number | undefined, module: ClientModule, plan: Plan, ctx: SessionContext): void {
   if (!contextWindow || contextWindow >= module.minContext) return
-  const raise = plan.server.kind === 'local' ? `raise it with --context-window ${2 ** Math.ceil(Math.log2(module.minContext))} (mistral.rs sizes its KV cache for it) or use a model with a larger window` : 'ask for a larger context on the server'
+  const raise = plan.server.kind === 'managed' ? `raise it with --context-window ${2 ** Math.ceil(Math.log2(module.minContext))} (mistral.rs sizes its KV cache for it) or use a model with a larger window` : 'ask for a larger context on the server'
   ctx.out.warn(`the context window is ${contextWindow} tokens, but ${module.title} needs about ${module.minContext} to work (its first request alone is most of that); ${raise}`)
 }
 
@@ -211,7 +216,7 @@ async function checkAll(server: ReadyServer, ctx: SessionContext, signal: AbortS
 
 // ---- getting a server -------------------------------------------------------
 
-async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise<{ handle: ServerHandle; attached: boolean }> {
+async function acquireLocal(plan: ManagedServerPlan, ctx: SessionContext): Promise<{ handle: ServerHandle; attached: boolean }> {
   const acquired = await acquireServer(
     { spec: plan.spec, port: plan.port, share: plan.share, attachTo: plan.attachTo, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
     ctx.paths,
@@ -225,7 +230,7 @@ async function acquireLocal(plan: LocalServerPlan, ctx: SessionContext): Promise
 }
 
 /** What a client of this local server is told: the real served ids, the server's context, its tools. */
-function readyLocal(plan: LocalServerPlan, info: ServerInfo, handle: ServerHandle): ReadyServer {
+function readyLocal(plan: ManagedServerPlan, info: ServerInfo, handle: ServerHandle): ReadyServer {
   // a served id mistral.rs accepts; `default` only if it somehow does not list the model itself
   const served = (id: string) => (info.servedIds && !info.servedIds.includes(id) ? 'default' : id)
   return {
@@ -239,10 +244,11 @@ function readyLocal(plan: LocalServerPlan, info: ServerInfo, handle: ServerHandl
 }
 
 /** Races: ready, server exited, keeper lost, --timeout, a signal. */
-function waitForReady(handle: ServerHandle, plan: LocalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ServerInfo> {
+function waitForReady(handle: ServerHandle, plan: ManagedServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ServerInfo> {
   if (handle.info.state === 'ready') return Promise.resolve(handle.info)
   const { out } = ctx
-  const status = out.startStatus(`Loading ${plan.spec.models.join(' + ')} in mistral.rs`)
+  const where = plan.spec.place && plan.spec.place.kind !== 'local' ? ` on ${describePlace(plan.spec.place)}` : ''
+  const status = out.startStatus(`Loading ${plan.spec.models.join(' + ')} in mistral.rs${where}`)
   // the keeper measures the download where the server runs (the weights actually fetched, also of a repository --quant auto switched to)
   let lastLine = ''
   let downloaded = 0
@@ -312,9 +318,18 @@ type ServerExit = Extract<KeeperEvent, { t: 'exited' }>
 /** `exited with code 1` / `was killed by SIGKILL` */
 const howItEnded = (e: ServerExit) => (e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`)
 
+/** What ended the server, said once: its exit (and why, from its log), or the connection to where it ran. */
+const whatHappened = (e: ServerExit) => {
+  if (e.lost) return e.lost
+  const reason = failureReason(e.tail)
+  return `mistral.rs ${howItEnded(e)}${reason ? ` (${meaningful(reason)})` : ''}`
+}
+
 function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): MrsError {
   const how = howItEnded(e)
   const log = `log: ${info.logPath ?? 'none'}`
+  // the host stops the server itself when the connection closes: nothing is left running there
+  if (e.lost) return new MrsError(`${e.lost} while mistral.rs loaded; the host stops it when the connection closes, so nothing is left running there; ${log}`, ExitCode.Unreachable, e.tail.slice(-5))
   if (e.portInUse)
     return new MrsError(
       `mistral.rs could not bind port ${info.port}: it is already in use${explicitPort ? '; pick another --server-port or leave it out for a free one' : ''}; ${log}`,
@@ -360,7 +375,7 @@ async function listModels(url: string, headers: Record<string, string> | undefin
 /** Longer ids are not model ids (mistral.rs's are Hugging Face ids or paths): one could not even be passed to a client. */
 const MAX_MODEL_ID = 1024
 
-async function checkRemote(plan: RemoteServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ReadyServer> {
+async function checkRemote(plan: ExternalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ReadyServer> {
   const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
   const ids = await listModels(plan.url, headers, plan.apiKeyEnv, signal).catch(async (e: MrsError) => {
     // a server that is still loading refuses connections (mistral.rs binds after the load): with --timeout, wait for it
@@ -462,13 +477,13 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
       lastExit = e
       if (e.restart) {
         restarts = Math.max(restarts, e.restart.attempt)
-        const last = failureReason(e.tail) ?? e.tail.at(-1)
-        say(`mistral.rs ${howItEnded(e)}${last ? ` (${meaningful(last)})` : ''}; restarted it on the same port (${e.restart.attempt}/${e.restart.max}); log: ${log()}`)
+        const last = e.lost ? undefined : (failureReason(e.tail) ?? e.tail.at(-1))
+        say(`${e.lost ?? `mistral.rs ${howItEnded(e)}`}${last ? ` (${meaningful(last)})` : ''}; restarted it on the same port (${e.restart.attempt}/${e.restart.max}); log: ${log()}`)
       }
     }
     if (e.t === 'ready' && e.restarted && opts.live) out.info(`mistral.rs is back at ${e.info.url}`)
     if (e.t === 'stopped') {
-      const crash = lastExit ? `mistral.rs ${howItEnded(lastExit)}${failureReason(lastExit.tail) ? ` (${meaningful(failureReason(lastExit.tail)!)})` : ''}` : ''
+      const crash = lastExit ? whatHappened(lastExit) : ''
       const why =
         e.reason === 'stop-command'
           ? 'the server was stopped with mrs stop'
@@ -497,7 +512,7 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
 const CLIENT_SETTLE_MS = 2000
 
 async function runClient(launch: ClientLaunch, client: ClientPlan, server: ReadyServer, plan: Plan, ctx: SessionContext): Promise<number> {
-  const graceMs = plan.server.kind === 'local' ? plan.server.graceMs : 5000
+  const graceMs = plan.server.kind === 'managed' ? plan.server.graceMs : 5000
   const { pid, exited: childExited } = await runInherited(launch.command, launch.args, { env: launch.env, cwd: ctx.cwd })
   mark('client spawned')
   if (pid && server.handle) server.handle.setClient(pid)

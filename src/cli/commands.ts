@@ -12,7 +12,7 @@ import { Output } from './output.js'
 import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
 import type { Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
-import { buildPlan, checkClientVersion, locateClient, locateMistralrs, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
+import { buildPlan, checkClientVersion, locateClient, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
 import { shellQuote } from '../text.js'
 import { maskCredentials } from '../http.js'
 import { mark } from '../trace.js'
@@ -25,8 +25,10 @@ import { stringify } from 'smol-toml'
 import { clientLaunch, runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
 import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv } from '../server/spec.js'
+import { describePlace, placeFor, placeModule } from '../places/registry.js'
+import type { PlaceSpec, PreparedPlace } from '../places/types.js'
+import { DEFAULTS } from '../config/schema.js'
 import { listServers } from '../server/registry.js'
-import { mistralrsVersion } from '../server/version.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
 import type { ClientModule } from '../clients/types.js'
 import { chooseModel, namedBy } from '../models/choose.js'
@@ -97,6 +99,12 @@ export async function resolveFor(parsed: ParsedArgs, scope: Scope): Promise<Reso
   return resolveSettings({ config, preset: parsed.options.preset as string | undefined, env, flags, scope })
 }
 
+/** Where `mrs models` and `mrs doctor` look: --on HOST, else the config's (or preset's, or MRS_ON's) `on`, else this machine. */
+export async function placeOfCommand(parsed: ParsedArgs): Promise<PlaceSpec> {
+  const { settings } = await resolveFor(parsed, 'check')
+  return placeFor(settings)
+}
+
 /** `mrs NAME`, `mrs serve`, `mrs check`: everything that can be checked without a server is checked first. */
 async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientModule): Promise<number> {
   const env = process.env
@@ -115,34 +123,43 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
     client.preflight?.(parsed.passthrough, { env, cwd })
   }
   const paths = getPaths(env)
-  let mistralrs: { binary: string } | undefined
+  let prepared: PreparedPlace | undefined
   let choice
   if (s.url) {
+    if (s.on) throw usageError(`--url is a server that runs already and --on ${s.on} starts one there: pick one`)
     // a remote server's model is -m, MRS_MODEL or the preset's (the config's top-level model is for local servers)
     choice = { model: s.model, rule: s.model && resolved.modelSource ? namedBy(resolved.modelSource, resolved.preset) : undefined }
   } else {
-    await validateHost(s.host)
-    const binary = locateMistralrs(s, env)
-    const family = familyKey({ binary, host: s.host, tools: toolsOf(s), serverArgs: s.serverArgs, models: [] })
+    const place = placeFor(s, options.mistralrs as string | undefined)
+    if (place.kind === 'local') await validateHost(s.host)
+    else if (s.host !== DEFAULTS.host) throw usageError(`--server-host ${s.host} with --on: the server listens only on ${place.host}'s loopback, reached through your ssh; leave --server-host out`)
+    // reaching the place may prompt (ssh: a password, 2FA, a host key): before anything else is said or started
+    prepared = await placeModule(place).prepare(place, { env, paths, interactive: onTerminal() && !options.dryRun, mistralrs: place.kind === 'local' ? s.mistralrs : undefined })
+    const family = familyKey({ place, binary: prepared.binary, host: s.host, tools: toolsOf(s), serverArgs: s.serverArgs, models: [] })
     const shareable =
       scope === 'serve' || !s.share || (resolved.modelSource && resolved.modelSource !== 'config')
         ? []
         : (await listServers(paths, (m) => out.warn(m))).map((e) => e.info).filter((i) => i.family === family && i.state !== 'stopping')
-    choice = await chooseModel({
-      model: s.model,
-      smallModel: s.smallModel,
-      modelSource: resolved.modelSource,
-      preset: resolved.preset,
-      configModel: resolved.config.settings.model,
-      configPath: resolved.config.path,
-      shareable,
-      interactive: onTerminal() && !options.dryRun,
-      env,
-      forWhat: client ? client.title : `mrs ${scope}`,
-      warn: (m) => out.warn(m),
-    })
-    if (choice.picked) await offerSave(choice.model, resolved, out)
-    mistralrs = { binary }
+    try {
+      choice = await chooseModel({
+        model: s.model,
+        smallModel: s.smallModel,
+        modelSource: resolved.modelSource,
+        preset: resolved.preset,
+        configModel: resolved.config.settings.model,
+        configPath: resolved.config.path,
+        shareable,
+        interactive: onTerminal() && !options.dryRun,
+        env,
+        forWhat: `${client ? client.title : `mrs ${scope}`}${place.kind === 'local' ? '' : ` on ${describePlace(place)}`}`,
+        inventory: prepared.inventory,
+        warn: (m) => out.warn(m),
+      })
+      if (choice.picked) await offerSave(choice.model, resolved, out)
+    } catch (e) {
+      prepared.release()
+      throw e
+    }
   }
   if (choice.rule && choice.model) out.info(`model ${choice.model} (${choice.rule})`)
   const checked = buildPlan({
@@ -154,14 +171,18 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
     model: choice.model,
     smallModel: 'smallModel' in choice ? choice.smallModel : undefined,
     attachTo: 'server' in choice ? choice.server?.id : undefined,
-    mistralrs,
+    mistralrs: prepared ? { binary: prepared.binary } : undefined,
+    place: prepared ? placeFor(s, options.mistralrs as string | undefined) : undefined,
     clientBinary,
     flagsGiven: parsed.ownArgv.filter((a) => a.startsWith('-')),
   })
   // every check passed: now it is worth asking mistral.rs its version (for --quant auto)
-  const plan = mistralrs ? withVersion(checked, await mistralrsVersion(mistralrs.binary, paths.cacheDir, env)) : checked
+  const plan = prepared ? withVersion(checked, await prepared.version()) : checked
   mark('plan built')
-  if (options.dryRun) return print(await describePlan(plan, cwd))
+  if (options.dryRun) {
+    prepared?.release()
+    return print(await describePlan(plan, cwd))
+  }
   // until here a signal ends mrs as it would any program: nothing has started
   return await withSignals((signals) =>
     runPlan(plan, {
@@ -173,6 +194,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
       interactive: isatty(0) && Boolean(process.stdout.isTTY),
       mrsArgv: parsed.ownArgv,
       check: Boolean(options.check),
+      releasePlace: prepared?.release,
       json: Boolean(options.json),
     }),
   )
@@ -226,12 +248,18 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
   const lines: string[] = []
   let url: string
   let contextWindow: number | undefined
-  if (plan.server.kind === 'local') {
+  if (plan.server.kind === 'managed') {
     const s = plan.server
     const port = s.port ?? '<free port>'
     const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
     url = baseUrl(s.spec.host, port)
-    lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, port, configPath)].map(shellQuote).join(' ')}`)
+    const place = s.spec.place
+    if (place && place.kind !== 'local') {
+      lines.push(`where:    ${describePlace(place)}, through your ssh: one master connection (its socket in mrs's private temp dir) carries the server, its log and a forward from a private socket here to its port on ${describePlace(place)}'s loopback`)
+      const remotePort = `<free port on ${describePlace(place)}>`
+      lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, remotePort, `<its private dir there>/${MULTI_MODEL_FILE}`)].map(shellQuote).join(' ')}`)
+    } else lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, '<free port>', configPath)].map(shellQuote).join(' ')}`)
+    lines.push(`clients:  ${url} (the port mrs holds for the server's whole life)`)
     const multi = multiModelConfig(s.spec, port)
     if (multi) lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))
     if (s.spec.quantAuto) lines.push('quant:    --quant auto: mistral.rs quantizes the model to fit this machine if it must (retried without it if it fails)')
@@ -251,8 +279,8 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
   const client = plan.client
   if (client) {
     const module = client.module
-    const model = plan.server.kind === 'local' ? plan.server.spec.models[0]! : (plan.server.model ?? 'default')
-    const small = plan.server.kind === 'local' ? plan.server.spec.models[1] : undefined
+    const model = plan.server.kind === 'managed' ? plan.server.spec.models[0]! : (plan.server.model ?? 'default')
+    const small = plan.server.kind === 'managed' ? plan.server.spec.models[1] : undefined
     const tmpDir = '<session temp dir>'
     // what the user's own files add (a settings file of theirs): read as the launch would; slow probes are left out
     const prepared = module.prepareFirst && module.prepare ? await module.prepare({ binary: client.binary, userArgs: client.userArgs, env: process.env, cwd, cacheDir: '', stateDir: '<mrs state dir>', tmpRoot: '' }) : undefined

@@ -54,6 +54,8 @@ const RUN = ['serve', 'client', 'check']
 const OWN: readonly OwnOption[] = [
   { key: 'preset', flags: ['--preset'], value: 'name', help: 'Use a [presets.NAME] section of the config file', commands: [...RUN, 'env', 'setup'] },
   { key: 'config', flags: ['--mrs-config', '--config'], value: 'path', help: 'Config file (default: $XDG_CONFIG_HOME/mrs/config.toml, or $MRS_CONFIG)', commands: [...RUN, 'env', 'setup', 'doctor', 'alias', 'models'] },
+  { key: 'on', flags: ['--on'], value: 'host', help: 'The models, GPU and mistralrs of this SSH host (default: the config\'s `on`, or this machine)', commands: ['doctor', 'models'] },
+  { key: 'preset', flags: ['--preset'], value: 'name', help: 'Use a [presets.NAME] section of the config file', commands: ['doctor', 'models'] },
   { key: 'quiet', flags: ['-q', '--quiet'], help: 'No status output', commands: RUN },
   { key: 'serverLog', flags: ['--server-log', '-v', '--verbose'], help: "Stream the server's log", commands: RUN },
   { key: 'dryRun', flags: ['--dry-run'], help: 'Print what would run, start nothing', commands: [...RUN, 'setup'] },

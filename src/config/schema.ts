@@ -35,6 +35,10 @@ export interface Settings {
   share: boolean
   url?: string
   apiKeyEnv?: string
+  /** Run the server on this SSH host (`--on`). */
+  on?: string
+  /** mistralrs on the --on host, when a login shell there does not find it. */
+  remoteMistralrs?: string
   /** The host or port came from --server-arg (said so in messages). */
   serverArgsAddress?: boolean
 }
@@ -56,7 +60,7 @@ export const DEFAULTS: Settings = {
 /** Node's timers fire at once above 2³¹−1 ms (~596 h), so no duration may go past it. */
 export const MAX_DURATION_MS = 2 ** 31 - 1
 
-type Kind = 'string' | 'model' | 'bool' | 'int' | 'port' | 'duration' | 'strings' | 'url' | 'envName'
+type Kind = 'string' | 'model' | 'bool' | 'int' | 'port' | 'duration' | 'strings' | 'url' | 'envName' | 'sshHost'
 
 export interface SettingDef {
   key: keyof Settings
@@ -92,6 +96,8 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'restarts', toml: 'restarts', env: 'MRS_RESTARTS', kind: 'int', flags: ['--restarts'], value: 'n', scopes: LOCAL, help: `Restart a server that dies mid-session up to n times (default: ${DEFAULTS.restarts})` },
   { key: 'keepAliveMs', toml: 'keep_alive', env: 'MRS_KEEP_ALIVE', kind: 'duration', flags: ['--keep-alive'], value: 'duration', scopes: LOCAL, help: `Keep a shared server up this long after the last session ends (default: ${DEFAULTS.keepAliveMs / 1000}s)` },
   { key: 'share', toml: 'share', env: 'MRS_SHARE', kind: 'bool', flags: ['--no-share'], scopes: LOCAL, help: 'Start a private server (by default one is shared with other mrs sessions)' },
+  { key: 'on', toml: 'on', env: 'MRS_ON', kind: 'sshHost', flags: ['--on'], value: 'host', scopes: RUN, help: 'Run the server on another machine over your ssh: an alias from ~/.ssh/config, user@host or ssh://user@host:port' },
+  { key: 'remoteMistralrs', toml: 'remote_mistralrs', env: 'MRS_REMOTE_MISTRALRS', kind: 'string', scopes: RUN, help: 'The mistralrs binary on the --on host (default: where a login shell there finds it, or ~/.cargo/bin)' },
   { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flags: ['--url'], value: 'url', scopes: ['client', 'check', 'env'], help: 'Use a mistral.rs server that already runs somewhere; start nothing' },
   { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flags: ['--api-key-env'], value: 'var', scopes: ['client', 'check', 'env'], help: 'With --url: send $VAR as the bearer token (for a server behind an authenticating proxy)' },
 ]
@@ -153,6 +159,11 @@ export function parseSettingValue(def: SettingDef, raw: unknown, source: Source 
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must be an http:// or https:// URL')
       return raw.replace(/\/+$/, '').replace(/\/v1$/, '')
     }
+    case 'sshHost':
+      // never an ssh option (`-oProxyCommand=…` would run a command), a space or a control character
+      if (typeof raw !== 'string' || !raw || raw.startsWith('-') || /[\s\x00-\x1f\x7f]/.test(raw) || (raw.includes('/') && !/^ssh:\/\/[^/]+\/?$/.test(raw)))
+        throw new Error('must be a host as ssh takes it: an alias from ~/.ssh/config, user@host, or ssh://user@host:port')
+      return raw.replace(/\/$/, '')
     case 'envName':
       if (typeof raw !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw)) throw new Error('must be an environment variable name such as MISTRALRS_API_KEY')
       return raw

@@ -14,7 +14,8 @@
  */
 import { ExitCode, MrsError } from '../errors.js'
 import type { ServerInfo } from '../keeper/protocol.js'
-import { cachedModels } from '../hf.js'
+import { cachedModels, type CachedModel } from '../hf.js'
+import type { Inventory } from '../places/types.js'
 import type { Env } from '../paths.js'
 import { formatBytes } from '../server/download.js'
 import { printable } from '../text.js'
@@ -48,6 +49,8 @@ export interface ChooseInput {
   env: Env
   /** What the picker says it is choosing for: a client's title, or `mrs serve`. */
   forWhat: string
+  /** The models downloaded where the server runs, and its memory (default: this machine's). */
+  inventory?: () => Promise<Inventory>
   warn(message: string): void
 }
 
@@ -71,7 +74,7 @@ export async function chooseModel(input: ChooseInput): Promise<ModelChoice> {
   // rule 4
   if (input.interactive) return { model: await pickModel(input), smallModel: input.smallModel, rule: 'picked', picked: true }
   // rule 5
-  const { models, problem } = cachedModels(input.env)
+  const { models, problem } = input.inventory ? await input.inventory() : cachedModels(input.env)
   if (problem) input.warn(problem)
   const listed = models.map((m) => `${printable(m.id)}  ${formatBytes(m.bytes)}${m.partial ? ' (partial download)' : ''}`)
   throw new MrsError(
@@ -109,8 +112,8 @@ export interface ModelRow {
 }
 
 /** The picker's rows: downloaded models first (size, last use, unfinished), then recommended ones (download size, fit). */
-export function modelRows(env: Env, accelerator: Accelerator, now = Date.now()): { rows: ModelRow[]; problem?: string } {
-  const { models, problem } = cachedModels(env)
+export function modelRows(cache: { models: CachedModel[]; problem?: string }, accelerator: Accelerator, now = Date.now()): { rows: ModelRow[]; problem?: string } {
+  const { models, problem } = cache
   // the facts go in the label: a picker shows a row's hint only while it is focused
   const rows: ModelRow[] = models.map((m) => ({
     value: m.id,
@@ -134,9 +137,10 @@ export function ago(ms: number): string {
 }
 
 async function pickModel(input: ChooseInput): Promise<string> {
-  const accelerator = await detectAccelerator(input.env)
+  const inventory = input.inventory ? await input.inventory() : { ...cachedModels(input.env), accelerator: await detectAccelerator(input.env) }
+  const { accelerator } = inventory
   if (accelerator.problem) input.warn(accelerator.problem)
-  const { rows, problem } = modelRows(input.env, accelerator)
+  const { rows, problem } = modelRows(inventory, accelerator)
   if (problem) input.warn(problem)
   const { pickOne } = await import('./picker.js')
   const memory = `${accelerator.name}, ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`

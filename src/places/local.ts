@@ -9,7 +9,10 @@ import { EventEmitter } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'smol-toml'
-import { localContextWindow } from '../hf.js'
+import { cachedModels, localContextWindow } from '../hf.js'
+import { detectAccelerator } from '../models/accelerator.js'
+import { locateMistralrs } from '../plan.js'
+import { mistralrsVersion } from '../server/version.js'
 import { privateDir } from '../paths.js'
 import { stopGroup } from '../process/kill.js'
 import { startTime } from '../process/proc.js'
@@ -41,6 +44,19 @@ export const WATCHDOG = [
 export const local: PlaceModule<LocalPlace> = {
   kind: 'local',
   describe: () => 'this machine',
+  async prepare(_place, ctx) {
+    const binary = locateMistralrs({ mistralrs: ctx.mistralrs }, ctx.env)
+    return {
+      binary,
+      version: () => mistralrsVersion(binary, ctx.paths.cacheDir, ctx.env),
+      inventory: () => local.inventory(_place, ctx),
+      release() {},
+    }
+  },
+  async inventory(_place, ctx) {
+    const accelerator = await detectAccelerator(ctx.env)
+    return { ...cachedModels(ctx.env), accelerator }
+  },
   async spawn(_place, run) {
     // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way
     const port = run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST)

@@ -3,9 +3,11 @@
  * directory, its tests, and a README section.
  */
 import { local } from './local.js'
+import { ssh } from './ssh.js'
 import type { PlaceModule, PlaceSpec } from './types.js'
+import type { Settings } from '../config/schema.js'
 
-const PLACES = { local } satisfies { [K in PlaceSpec['kind']]: PlaceModule<Extract<PlaceSpec, { kind: K }>> }
+const PLACES = { local, ssh } satisfies { [K in PlaceSpec['kind']]: PlaceModule<Extract<PlaceSpec, { kind: K }>> }
 
 export const LOCAL_PLACE: PlaceSpec = { kind: 'local' }
 
@@ -15,3 +17,14 @@ export function placeModule<P extends PlaceSpec>(place: P): PlaceModule<P> {
 
 /** Where a server runs, for people. */
 export const describePlace = (place: PlaceSpec | undefined) => placeModule(place ?? LOCAL_PLACE).describe(place ?? LOCAL_PLACE)
+
+/**
+ * Where the settings put the server: an SSH host with `--on` (its mistralrs:
+ * --mistralrs on the command line, else the config's remote_mistralrs), else
+ * this machine.
+ */
+export function placeFor(s: Pick<Settings, 'on' | 'remoteMistralrs'>, flagMistralrs?: string): PlaceSpec {
+  if (!s.on) return LOCAL_PLACE
+  const mistralrs = flagMistralrs ?? s.remoteMistralrs
+  return { kind: 'ssh', host: s.on, ...(mistralrs ? { mistralrs } : {}) }
+}

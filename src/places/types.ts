@@ -9,7 +9,10 @@ import type { EventEmitter } from 'node:events'
 import type { Backend } from '../keeper/front.js'
 import type { Ownership } from '../server/owner.js'
 import type { ServerSpec } from '../server/spec.js'
-import type { Env } from '../paths.js'
+import type { Env, Paths } from '../paths.js'
+import type { CachedModel } from '../hf.js'
+import type { Accelerator } from '../models/accelerator.js'
+import type { SshPlace } from './ssh.js'
 
 export type { Backend } from '../keeper/front.js'
 
@@ -17,7 +20,7 @@ export interface LocalPlace {
   kind: 'local'
 }
 
-export type PlaceSpec = LocalPlace
+export type PlaceSpec = LocalPlace | SshPlace
 
 /** How one run of mistral.rs ended. */
 export interface ServerExit {
@@ -71,10 +74,44 @@ export interface ServerRun {
   env: Env
 }
 
+/** The models downloaded where the server runs, and the memory they can use there (for the picker and `mrs models`). */
+export interface Inventory {
+  models: CachedModel[]
+  problem?: string
+  accelerator: Accelerator
+  /** Free space where the weights go, when known. */
+  disk?: { bytes: number; path: string }
+  /** mistralrs there, as a survey of a remote place found it (this machine's is checked on its own). */
+  mistralrs?: { binary?: string; version?: string }
+}
+
+/** Session side: the place made ready for a launch (reachable, mistralrs found there). */
+export interface PreparedPlace {
+  binary: string
+  /** mistralrs's version there (asked only once every other check passed: it may cost a process start). */
+  version(): Promise<string | undefined>
+  inventory(): Promise<Inventory>
+  /** The session no longer needs the place held open (the keeper holds it from now on). */
+  release(): void
+}
+
+export interface PrepareContext {
+  env: Env
+  paths: Paths
+  /** The user can answer a prompt (a password, 2FA, an unknown host key). */
+  interactive: boolean
+  /** mistralrs where the server runs, as the user named it (else found there). */
+  mistralrs?: string
+}
+
 export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   kind: P['kind']
   /** Where the server runs, for people (`this machine`, `gpu-box`). */
   describe(place: P): string
+  /** Session side: reach the place and find mistralrs there; throws MrsError (127 when it is missing). */
+  prepare(place: P, ctx: PrepareContext): Promise<PreparedPlace>
+  /** Session side: what is downloaded there, and its memory (`mrs models`, `mrs doctor`), mistralrs or not. */
+  inventory(place: P, ctx: PrepareContext): Promise<Inventory>
   /** Keeper side: start one run of mistral.rs there. */
   spawn(place: P, run: ServerRun): Promise<ServerProcess>
 }

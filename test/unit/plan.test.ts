@@ -3,7 +3,7 @@
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { buildPlan, type LocalServerPlan } from '../../src/plan.js'
+import { buildPlan, type ManagedServerPlan } from '../../src/plan.js'
 import { DEFAULTS, type Settings } from '../../src/config/schema.js'
 import { multiModelConfig, serverArgv, shareKey, type ServerSpec } from '../../src/server/spec.js'
 import { ExitCode, MrsError } from '../../src/errors.js'
@@ -87,8 +87,8 @@ describe('the mistralrs command line', () => {
 
 describe('buildPlan', () => {
   it('serves the small model beside the main one, for a client with a slot for it', () => {
-    expect((plan('claude', { smallModel: 'Qwen/S' }).server as LocalServerPlan).spec.models).toEqual(['Qwen/Q', 'Qwen/S'])
-    expect((plan('opencode', { smallModel: 'Qwen/S' }).server as LocalServerPlan).spec.models).toEqual(['Qwen/Q', 'Qwen/S'])
+    expect((plan('claude', { smallModel: 'Qwen/S' }).server as ManagedServerPlan).spec.models).toEqual(['Qwen/Q', 'Qwen/S'])
+    expect((plan('opencode', { smallModel: 'Qwen/S' }).server as ManagedServerPlan).spec.models).toEqual(['Qwen/Q', 'Qwen/S'])
   })
   it('refuses --small-model for a client without a slot, before anything starts (exit 64)', () => {
     const e = failure(() => plan('codex', { smallModel: 'Qwen/S' }))
@@ -96,7 +96,7 @@ describe('buildPlan', () => {
     expect(e.message).toBe('--small-model: the Codex CLI has no slot for a second model; leave it out')
   })
   it('adds --quant auto only for a mistral.rs that has it, and only when the user quantizes nothing', () => {
-    const quant = (over: Parameters<typeof plan>[1]) => (plan('claude', over).server as LocalServerPlan).spec.quantAuto
+    const quant = (over: Parameters<typeof plan>[1]) => (plan('claude', over).server as ManagedServerPlan).spec.quantAuto
     expect(quant({})).toBe(true)
     expect(quant({ version: '0.8.1' })).toBe(false)
     for (const serverArgs of [['--isq', '4'], ['--isq=q4k'], ['--quant', 'q8_0'], ['--from-uqff', 'x.uqff'], ['-f', 'm.gguf'], ['--format', 'gguf'], ['--format=gguf']]) expect(quant({ serverArgs })).toBe(false)
@@ -121,7 +121,7 @@ describe('buildPlan', () => {
   })
   it('finds mistralrs from --mistralrs', () => {
     const dir = pathWith('my-mistralrs')
-    expect((plan('serve', { mistralrs: join(dir, 'my-mistralrs') }, pathWith()).server as LocalServerPlan).spec.binary).toBe(join(dir, 'my-mistralrs'))
+    expect((plan('serve', { mistralrs: join(dir, 'my-mistralrs') }, pathWith()).server as ManagedServerPlan).spec.binary).toBe(join(dir, 'my-mistralrs'))
   })
   it('warns when binding beyond loopback', () => {
     expect(plan('serve', { host: '0.0.0.0' }).warnings[0]).toMatch(/no authentication/)
@@ -146,8 +146,8 @@ describe('buildPlan', () => {
   })
   it('uses a remote server with --url and starts nothing', () => {
     const p = plan('claude', { url: 'http://gpu:1234', model: undefined })
-    expect(p.server).toEqual({ kind: 'remote', url: 'http://gpu:1234', model: undefined, apiKeyEnv: undefined, webSearch: false, context: undefined, timeoutMs: undefined })
-    expect(plan('codex', { url: 'http://gpu:1234', webSearch: true }).server).toMatchObject({ kind: 'remote', webSearch: true })
+    expect(p.server).toEqual({ kind: 'external', url: 'http://gpu:1234', model: undefined, apiKeyEnv: undefined, webSearch: false, context: undefined, timeoutMs: undefined })
+    expect(plan('codex', { url: 'http://gpu:1234', webSearch: true }).server).toMatchObject({ kind: 'external', webSearch: true })
   })
   it('warns once, naming them, about options a --url launch does not use', () => {
     const p = buildPlan({ command: 'claude', client: clientByName('claude'), settings: settings({ url: 'http://gpu:1' }), passthrough: [], env: { PATH: allPath }, flagsGiven: ['--port', '--server-arg', '--keep-alive', '--no-share', '--preset'] })

@@ -10,7 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ExitCode, MrsError, usageError } from '../../errors.js'
-import { getPaths, privateDir } from '../../paths.js'
+import { isatty } from 'node:tty'
+import { getPaths, privateDir, type Paths } from '../../paths.js'
+import { LOCAL_PLACE, describePlace, placeModule } from '../../places/registry.js'
+import type { Inventory, PlaceSpec } from '../../places/types.js'
+import { installOn } from '../../places/ssh.js'
+import { placeOfCommand } from '../commands.js'
 import { findExecutable } from '../../process/which.js'
 import { MISTRALRS_INSTALL, QUANT_AUTO_SINCE } from '../../plan.js'
 import { cachedModels, hubCacheDir } from '../../hf.js'
@@ -57,20 +62,58 @@ export async function installedVersion(binary: string, npmPackage?: string): Pro
 }
 
 async function mistralrsCheck(env: NodeJS.ProcessEnv): Promise<Check> {
-  const names = CLIENTS.map((c) => c.name)
   const binary = env.MRS_MISTRALRS ? findExecutable(env.MRS_MISTRALRS, env) : findExecutable('mistralrs', env)
-  if (!binary) return { name: 'mistralrs', ok: false, detail: 'not found on PATH', fix: MISTRALRS_INSTALL, blocks: names }
-  const version = await installedVersion(binary)
-  if (!version) return { name: 'mistralrs', ok: false, detail: `${binary} does not answer --version`, fix: MISTRALRS_INSTALL, blocks: names }
+  if (!binary) return { name: 'mistralrs', ok: false, detail: 'not found on PATH', fix: MISTRALRS_INSTALL, blocks: CLIENTS.map((c) => c.name) }
+  return versionCheck(binary, await installedVersion(binary), MISTRALRS_INSTALL)
+}
+
+/** mistralrs's version judged: the Anthropic API from MISTRALRS_MIN, --quant auto from QUANT_AUTO_SINCE. */
+function versionCheck(binary: string, version: string | undefined, install: string, where = 'this machine'): Check {
+  const names = CLIENTS.map((c) => c.name)
+  if (!version) return { name: 'mistralrs', ok: false, detail: `${binary} does not answer --version`, fix: install, blocks: names }
   const ok = compareVersions(version, MISTRALRS_MIN) >= 0
-  const quant = compareVersions(version, QUANT_AUTO_SINCE) >= 0 ? '--quant auto fits models to this machine' : `no --quant auto (from ${QUANT_AUTO_SINCE})`
+  const quant = compareVersions(version, QUANT_AUTO_SINCE) >= 0 ? `--quant auto fits models to ${where}` : `no --quant auto (from ${QUANT_AUTO_SINCE})`
   return {
     name: 'mistralrs',
     ok,
     detail: `${version} at ${binary} (needs ≥ ${MISTRALRS_MIN} for the Anthropic Messages API; ${quant})`,
-    fix: ok ? undefined : `upgrade: ${MISTRALRS_INSTALL}`,
+    fix: ok ? undefined : `upgrade: ${install}`,
     blocks: names,
   }
+}
+
+/**
+ * `mrs doctor --on HOST`: the host as a place for the server — reachable over
+ * the user's ssh, mistralrs there and its version, its GPU, the free disk
+ * where the weights go, the models it has — in one survey.
+ */
+async function remoteChecks(place: Exclude<PlaceSpec, { kind: 'local' }>, env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const names = CLIENTS.map((c) => c.name)
+  const host = describePlace(place)
+  let inventory: Inventory
+  try {
+    inventory = await placeModule(place).inventory(place, { env, paths: getPaths(env), interactive: isatty(0) && Boolean(process.stderr.isTTY) })
+  } catch (e) {
+    return [{ name: 'ssh', ok: false, detail: (e as Error).message, fix: `check that \`ssh ${host}\` works in this terminal`, blocks: names }]
+  }
+  const install = installOn(host, MISTRALRS_INSTALL)
+  const found = inventory.mistralrs?.binary
+  const a = inventory.accelerator
+  const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GB`
+  const disk = inventory.disk
+  return [
+    { name: 'ssh', ok: true, detail: `${host} answers over your ssh (one master connection, reused by mrs)`, blocks: names },
+    found ? versionCheck(found, inventory.mistralrs?.version ? versionIn(inventory.mistralrs.version) : undefined, install, host) : { name: 'mistralrs', ok: false, detail: `not found on ${host} (a login shell's PATH there, ~/.cargo/bin)`, fix: `${install}, or pass --mistralrs PATH`, blocks: names },
+    { name: 'gpu', ok: true, detail: `${host}: ${a.name}: ${gb(a.totalBytes)}${a.freeBytes !== undefined ? ` (${gb(a.freeBytes)} free)` : ''}${a.kind === 'cpu' ? ' of system memory; no GPU found there, models run on its CPU' : ''}`, blocks: [] },
+    {
+      name: 'disk',
+      ok: !disk || disk.bytes >= 20 * 2 ** 30,
+      detail: disk ? `${gb(disk.bytes)} free in ${disk.path} on ${host}` : `unknown on ${host}`,
+      fix: disk && disk.bytes < 20 * 2 ** 30 ? `free some space on ${host}: a coding model needs tens of GB` : undefined,
+      blocks: [],
+    },
+    { name: 'models', ok: !inventory.problem, detail: inventory.problem ?? `on ${host}: ${inventory.models.length ? shortList(inventory.models.map((m) => m.id), 20, 2000) : 'no models downloaded yet (the first run downloads; see mrs models --on)'}`, blocks: [] },
+  ]
 }
 
 async function clientCheck(c: ClientModule, env: NodeJS.ProcessEnv): Promise<Check> {
@@ -90,9 +133,14 @@ async function clientCheck(c: ClientModule, env: NodeJS.ProcessEnv): Promise<Che
   }
 }
 
-export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | undefined, only?: ClientModule): Promise<Check[]> {
+export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | undefined, only?: ClientModule, place: PlaceSpec = LOCAL_PLACE): Promise<Check[]> {
   const names = only ? [only.name] : CLIENTS.map((c) => c.name)
   const paths = getPaths(env)
+  if (place.kind !== 'local') {
+    // the server's side is the host's; the clients, config and state are this machine's
+    const [remote, ...clients] = await Promise.all([remoteChecks(place, env), ...(only ? [only] : CLIENTS).map((c) => clientCheck(c, env))])
+    return [...remote, ...clients, ...(await localChecks(env, configFlag, names, paths))]
+  }
   const accelerator = detectAccelerator(env)
   const checks = await Promise.all([mistralrsCheck(env), ...(only ? [only] : CLIENTS).map((c) => clientCheck(c, env))])
 
@@ -105,7 +153,19 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | und
     fix: a.problem,
     blocks: [],
   })
+  const { models, problem } = cachedModels(env)
+  checks.push({
+    name: 'models',
+    ok: !problem,
+    detail: problem ?? `Hugging Face cache ${hubCacheDir(env)}: ${models.length ? shortList(models.map((m) => m.id), 20, 2000) : 'no models downloaded yet (the first run downloads; see mrs models)'}`,
+    blocks: [],
+  })
+  return [...checks, ...(await localChecks(env, configFlag, names, paths))]
+}
 
+/** This machine's part wherever the server runs: the config file, mrs's dirs, ports and running servers. */
+async function localChecks(env: NodeJS.ProcessEnv, configFlag: string | undefined, names: string[], paths: Paths): Promise<Check[]> {
+  const checks: Check[] = []
   const configPath = configFlag ?? env.MRS_CONFIG ?? defaultConfigPath(env)
   try {
     const config = await loadConfig(configFlag, env)
@@ -135,14 +195,6 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | und
     checks.push({ name, ok: !problem, detail: `${dir} ${problem ?? 'is private and writable'}`, fix: problem ? `rm -rf ${dir} (mrs recreates it)` : undefined, blocks: name === 'logs' ? [] : names })
   }
 
-  const { models, problem } = cachedModels(env)
-  checks.push({
-    name: 'models',
-    ok: !problem,
-    detail: problem ?? `Hugging Face cache ${hubCacheDir(env)}: ${models.length ? shortList(models.map((m) => m.id), 20, 2000) : 'no models downloaded yet (the first run downloads; see mrs models)'}`,
-    blocks: [],
-  })
-
   let portDetail: string
   let portOk = true
   try {
@@ -163,7 +215,7 @@ export async function doctorCommand(parsed: ParsedArgs): Promise<number> {
   const name = parsed.args[0]
   const only = name === undefined ? undefined : clientByName(name)
   if (name !== undefined && !only) throw usageError(`mrs doctor takes a client (${CLIENTS.map((c) => c.name).join(', ')}), not "${name}"`)
-  const checks = await runChecks(process.env, parsed.options.config as string | undefined, only)
+  const checks = await runChecks(process.env, parsed.options.config as string | undefined, only, await placeOfCommand(parsed))
   const blocking = checks.filter((c) => !c.ok && c.blocks.length > 0)
   // a client is ready when nothing blocks it; some may be missing and that is fine for the others
   const ready = (only ? [only] : CLIENTS).filter((c) => !blocking.some((b) => b.blocks.includes(c.name)))

@@ -12,6 +12,7 @@ import { isAlive, isStopped, sleep } from '../../process/proc.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 import { printable } from '../../text.js'
+import { describePlace } from '../../places/registry.js'
 
 type Parsed = ParsedArgs
 
@@ -78,12 +79,13 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
     return `${JSON.stringify(rows, null, 2)}\n`
   }
   if (!servers.length) return 'no servers started by mrs are running\n'
-  const rows = [['ID', 'MODEL', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'CONTEXT', 'RUN/WAIT', 'TOK/S', 'TTFT', 'KV', 'LOG']]
+  const rows = [['ID', 'MODEL', 'WHERE', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'CONTEXT', 'RUN/WAIT', 'TOK/S', 'TTFT', 'KV', 'LOG']]
   for (const s of servers) {
     const m = s.metrics
     rows.push([
       s.id,
       s.models.join(' + '),
+      describePlace(s.place),
       s.url,
       String(s.serverPid),
       formatDuration(now - s.startedAt),

@@ -3,14 +3,15 @@
  * the ones mrs servers run now, and the recommended ones, with their size,
  * context window (from each model's config.json) and whether they fit.
  */
+import { isatty } from 'node:tty'
 import { ExitCode } from '../../errors.js'
+import { placeModule } from '../../places/registry.js'
+import { placeOfCommand } from '../commands.js'
 import { getPaths } from '../../paths.js'
-import { cachedModels } from '../../hf.js'
 import { listServers } from '../../server/registry.js'
 import { formatBytes } from '../../server/download.js'
 import { printable } from '../../text.js'
 import { formatDuration } from '../../duration.js'
-import { detectAccelerator } from '../../models/accelerator.js'
 import { describeFit, fitOf } from '../../models/fit.js'
 import { RECOMMENDED } from '../../models/recommended.js'
 import type { ParsedArgs } from '../parse.js'
@@ -19,9 +20,12 @@ import { Output } from '../output.js'
 export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
   const env = process.env
   const out = new Output()
-  const accelerator = await detectAccelerator(env)
+  const place = await placeOfCommand(parsed)
+  // where the server would run: this machine's cache and memory, or the host's (asked over ssh)
+  const inventory = await placeModule(place).inventory(place, { env, paths: getPaths(env), interactive: isatty(0) && Boolean(process.stderr.isTTY) })
+  const { accelerator } = inventory
+  const cache = inventory
   if (accelerator.problem) out.warn(accelerator.problem)
-  const cache = cachedModels(env)
   if (cache.problem) out.warn(cache.problem)
   const running = (await listServers(getPaths(env), (m) => out.warn(m))).map((e) => e.info)
   const now = Date.now()
@@ -37,8 +41,9 @@ export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
     process.stdout.write(`${JSON.stringify(data, null, 2)}\n`)
     return ExitCode.Ok
   }
-  const lines = [`${accelerator.name}: ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`, '']
-  lines.push('Downloaded (Hugging Face cache):')
+  const where = place.kind === 'local' ? '' : ` on ${place.host}`
+  const lines = [`${accelerator.name}${where}: ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`, '']
+  lines.push(`Downloaded (Hugging Face cache${where}):`)
   if (!cached.length) lines.push('  none yet: the first run of a model downloads it')
   for (const m of cached)
     lines.push(`  ${printable(m.id)}  ${formatBytes(m.bytes)}${m.partial ? ', partial download' : ''}${m.lastUsed ? `, used ${formatDuration(now - m.lastUsed)} ago` : ''}${m.contextWindow ? `, ${m.contextWindow}-token context` : ''}, ${describeFit(m.fit, accelerator)}`)

@@ -1,0 +1,286 @@
+/**
+ * The program mrs runs where a remote server runs (an SSH host, a Slurm
+ * node): POSIX `sh`, sent over the connection, so nothing but mistral.rs needs
+ * installing there. It reaches the remote shell through a bootstrap that
+ * contains no data of ours — `exec sh -lc '…read one line, decode, eval…'` —
+ * so whatever the user's login shell is (sh, bash, zsh, fish, csh), nothing of
+ * a model id or an argument is ever parsed by it; the line it reads holds the
+ * program and its arguments, each single-quoted for POSIX sh, so no value can
+ * become a command there. `sh -l` reads ~/.profile: mistralrs installed by its
+ * script is often on PATH only there (~/.cargo/bin).
+ *
+ * Modes:
+ *   probe [MISTRALRS]   where mistralrs is and its version; with `full`, also
+ *                       the Hugging Face cache, the GPUs, memory and disk
+ *   serve ID PORT GRACE BEAT MISSES [MISTRALRS]
+ *                       one run of mistral.rs: reports the binary, version, its
+ *                       private dir and a free loopback port, waits for the
+ *                       keeper's `start ARGS`, starts it, sends its log on
+ *                       stderr, answers the keeper's questions on stdout
+ *                       (`prove`: who listens on the port; `du REPOS`;
+ *                       `config MODEL`), and ends every process of the run —
+ *                       SIGTERM, SIGKILL after GRACE seconds — when its stdin
+ *                       closes (the keeper or the connection is gone) or no
+ *                       heartbeat came for BEAT × MISSES seconds (a dead
+ *                       network, which sshd may not notice for hours).
+ * Protocol lines on stdout start with `@mrs `; anything else there (a chatty
+ * ~/.profile) is ignored. The server's own output goes to a log file in its
+ * private dir, copied to stderr as it grows.
+ */
+import { shellQuote } from '../text.js'
+
+export const PROGRAM = String.raw`set -u
+umask 077
+say() { printf '@mrs %s\n' "$*"; }
+hub=${'${'}HF_HUB_CACHE:-${'${'}HF_HOME:-${'${'}XDG_CACHE_HOME:-$HOME/.cache}/huggingface}/hub}
+# the run's process group: ours when sshd or slurmstepd made us its leader
+leader=no
+[ "$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')" = "$$" ] && leader=yes
+
+find_mistralrs() {
+  if [ -n "$1" ]; then
+    [ -x "$1" ] && [ ! -d "$1" ] && { printf '%s\n' "$1"; return 0; }
+    return 1
+  fi
+  b=$(command -v mistralrs 2>/dev/null) && case $b in /*) printf '%s\n' "$b"; return 0 ;; esac
+  if [ -n "${'${'}SHELL:-}" ] && [ -x "$SHELL" ]; then
+    b=$("$SHELL" -lc 'command -v mistralrs' </dev/null 2>/dev/null | tail -n 1)
+    case $b in /*) [ -x "$b" ] && { printf '%s\n' "$b"; return 0; } ;; esac
+  fi
+  [ -x "$HOME/.cargo/bin/mistralrs" ] && { printf '%s\n' "$HOME/.cargo/bin/mistralrs"; return 0; }
+  return 1
+}
+
+# the hex of listening TCP ports (Linux: /proc; elsewhere: netstat)
+listening_ports() {
+  if [ -r /proc/net/tcp ]; then
+    awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+  else
+    netstat -an 2>/dev/null | awk '/LISTEN/ { n = split($4, a, /[.:]/); printf "%04X\n", a[n] }'
+  fi
+}
+
+# a free loopback port: the one asked for if it is free, else a random one in MRS_PORT_RANGE (the host's
+# environment, e.g. 30000-30999 where a site allows only those; default 20000-59999)
+free_port() {
+  used=" $(listening_ports | tr '\n' ' ') "
+  lo=20000 hi=59999
+  case ${'${'}MRS_PORT_RANGE:-} in *-*) lo=${'${'}MRS_PORT_RANGE%-*} hi=${'${'}MRS_PORT_RANGE#*-} ;; esac
+  if [ -n "$1" ] && [ "$1" != 0 ] && [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ]; then
+    case $used in *" $(printf '%04X' "$1") "*) ;; *) echo "$1"; return 0 ;; esac
+  fi
+  i=0
+  while [ $i -lt 200 ]; do
+    r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+    p=$((lo + r % (hi - lo + 1)))
+    case $used in *" $(printf '%04X' "$p") "*) ;; *) echo "$p"; return 0 ;; esac
+    i=$((i + 1))
+  done
+  return 1
+}
+
+# who listens on port $1: the process $2, nobody, or someone else
+prove() {
+  if [ -r /proc/net/tcp ]; then
+    found=$(awk -v h=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == h { print $10 " " $8 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+    [ -n "$found" ] || { say owner none; return; }
+    own=$(ls -l "/proc/$2/fd" 2>/dev/null)
+    echo "$found" | while read -r inode uid; do
+      case $own in *"socket:[$inode]"*) ;; *) say owner other "uid $uid"; exit 1 ;; esac
+    done && say owner process
+  elif command -v lsof >/dev/null 2>&1; then
+    if lsof -nP -a -p "$2" -iTCP:"$1" -sTCP:LISTEN -t >/dev/null 2>&1; then say owner process
+    else
+      other=$(lsof -nP -iTCP:"$1" -sTCP:LISTEN -t 2>/dev/null | head -n 1)
+      if [ -n "$other" ]; then say owner other "pid $other"; else say owner none; fi
+    fi
+  else
+    say owner unknown
+  fi
+}
+
+repo_of() { printf '%s/models--%s' "$hub" "$(printf '%s' "$1" | sed 's#/#--#g')"; }
+
+# bytes in the cache of the repositories named
+cached_bytes() {
+  total=0
+  for m in "$@"; do
+    kb=$(du -sk "$(repo_of "$m")/blobs" 2>/dev/null | awk '{ print $1 }')
+    total=$((total + ${'${'}kb:-0} * 1024))
+  done
+  say bytes "$total"
+}
+
+# a model's config.json, in hex: a regular file under 1 MiB only (a FIFO would block, /dev/zero never end)
+config_of() {
+  case $1 in
+    /* | ./* | ../*) f="$1/config.json" ;;
+    *)
+      repo=$(repo_of "$1")
+      rev=$(head -n 1 "$repo/refs/main" 2>/dev/null)
+      [ -n "$rev" ] || rev=$(ls -t "$repo/snapshots" 2>/dev/null | head -n 1)
+      f="$repo/snapshots/$rev/config.json"
+      ;;
+  esac
+  if [ ! -e "$f" ]; then say config none; return; fi
+  if [ ! -f "$f" ]; then say config-problem "$f is not a regular file"; return; fi
+  size=$(wc -c <"$f" | tr -d ' ')
+  if [ "$size" -gt 1048576 ]; then say config-problem "$f is larger than 1048576 bytes"; return; fi
+  say config "$f" "$(od -An -v -tx1 <"$f" | tr -d ' \n')"
+}
+
+probe() {
+  say hello "$(uname -s)" "$(uname -m)" "$leader"
+  if bin=$(find_mistralrs "$1"); then
+    say binary "$bin"
+    say version "$("$bin" --version 2>/dev/null | head -n 1)"
+  else
+    say missing "${'${'}1:-mistralrs}"
+  fi
+  [ "${'${'}2:-}" = full ] || { say end; return; }
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader,nounits 2>/dev/null | while IFS= read -r g; do say gpu "$g"; done
+  fi
+  if [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { print $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)"
+  else say memory "$(sysctl -n hw.memsize 2>/dev/null)"; fi
+  say unified "$( [ "$(uname -s)" = Darwin ] && echo yes || echo no)"
+  where=$hub; [ -d "$where" ] || where=$HOME
+  say disk "$(df -Pk "$where" 2>/dev/null | awk 'NR == 2 { print $4 * 1024 }')" "$where"
+  say hub "$hub"
+  for repo in "$hub"/models--*; do
+    [ -d "$repo" ] || continue
+    kb=$(du -sk "$repo/blobs" 2>/dev/null | awk '{ print $1 }')
+    partial=0
+    ls "$repo/blobs" 2>/dev/null | grep -q '\.incomplete$' && partial=1
+    largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { print m + 0 }')
+    when=$(stat -c %Y "$repo/refs/main" 2>/dev/null || stat -f %m "$repo/refs/main" 2>/dev/null || echo 0)
+    say model "$(basename "$repo")" "$((${'${'}kb:-0} * 1024))" "$partial" "$largest" "$when"
+  done
+  say end
+}
+
+# sleeps a tenth of a second where sleep takes fractions (GNU, BSD, busybox), else a second
+nap() { sleep 0.1 2>/dev/null || sleep 1; }
+# is the process alive (a zombie nobody reaped yet is not)?
+alive() { st=$(ps -o stat= -p "$1" 2>/dev/null) && case $st in Z* | "") return 1 ;; esac; }
+
+# stops every process of this run: SIGTERM, then SIGKILL once the server is gone or the grace period is over
+stop_all() {
+  trap '' TERM
+  if [ "$leader" = yes ]; then kill -TERM 0 2>/dev/null; else kill -TERM "$pid" $helpers 2>/dev/null; fi
+  waited=0
+  while [ "$pid" != 0 ] && alive "$pid" && [ "$waited" -lt $((grace * 10)) ]; do
+    nap
+    waited=$((waited + 1))
+  done
+  if [ "$leader" = yes ]; then kill -KILL 0 2>/dev/null; else kill -KILL "$pid" $helpers 2>/dev/null; fi
+  exit 0
+}
+
+serve() {
+  id=$1 prefer=$2 grace=$3 beat=$4 misses=$5
+  pid=0 helpers=
+  if bin=$(find_mistralrs "${'${'}6:-}"); then say binary "$bin"; else say missing "${'${'}6:-mistralrs}"; exit 127; fi
+  say version "$("$bin" --version 2>/dev/null | head -n 1)"
+  base=${'${'}XDG_STATE_HOME:-$HOME/.local/state}/mrs/remote
+  d=$base/$id
+  mkdir -p "$d" || exit 73
+  [ -d "$d" ] && [ ! -L "$d" ] || { say fail "$d is not a directory of its own"; exit 73; }
+  # the newest 20 runs' logs are kept
+  ls -1t "$base" 2>/dev/null | tail -n +21 | while IFS= read -r old; do [ "$old" = "$id" ] || rm -rf "$base/$old"; done
+  say dir "$d"
+  if port=$(free_port "$prefer"); then say port "$port"; else say noport; exit 66; fi
+  # the keeper answers with the files the server reads and, last, its arguments
+  line=
+  while IFS= read -r line; do
+    case $line in
+      file\ *) rest=${'${'}line#file }; name=${'${'}rest%% *}; printf '%b' "${'${'}rest#* }" >"$d/$name" ;;
+      start\ *) break ;;
+    esac
+  done
+  case $line in start\ *) ;; *) exit 0 ;; esac
+  eval "set -- $(printf '%b' "${'${'}line#start }")"
+  : >"$d/server.log"
+  echo 0 >"$d/beat"
+  exec 3<&0
+  "$bin" "$@" >>"$d/server.log" 2>&1 </dev/null &
+  pid=$!
+  say started "$pid" "$d/server.log"
+  tail -n +1 -f "$d/server.log" >&2 &
+  helpers=$!
+  (
+    n=0
+    while IFS= read -r req; do
+      case $req in
+        .) n=$((n + 1)); echo "$n" >"$d/beat" ;;
+        prove) prove "$port" "$pid" ;;
+        du\ *) eval "set -- $(printf '%b' "${'${'}req#du }")"; cached_bytes "$@" ;;
+        config\ *) eval "set -- $(printf '%b' "${'${'}req#config }")"; config_of "$1" ;;
+      esac
+    done
+    echo "[mrs] the connection to mrs closed: stopping mistral.rs" >>"$d/server.log"
+    stop_all
+  ) <&3 &
+  helpers="$helpers $!"
+  (
+    last= same=0
+    while sleep "$beat"; do
+      cur=$(cat "$d/beat" 2>/dev/null)
+      if [ "$cur" = "$last" ]; then same=$((same + 1)); else same=0; last=$cur; fi
+      if [ "$same" -ge "$misses" ]; then
+        echo "[mrs] no word from mrs for $((beat * misses)) s (a dead network?): stopping mistral.rs" >>"$d/server.log"
+        stop_all
+      fi
+    done
+  ) &
+  helpers="$helpers $!"
+  exec 3<&-
+  wait "$pid"
+  code=$?
+  # the last lines reach the log's reader first
+  nap; nap
+  say exit "$code"
+  # what the server left (a tool's child) goes with the run
+  grace=1
+  stop_all
+}
+
+mode=$1
+shift
+case $mode in
+  probe) probe "$@" ;;
+  serve) serve "$@" ;;
+  *) say fail "unknown mode $mode"; exit 2 ;;
+esac
+`
+
+/**
+ * The remote command: the only text the remote login shell parses, with no
+ * data in it. It reads one line, decodes it (`printf %b`: the line escapes
+ * backslashes and newlines) and runs it in a POSIX login shell.
+ */
+export const BOOTSTRAP = `exec sh -lc 'IFS= read -r l && eval "$(printf %b "$l")"'`
+
+/** Text as one line that `printf %b` turns back into it. */
+export const encodeLine = (text: string) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+
+/** Arguments as POSIX sh words (each single-quoted where it needs to be), for `eval "set -- …"` there. */
+export const shWords = (args: readonly string[]) => args.map((a) => (a === '' ? "''" : shellQuote(a))).join(' ')
+
+/** The first line the bootstrap reads: the program, run with these arguments. */
+export const programLine = (mode: string, args: readonly string[]) => `${encodeLine(`set -- ${shWords([mode, ...args])}\n${PROGRAM}`)}\n`
+
+/** A request to a running `serve`: `start`, `du`, `config` with arguments, as one line. */
+export const requestLine = (verb: string, args: readonly string[]) => `${verb} ${encodeLine(shWords(args))}\n`
+
+/** A file for the server's private dir (a from-config TOML), sent before `start`. */
+export const fileLine = (name: string, content: string) => `file ${name} ${encodeLine(content)}\n`
+
+/** A protocol line from the remote program, split; undefined for anything else. */
+export function remoteEvent(line: string): { key: string; rest: string } | undefined {
+  const m = /^@mrs (\S+)(?: (.*))?$/.exec(line.replace(/\r$/, ''))
+  return m ? { key: m[1]!, rest: m[2] ?? '' } : undefined
+}
+
+/** `od` hex back to text. */
+export const fromHex = (hex: string) => Buffer.from(hex.replace(/[^0-9a-f]/gi, ''), 'hex').toString('utf8')
