@@ -584,6 +584,7 @@ export class Keeper {
       if (forced) this.log(`[mrs] mistral.rs ignored SIGTERM for ${this.start.graceMs} ms; sent SIGKILL`)
     }
     rmSync(this.start.tmpDir, { recursive: true, force: true })
+    await placeModule(this.place).release?.(this.place, process.env).catch(() => {})
     await Promise.all(this.clientStops)
     this.log(`[mrs] stopped (${reason})`)
     this.broadcast({ t: 'stopped', reason, forced })

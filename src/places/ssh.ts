@@ -154,13 +154,35 @@ export const keepAlive = (env: Env) => (Number(env.MRS_SSH_KEEPALIVE) > 0 ? Math
 /**
  * Holds the master while the session plans (a picker may take longer than
  * its linger): a channel reading stdin until the session lets go or dies.
+ * Letting go also ends the master once its channels close, unless a server
+ * mrs runs there still uses it: it lives as long as its users, never longer.
  */
-export function hold(place: SshPlace, ctl: string, env: Env): () => void {
+export function hold(place: SshPlace, ctl: string, env: Env, paths: Paths): () => void {
   const child = spawn(sshBinary(env), [...viaMaster(ctl), '-T', '--', place.host, 'exec cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: env as NodeJS.ProcessEnv })
   child.on('error', () => {})
   child.stdin!.on('error', () => {})
   child.unref()
-  return () => child.stdin!.end()
+  let released = false
+  return () => {
+    if (released) return
+    released = true
+    child.stdin!.end()
+    void letGo(place, env, paths)
+  }
+}
+
+/**
+ * The master stops taking channels and exits when its open ones close
+ * (`ssh -O stop`) — unless a server mrs runs on that host still uses it.
+ * Without this it would linger ControlPersist's seconds after its last use.
+ */
+export async function letGo(place: SshPlace, env: Env, paths: Paths): Promise<void> {
+  const { listServers } = await import('../server/registry.js')
+  const inUse = (await listServers(paths)).some((e) => e.info.place?.kind === 'ssh' && e.info.place.host === place.host && e.info.state !== 'stopping')
+  if (inUse) return
+  const child = spawn(sshBinary(env), ['-o', `ControlPath=${controlPath(paths, place.host)}`, '-O', 'stop', '--', place.host], { stdio: 'ignore', detached: true, env: env as NodeJS.ProcessEnv })
+  child.on('error', () => {})
+  child.unref()
 }
 
 /** What a probe of the host found. */
@@ -497,7 +519,7 @@ export const ssh: PlaceModule<SshPlace> = {
   describe: (place) => place.host,
   async prepare(place, ctx) {
     const ctl = await connect(place, ctx)
-    const release = hold(place, ctl, ctx.env)
+    const release = hold(place, ctl, ctx.env, ctx.paths)
     try {
       const facts = await probe(place, ctl, ctx.env, false)
       if (!facts.binary)
@@ -518,7 +540,7 @@ export const ssh: PlaceModule<SshPlace> = {
   },
   async inventory(place, ctx) {
     const ctl = await connect(place, ctx)
-    const release = hold(place, ctl, ctx.env)
+    const release = hold(place, ctl, ctx.env, ctx.paths)
     try {
       return inventoryOf(await probe(place, ctl, ctx.env, true))
     } finally {
@@ -528,4 +550,5 @@ export const ssh: PlaceModule<SshPlace> = {
   async spawn(place, run) {
     return new SshServer(place, run)
   },
+  release: (place, env) => letGo(place, env, getPaths(env)),
 }

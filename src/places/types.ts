@@ -114,4 +114,6 @@ export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   inventory(place: P, ctx: PrepareContext): Promise<Inventory>
   /** Keeper side: start one run of mistral.rs there. */
   spawn(place: P, run: ServerRun): Promise<ServerProcess>
+  /** Keeper side, once its server is stopped for good: let go of what reaching the place needed (an ssh master nobody else uses). */
+  release?(place: P, env: Env): Promise<void>
 }

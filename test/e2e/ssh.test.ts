@@ -4,9 +4,13 @@
 // fake mistralrs only on its login PATH (~/.profile → ~/.cargo/bin). Every
 // exit path must leave nothing running on either side: the remote fake's
 // processes carry the test's tag, so the leftover scan sees them too.
-import { readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect } from 'vitest'
-import { expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { ROOT, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { terminal } from '../helpers/terminal.js'
 import { requires } from '../helpers/requires.js'
 import { startSshd, type SshHost } from '../helpers/sshd.js'
 
@@ -159,6 +163,154 @@ describe('mrs --on HOST: every exit path leaves nothing on the host', () => {
       expect(result.stderr.trim().split('\n').filter((l) => /error:/.test(l))).toHaveLength(1)
       expect(result.stderr).toMatch(/^mrs: error: the connection to gpu-box was lost.*gave up after 2 restarts; log: /m)
       await expectNoLeftovers(sb, 5000)
+    })
+  })
+})
+
+/** A model in the host's Hugging Face cache, owned by the host's user, and a fake nvidia-smi on its login PATH. */
+function hostHas(host: SshHost, id: string): void {
+  const repo = join(host.dir, 'hf', 'hub', `models--${id.replace(/\//g, '--')}`)
+  mkdirSync(join(repo, 'blobs'), { recursive: true })
+  mkdirSync(join(repo, 'snapshots', 'rev1'), { recursive: true })
+  mkdirSync(join(repo, 'refs'), { recursive: true })
+  writeFileSync(join(repo, 'refs', 'main'), 'rev1')
+  writeFileSync(join(repo, 'blobs', 'weights'), Buffer.alloc(12 * 1024 * 1024))
+  writeFileSync(join(repo, 'snapshots', 'rev1', 'config.json'), JSON.stringify({ max_position_embeddings: 40960 }))
+  const smi = join(host.home, '.cargo', 'bin', 'nvidia-smi')
+  writeFileSync(smi, '#!/bin/sh\necho "NVIDIA GeForce RTX 4090, 24564, 1024"\n', { mode: 0o755 })
+  execFileSync('chown', ['-R', `${host.uid}:${host.gid}`, join(host.dir, 'hf'), smi])
+}
+
+describe('mrs --on HOST: sharing, ps, logs, stop', () => {
+  on('a second session with --on attaches to the server there; ps shows the host, logs the host\'s log, stop ends it', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'request' } }, async (sb) => {
+      const host = await startSshd(sb)
+      const serve = sb.start(['serve', '--on', host.alias, '-m', MODEL])
+      await serve.waitForStderr(/Press Ctrl-C to stop/, 20_000)
+      const client = await sb.run(['claude', '--on', host.alias])
+      expect(client.code, client.stderr).toBe(0)
+      expect(client.stderr).toMatch(/using the running server \w+ \(Qwen\/Qwen3-4B\)/)
+      expect(remoteStarts(host)).toHaveLength(1)
+      const ps = await sb.run(['ps'])
+      expect(ps.stdout).toMatch(/Qwen\/Qwen3-4B\s+gpu-box\s+http:\/\/127\.0\.0\.1:\d+/)
+      const json = JSON.parse((await sb.run(['ps', '--json'])).stdout)
+      expect(json[0].place).toEqual({ kind: 'ssh', host: 'gpu-box' })
+      const logs = await sb.run(['logs'])
+      expect(logs.stdout).toMatch(/Server listening on http:\/\/127\.0\.0\.1:\d+/)
+      expect(logs.stdout).toMatch(/mistral\.rs runs on gpu-box as pid \d+/)
+      expect((await sb.run(['stop'])).code).toBe(0)
+      expect((await serve.done(15_000)).code).toBe(70)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  on('a server on the host that this mrs did not start is never touched', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const host = await startSshd(sb)
+      // another user's (or machine's) mistral.rs on the host, started over ssh outside mrs
+      const theirs = spawn('ssh', ['-T', host.alias, 'exec ~/.cargo/bin/mistralrs serve -p 0 --host 127.0.0.1 -m Their/Model'], { env: sb.env, stdio: 'ignore' })
+      await waitFor(() => host.records().some((r) => r.event === 'listening'), 15_000, 'their server to listen')
+      const [their] = remoteStarts(host)
+      expect((await sb.run(['codex', '--on', host.alias, '-m', MODEL])).code).toBe(0)
+      expect(await sb.run(['ps', '--json']).then((r) => JSON.parse(r.stdout))).toEqual([])
+      expect(isAlive(their!.pid)).toBe(true)
+      theirs.kill('SIGKILL')
+      process.kill(their!.pid, 'SIGKILL')
+      await nothingLeft(sb, host)
+    })
+  })
+})
+
+describe('mrs --on HOST: the host\'s models, GPU and mistralrs', () => {
+  on('mrs models --on lists the host\'s cache and fits its GPU; doctor --on checks ssh, mistralrs, GPU, disk; check --on probes the model there', async () => {
+    await withSandbox({}, async (sb) => {
+      const host = await startSshd(sb)
+      hostHas(host, 'Qwen/Remote-1B')
+      const models = await sb.run(['models', '--on', host.alias])
+      expect(models.code, models.stderr).toBe(0)
+      expect(models.stdout).toMatch(/^NVIDIA GeForce RTX 4090 on gpu-box: 24 GB/)
+      expect(models.stdout).toMatch(/Downloaded \(Hugging Face cache on gpu-box\):\n {2}Qwen\/Remote-1B {2}12 MB, used [\d.]+s ago, fits 24 GB GPU/)
+      const json = JSON.parse((await sb.run(['models', '--on', host.alias, '--json'])).stdout)
+      expect(json.accelerator).toMatchObject({ kind: 'cuda', totalBytes: 24564 * 1024 * 1024 })
+      expect(json.cached.map((m: { id: string }) => m.id)).toEqual(['Qwen/Remote-1B'])
+      const doctor = await sb.run(['doctor', '--on', host.alias, 'claude'], { env: { PATH: `${join(sb.root, 'bin')}:${sb.env.PATH}` } })
+      expect(doctor.stdout).toMatch(/✓ ssh\s+gpu-box answers over your ssh/)
+      expect(doctor.stdout).toMatch(/✓ mistralrs\s+0\.9\.2 at \S+\/\.cargo\/bin\/mistralrs .*--quant auto fits models to gpu-box/)
+      expect(doctor.stdout).toMatch(/✓ gpu\s+gpu-box: NVIDIA GeForce RTX 4090: 24\.0 GB/)
+      expect(doctor.stdout).toMatch(/disk\s+[\d.]+ GB free in \S+ on gpu-box/)
+      expect(doctor.stdout).toMatch(/✓ models\s+on gpu-box: Qwen\/Remote-1B/)
+      const check = await sb.run(['check', '--on', host.alias, '-m', MODEL])
+      expect(check.code, check.stderr).toBe(0)
+      expect(check.stdout).toMatch(/this model works for agents/)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  requires('sshd', 'tmux')('the picker on a terminal offers the host\'s models, sized for the host\'s GPU; Esc leaves nothing there', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const host = await startSshd(sb)
+      hostHas(host, 'Qwen/Remote-1B')
+      const term = terminal(sb, ['codex', '--on', host.alias])
+      try {
+        const screen = await waitFor(() => /Model for the Codex CLI on gpu-box/.test(term.screen()) && term.screen(), 20_000, `the picker; screen:\n${term.screen()}`)
+        expect(screen).toMatch(/NVIDIA GeForce RTX 4090, 24 GB/)
+        expect(screen).toMatch(/Qwen\/Remote-1B {2}\(downloaded, 12 MB/)
+        term.keys('Escape')
+        await waitFor(() => term.exitCode() !== undefined, 10_000, `mrs to exit; screen:\n${term.screen()}`)
+        expect(term.exitCode()).toBe(130)
+      } finally {
+        term.close()
+      }
+      expect(remoteStarts(host)).toEqual([])
+      await nothingLeft(sb, host)
+    })
+  })
+})
+
+describe('mrs --on HOST: crashes and impostors on the host', () => {
+  on('a server that crashes on the host is restarted there; the clients keep their port', async () => {
+    await withSandbox({}, async (sb) => {
+      const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_FAULT: 'crash-on-usr1' } })
+      const serve = sb.start(['serve', '--on', host.alias, '-m', MODEL])
+      const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 20_000)
+      process.kill(remoteStarts(host)[0]!.pid, 'SIGUSR1')
+      await serve.waitForStderr(/mistral\.rs is back at/, 20_000)
+      expect(serve.stderr).toMatch(/mistral\.rs exited with code 101 \(CUDA error: an illegal memory access was encountered\); restarted it on the same port \(1\/2\)/)
+      expect(remoteStarts(host)).toHaveLength(2)
+      const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
+      expect(ids).toEqual(['default', MODEL])
+      serve.kill('SIGINT')
+      expect((await serve.done(15_000)).code).toBe(130)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  on('another user on the host binds the port there during the load: never talked to, the server starts again on another port', async () => {
+    await withSandbox({}, async (sb) => {
+      const model = `Qwen/Target-${sb.id.slice(0, 8)}`
+      const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_LOAD_MS: '3000' } })
+      const dir = mkdtempSync(join(tmpdir(), 'mrs-impostor-'))
+      chmodSync(dir, 0o777)
+      const record = join(dir, 'record')
+      writeFileSync(record, '', { mode: 0o666 })
+      chmodSync(record, 0o666)
+      const evil = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
+      try {
+        await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
+        const serve = sb.start(['serve', '--on', host.alias, '-m', model])
+        const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 30_000)
+        expect(serve.stderr).toMatch(/port \d+ was taken by another process \(uid 65534 on gpu-box\) before mistral\.rs could bind it; starting it again on another port/)
+        expect(readFileSync(record, 'utf8')).toMatch(/^bound \d+$/m)
+        const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
+        expect(ids).toEqual(['default', model])
+        expect(readFileSync(record, 'utf8')).not.toMatch(/^request/m)
+        serve.kill('SIGINT')
+        expect((await serve.done(15_000)).code).toBe(130)
+      } finally {
+        evil.kill('SIGKILL')
+        rmSync(dir, { recursive: true, force: true })
+      }
+      await nothingLeft(sb, host)
     })
   })
 })
