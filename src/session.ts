@@ -337,6 +337,8 @@ function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): M
       e.tail.slice(-5),
     )
   const reason = failureReason(e.tail)
+  // a remote place says "no free port there" with 66 itself (mistral.rs never started)
+  if (e.code === 66 && reason) return new MrsError(`${reason}; ${log}`, ExitCode.PortInUse)
   const code = e.code === 127 && !e.signal ? ExitCode.NotFound : ExitCode.ServerFailed
   return new MrsError(`mistral.rs ${how} before it was ready${reason ? `: ${reason}` : ''}; ${log}`, code, e.tail.slice(-8))
 }

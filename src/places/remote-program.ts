@@ -31,6 +31,9 @@ import { shellQuote } from '../text.js'
 
 export const PROGRAM = String.raw`set -u
 umask 077
+# a write to a connection that just closed must not kill this shell before its watchdog is armed
+# (mistral.rs, a Rust program, ignores SIGPIPE itself anyway)
+trap '' PIPE
 say() { printf '@mrs %s\n' "$*"; }
 hub=${'${'}HF_HUB_CACHE:-${'${'}HF_HOME:-${'${'}XDG_CACHE_HOME:-$HOME/.cache}/huggingface}/hub}
 # the run's process group: ours when sshd or slurmstepd made us its leader
@@ -189,7 +192,7 @@ serve() {
   # the newest 20 runs' logs are kept
   ls -1t "$base" 2>/dev/null | tail -n +21 | while IFS= read -r old; do [ "$old" = "$id" ] || rm -rf "$base/$old"; done
   say dir "$d"
-  if port=$(free_port "$prefer"); then say port "$port"; else say noport; exit 66; fi
+  if port=$(free_port "$prefer"); then say port "$port"; else say noport "${'${'}MRS_PORT_RANGE:-20000-59999}"; exit 66; fi
   # the keeper answers with the files the server reads and, last, its arguments
   line=
   while IFS= read -r line; do

@@ -72,14 +72,20 @@ export function sshFailure(host: string, stderr: string, what = 'connect to'): M
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^@+$|^Warning: Permanently added|^Pseudo-terminal/.test(l))
-  const key = lines.find((l) => /Host key verification failed|HOST IDENTIFICATION HAS CHANGED|host key is known|has changed and you have requested strict checking/.test(l))
-  const refused = lines.find((l) => /Permission denied|Too many authentication failures|Authentication failed/.test(l))
-  const said = key ? lines.filter((l) => /host key|Host key|IDENTIFICATION|Offending/.test(l)).join(' ') : (refused ?? lines.at(-1) ?? 'ssh failed')
-  if (key) return new MrsError(`ssh could not ${what} ${host}: ${said}; check the host key yourself (ssh ${host}), mrs never skips that check`, ExitCode.Refused, lines)
-  if (refused) return new MrsError(`ssh could not ${what} ${host}: ${said}; check that \`ssh ${host}\` logs in (your key, agent or ~/.ssh/config)`, ExitCode.Refused)
-  return new MrsError(`ssh could not ${what} ${host}: ${said}`, ExitCode.Unreachable)
+    .filter((l) => l && !/^Warning: Permanently added|^Pseudo-terminal/.test(l))
+  // a host key ssh does not know, or one that changed: ssh's own message, whole, below one line of mrs's
+  if (lines.some((l) => /HOST IDENTIFICATION HAS CHANGED|has changed and you have requested strict checking/.test(l)))
+    return new MrsError(`ssh refused to connect to ${host}: its host key has changed (ssh's message below); check why before you trust it, mrs never skips that check`, ExitCode.Refused, lines)
+  if (lines.some((l) => /Host key verification failed|host key is known/.test(l)))
+    return new MrsError(`ssh refused to connect to ${host}: it does not know ${host}'s host key (ssh's message below); run \`ssh ${host}\` once to check and accept it, mrs never skips that check`, ExitCode.Refused, lines)
+  const said = lines.filter((l) => !/^@+$/.test(l))
+  const refused = said.find((l) => /Permission denied|Too many authentication failures|Authentication failed/.test(l))
+  if (refused) return new MrsError(`ssh could not ${what} ${host}: ${refused}; check that \`ssh ${host}\` logs in (your key, agent or ~/.ssh/config)`, ExitCode.Refused)
+  return new MrsError(`ssh could not ${what} ${host}: ${said.at(-1) ?? 'ssh failed'}`, ExitCode.Unreachable)
 }
+
+/** ssh's own messages (not the server's log, which shares the channel's stderr). */
+const SSH_SAID = /^(ssh: |mux_|muxclient|Connection |Control socket|Timeout, server|client_loop|Read from remote|Write failed|packet_write|kex_exchange|Broken pipe|channel \d+:)/
 
 interface Ran {
   code: number | null
@@ -337,7 +343,7 @@ class SshServer extends EventEmitter<ServerProcessEvents> implements ServerProce
       case 'missing':
         return void this.emit('line', `Error: mistralrs not found on ${this.place.host} (${e.rest ? `not at ${e.rest}; ` : ''}searched the login shell's PATH and ~/.cargo/bin); install it there, or pass --mistralrs PATH`)
       case 'noport':
-        return void this.emit('line', `Error: no free port on ${this.place.host}'s loopback`)
+        return void this.emit('line', `Error: no free port on ${this.place.host}'s loopback (in ${e.rest}; MRS_PORT_RANGE there sets the range)`)
       case 'fail':
         return void this.emit('line', `Error: ${e.rest}`)
       case 'dir':
@@ -435,7 +441,7 @@ class SshServer extends EventEmitter<ServerProcessEvents> implements ServerProce
     // the remote program exits 127 (no mistralrs), 66 (no port), 73 (no private dir) itself; anything else is the connection
     if (code === 127 || code === 66 || code === 73) return this.end({ code, signal: null })
     if (this.stopping) return this.end({ code, signal })
-    const why = this.stderrTail.filter((l) => !/^\[mrs\]/.test(l)).at(-1)
+    const why = this.stderrTail.filter((l) => SSH_SAID.test(l)).at(-1)
     this.end({ code: null, signal: null, lost: `the connection to ${this.place.host} was lost${signal ? ` (ssh got ${signal})` : why ? ` (${why})` : ''}` })
   }
 

@@ -5,7 +5,7 @@
 // exit path must leave nothing running on either side: the remote fake's
 // processes carry the test's tag, so the leftover scan sees them too.
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
@@ -311,6 +311,136 @@ describe('mrs --on HOST: crashes and impostors on the host', () => {
         rmSync(dir, { recursive: true, force: true })
       }
       await nothingLeft(sb, host)
+    })
+  })
+})
+
+/** Extra hosts in the test's ssh config, ahead of its `Host *` block (ssh takes the first value it finds). */
+function addHosts(host: SshHost, blocks: string): void {
+  writeFileSync(host.configPath, `${blocks.trim()}\n\n${readFileSync(host.configPath, 'utf8')}`)
+}
+
+describe('mrs --on HOST: bad input', () => {
+  on.each([
+    ['an unknown host', 'nosuchhost', 69, /^mrs: error: ssh could not connect to nosuchhost: ssh: Could not resolve hostname nosuchhost\.invalid: .*$/],
+    ['a refused connection', 'closedport', 69, /^mrs: error: ssh could not connect to closedport: ssh: connect to host 127\.0\.0\.1 port 1: Connection refused$/],
+    ['a login the host refuses', 'wrongkey', 77, /^mrs: error: ssh could not connect to wrongkey: nosuchuser@127\.0\.0\.1: Permission denied \(publickey\)\.; check that `ssh wrongkey` logs in \(your key, agent or ~\/\.ssh\/config\)$/],
+    ['an unknown host key', 'unknownkey', 77, /^mrs: error: ssh refused to connect to unknownkey: it does not know unknownkey's host key \(ssh's message below\); run `ssh unknownkey` once to check and accept it, mrs never skips that check\n {2}│ No ED25519 host key is known for \[127\.0\.0\.1\]:\d+ and you have requested strict checking\.\n {2}│ Host key verification failed\.$/],
+    ['a changed host key', 'changedkey', 77, /^mrs: error: ssh refused to connect to changedkey: its host key has changed \(ssh's message below\); check why before you trust it, mrs never skips that check\n[^]*│ @ +WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! +@[^]*│ Host key verification failed\.$/],
+  ])('%s: one line (and ssh\'s own message), a distinct exit code, nothing started, the ssh files untouched', async (_, alias, code, message) => {
+    await withSandbox({}, async (sb) => {
+      const host = await startSshd(sb)
+      const other = join(sb.root, 'other-key')
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])
+      writeFileSync(join(sb.root, 'empty_known_hosts'), '')
+      const forged = readFileSync(`${other}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')
+      writeFileSync(join(sb.root, 'changed_known_hosts'), `[127.0.0.1]:${host.port} ${forged}\n`)
+      addHosts(
+        host,
+        `Host nosuchhost
+  HostName nosuchhost.invalid
+Host closedport
+  HostName 127.0.0.1
+  Port 1
+Host wrongkey
+  HostName 127.0.0.1
+  Port ${host.port}
+  User nosuchuser
+Host unknownkey
+  HostName 127.0.0.1
+  Port ${host.port}
+  User mrs-remote
+  UserKnownHostsFile ${join(sb.root, 'empty_known_hosts')}
+Host changedkey
+  HostName 127.0.0.1
+  Port ${host.port}
+  User mrs-remote
+  UserKnownHostsFile ${join(sb.root, 'changed_known_hosts')}`,
+      )
+      const unchanged = sshFiles(host)
+      const before = ['empty_known_hosts', 'changed_known_hosts'].map((f) => readFileSync(join(sb.root, f), 'utf8'))
+      const result = await sb.run(['codex', '--on', alias, '-m', MODEL], { timeoutMs: 30_000 })
+      expect(result.code).toBe(code)
+      expect(result.stderr.trim()).toMatch(message)
+      expect(remoteStarts(host)).toEqual([])
+      unchanged()
+      expect(['empty_known_hosts', 'changed_known_hosts'].map((f) => readFileSync(join(sb.root, f), 'utf8'))).toEqual(before)
+      await expectNoLeftovers(sb, 5000)
+    })
+  })
+
+  on('mistralrs missing on the host: 127, naming the host and what to run there', async () => {
+    await withSandbox({}, async (sb) => {
+      const host = await startSshd(sb, { mistralrs: false })
+      const result = await sb.run(['codex', '--on', host.alias, '-m', MODEL])
+      expect(result.code).toBe(127)
+      expect(result.stderr.trim()).toMatch(/^mrs: error: mistralrs not found on gpu-box \(searched a login shell's PATH there and ~\/\.cargo\/bin\); install it there: ssh gpu-box "curl .*install\.sh \| sh", or pass --mistralrs PATH \(its path there\)$/)
+      await expectNoLeftovers(sb, 5000)
+    })
+  })
+
+  on('--mistralrs names the binary on the host; one that is not there is said so', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const host = await startSshd(sb, { mistralrs: false })
+      const elsewhere = join(host.home, 'tools', 'mistralrs')
+      mkdirSync(join(host.home, 'tools'), { recursive: true })
+      writeFileSync(elsewhere, `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'test', 'fixtures', 'bin', 'mistralrs')} "$@"\n`, { mode: 0o755 })
+      execFileSync('chown', ['-R', `${host.uid}:${host.gid}`, join(host.home, 'tools')])
+      const missing = await sb.run(['codex', '--on', host.alias, '--mistralrs', '/nowhere/mistralrs', '-m', MODEL])
+      expect(missing.code).toBe(127)
+      expect(missing.stderr).toMatch(/mistralrs not found on gpu-box at \/nowhere\/mistralrs/)
+      sb.writeConfig(`remote_mistralrs = "${elsewhere}"\n`)
+      const found = await sb.run(['codex', '--on', host.alias, '-m', MODEL])
+      expect(found.code, found.stderr).toBe(0)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  on('no free port on the host\'s loopback: one line, exit 66, nothing left there', async () => {
+    await withSandbox({}, async (sb) => {
+      const probe = await startSshd(sb)
+      // the only port the host may use is the one its sshd listens on
+      const host = await startSshd(sb, { alias: 'busy-box', remoteEnv: { MRS_PORT_RANGE: `${probe.port}-${probe.port}` } })
+      const result = await sb.run(['codex', '--on', host.alias, '-m', MODEL])
+      expect(result.code).toBe(66)
+      expect(result.stderr.trim()).toMatch(/^mrs: error: no free port on busy-box's loopback \(in \d+-\d+; MRS_PORT_RANGE there sets the range\); log: \S+$/m)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  on('a model the host cannot load: mistral.rs\'s own message, exit 67, nothing left there', async () => {
+    await withSandbox({}, async (sb) => {
+      const host = await startSshd(sb)
+      const result = await sb.run(['codex', '--on', host.alias, '-m', 'org/does-not-exist'])
+      expect(result.code).toBe(67)
+      expect(result.stderr).toMatch(/mistral\.rs exited with code 1 before it was ready: Could not access `org\/does-not-exist`/)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  on('the connection lost during the load: one line, exit 69, nothing left on either side', async () => {
+    await withSandbox({}, async (sb) => {
+      const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_LOAD_MS: '30000' } })
+      const mrs = sb.start(['codex', '--on', host.alias, '-m', MODEL])
+      await waitFor(() => remoteStarts(host).length > 0, 15_000, 'the server to start on the host')
+      for (const pid of connections(host)) process.kill(pid, 'SIGKILL')
+      const result = await mrs.done(20_000)
+      expect(result.code).toBe(69)
+      expect(result.stderr).toMatch(/^mrs: error: the connection to gpu-box was lost while mistral\.rs loaded; the host stops it when the connection closes, so nothing is left running there; log: /m)
+      await nothingLeft(sb, host)
+    })
+  })
+
+  on.each([
+    ['--server-host with --on', ['codex', '--on', 'gpu-box', '--server-host', '0.0.0.0', '-m', MODEL], /--server-host 0\.0\.0\.0 with --on: the server listens only on gpu-box's loopback, reached through your ssh; leave --server-host out/],
+    ['--on with --url', ['codex', '--on', 'gpu-box', '--url', 'http://127.0.0.1:1'], /--url is a server that runs already and --on gpu-box starts one there: pick one/],
+    ['a host that is an ssh option', ['codex', '--on', '-oProxyCommand=touch /tmp/pwned-by-mrs', '-m', MODEL], /invalid --on "-oProxyCommand=touch \/tmp\/pwned-by-mrs": must be a host as ssh takes it/],
+  ])('%s is refused before anything starts (exit 64)', async (_, args, message) => {
+    await withSandbox({}, async (sb) => {
+      const result = await sb.run(args)
+      expect(result.code).toBe(64)
+      expect(result.stderr.trim()).toMatch(message)
+      expect(existsSync('/tmp/pwned-by-mrs')).toBe(false)
     })
   })
 })
