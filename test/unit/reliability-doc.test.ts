@@ -34,6 +34,12 @@ describe('docs/reliability.md', () => {
     for (const title of cited('Exit paths')) expect(tests, title).toContain(title)
   })
 
+  it('cites only --on tests that exist', () => {
+    const tests = titlesIn('e2e/ssh.test.ts')
+    expect(cited('On another machine (`--on HOST`)').length).toBeGreaterThan(10)
+    for (const title of cited('On another machine (`--on HOST`)')) expect(tests, title).toContain(title)
+  })
+
   it('cites a test for every attack, and only tests that exist', () => {
     const tests = titlesIn('e2e/hardening.test.ts', 'e2e/claude.test.ts', 'e2e/bad-input.cases.ts', 'unit/boot.test.ts', 'unit/hardening.test.ts')
     expect(rows(section('Attacks')).length).toBeGreaterThanOrEqual(15)
