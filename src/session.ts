@@ -320,6 +320,7 @@ const howItEnded = (e: ServerExit) => (e.signal ? `was killed by ${e.signal}` : 
 
 /** What ended the server, said once: its exit (and why, from its log), or the connection to where it ran. */
 const whatHappened = (e: ServerExit) => {
+  if (e.failure) return e.failure.message
   if (e.lost) return e.lost
   const reason = failureReason(e.tail)
   return `mistral.rs ${howItEnded(e)}${reason ? ` (${meaningful(reason)})` : ''}`
@@ -328,6 +329,8 @@ const whatHappened = (e: ServerExit) => {
 function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): MrsError {
   const how = howItEnded(e)
   const log = `log: ${info.logPath ?? 'none'}`
+  // the place knew what went wrong (no mistralrs there, no free port, a refused job): as it said it
+  if (e.failure) return new MrsError(`${e.failure.message}; ${log}`, e.failure.exitCode as ExitCode, e.tail.filter((l) => !l.startsWith('Error: ')).slice(-5))
   // the host stops the server itself when the connection closes: nothing is left running there
   if (e.lost) return new MrsError(`${e.lost} while mistral.rs loaded; the host stops it when the connection closes, so nothing is left running there; ${log}`, ExitCode.Unreachable, e.tail.slice(-5))
   if (e.portInUse)
@@ -337,8 +340,6 @@ function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): M
       e.tail.slice(-5),
     )
   const reason = failureReason(e.tail)
-  // a remote place says "no free port there" with 66 itself (mistral.rs never started)
-  if (e.code === 66 && reason) return new MrsError(`${reason}; ${log}`, ExitCode.PortInUse)
   const code = e.code === 127 && !e.signal ? ExitCode.NotFound : ExitCode.ServerFailed
   return new MrsError(`mistral.rs ${how} before it was ready${reason ? `: ${reason}` : ''}; ${log}`, code, e.tail.slice(-8))
 }
@@ -490,7 +491,9 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
         e.reason === 'stop-command'
           ? 'the server was stopped with mrs stop'
           : e.reason === 'gave-up'
-            ? `${crash || 'mistral.rs crashed'}; ${restarts ? `gave up after ${restarts} restart${restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
+            ? lastExit?.final
+              ? crash
+              : `${crash || 'mistral.rs crashed'}; ${restarts ? `gave up after ${restarts} restart${restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
             : `the server stopped (${e.reason})`
       // the session ends with it: said now, once
       out.error(`${why}; log: ${log()}`)

@@ -25,7 +25,7 @@ import { sampleOf, summarize, type MetricsSample } from '../server/metrics.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type ServerState, type SessionMessage, type StopReason } from './protocol.js'
 import { FrontDoor, type Backend } from './front.js'
 import { LOCAL_PLACE, placeModule } from '../places/registry.js'
-import type { ServerExit, ServerProcess } from '../places/types.js'
+import type { PlaceHost, ServerExit, ServerProcess } from '../places/types.js'
 
 const TAIL_LINES = 40
 const METRICS_EVERY_MS = 5000
@@ -97,10 +97,15 @@ export class Keeper {
   private readonly startedAt = Date.now()
   private shuttingDown = false
   private listening = false
+  /** The place for the server's whole life (a Slurm job outlives each run); a start still waiting gives up when this aborts. */
+  private readonly placeHost: PlaceHost
+  private readonly spawnAbort = new AbortController()
+  private lastProgress = ''
 
   constructor(private readonly start: KeeperStart) {
     this.quantAuto = Boolean(start.spec.quantAuto)
     this.contextWindow = start.spec.context
+    this.placeHost = placeModule(start.spec.place ?? LOCAL_PLACE).host(start.spec.place ?? LOCAL_PLACE, process.env)
   }
 
   /** The server as it starts now: `--quant auto` dropped once it failed. */
@@ -155,8 +160,14 @@ export class Keeper {
     this.front?.setBackend(undefined)
     mark('keeper spawning the server')
     const preferPort = previous && 'port' in previous.backend ? previous.backend.port : undefined
-    this.spawning = placeModule(this.place)
-      .spawn(this.place, { spec: this.spec, tmpDir: this.start.tmpDir, preferPort, graceMs: this.start.graceMs, env: process.env })
+    const progress = (line: string) => {
+      // a wait said again and again (a job in the queue) is logged when it changes
+      if (line.replace(/\d+/g, '') !== this.lastProgress) this.log(`[mrs] ${line}`)
+      this.lastProgress = line.replace(/\d+/g, '')
+      this.broadcast({ t: 'line', line })
+    }
+    this.spawning = this.placeHost
+      .spawn({ spec: this.spec, tmpDir: this.start.tmpDir, preferPort, graceMs: this.start.graceMs, env: process.env, signal: this.spawnAbort.signal, progress })
       .then(
         (proc) => {
           if (generation !== this.generation || this.shuttingDown) return void proc.stop(this.start.graceMs)
@@ -169,9 +180,12 @@ export class Keeper {
           this.watchDownload(proc, generation)
           void this.awaitReady(proc, generation)
         },
-        (e: Error) => {
-          this.recordLine(`[mrs] could not start mistral.rs: ${e.message}`)
-          void this.onServerExit(generation, { code: 127, signal: null })
+        (e: Error & { failure?: ServerExit['failure'] }) => {
+          if (this.shuttingDown) return
+          // a place that could not start a run says why (a refused job, no Slurm there)
+          const failure = e.failure ?? { message: `could not start mistral.rs: ${e.message}`, exitCode: 71 }
+          this.recordLine(`Error: ${failure.message}`)
+          void this.onServerExit(generation, { code: null, signal: null, failure, final: true })
         },
       )
   }
@@ -264,12 +278,12 @@ export class Keeper {
         this.spawnServer()
         return
       }
-      this.broadcast({ t: 'exited', code, signal, tail, during: 'load', portInUse, lost: exit.lost })
+      this.broadcast({ t: 'exited', code, signal, tail, during: 'load', portInUse, lost: exit.lost, failure: exit.failure })
       return this.shutdown('failed')
     }
 
-    // ready or restarting: it died mid-session
-    if (this.restartsUsed < this.start.restarts && this.activeLeases() > 0) {
+    // ready or restarting: it died mid-session (and there is still somewhere to start it again)
+    if (!exit.final && this.restartsUsed < this.start.restarts && this.activeLeases() > 0) {
       const attempt = ++this.restartsUsed
       const delayMs = restartDelay(attempt)
       this.state = 'restarting'
@@ -280,7 +294,7 @@ export class Keeper {
       }, delayMs)
       return
     }
-    this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false, lost: exit.lost })
+    this.broadcast({ t: 'exited', code, signal, tail, during: 'session', portInUse: false, lost: exit.lost, final: exit.final })
     return this.shutdown('gave-up')
   }
 
@@ -532,6 +546,7 @@ export class Keeper {
       host: spec.host,
       url: this.url(),
       backend: proc ? describeBackend(proc.backend) : undefined,
+      placeStatus: this.placeHost.status?.(),
       models: spec.models,
       binary: proc?.binary ?? spec.binary,
       argv: proc?.argv.length ? proc.argv : ['serve'],
@@ -570,6 +585,7 @@ export class Keeper {
     clearTimeout(this.metricsTimer)
     clearTimeout(this.downloadTimer)
     this.readinessAbort?.abort()
+    this.spawnAbort.abort()
     // first make the server undiscoverable, so no new session attaches to it
     rmSync(this.start.registryPath, { force: true })
     this.socketServer?.close()
@@ -584,7 +600,8 @@ export class Keeper {
       if (forced) this.log(`[mrs] mistral.rs ignored SIGTERM for ${this.start.graceMs} ms; sent SIGKILL`)
     }
     rmSync(this.start.tmpDir, { recursive: true, force: true })
-    await placeModule(this.place).release?.(this.place, process.env).catch(() => {})
+    // the place itself goes last: the ssh master once its channel is closed, the Slurm job once its step is
+    await this.placeHost.close().catch(() => {})
     await Promise.all(this.clientStops)
     this.log(`[mrs] stopped (${reason})`)
     this.broadcast({ t: 'stopped', reason, forced })

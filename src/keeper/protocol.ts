@@ -58,6 +58,8 @@ export interface ServerInfo {
   url: string
   /** Where the keeper reaches mistral.rs (its loopback port, or a tunnel), for people. */
   backend?: string
+  /** The place now, for `mrs ps` (a Slurm job: its id, node and time left). */
+  placeStatus?: string
   models: string[]
   /** The server's exact command line (binary and argv), as it runs now (after a retry without `--quant auto`, too). */
   binary: string
@@ -105,6 +107,10 @@ export type KeeperEvent =
       portInUse: boolean
       /** The place lost the server without learning how it ended (a dropped connection, an ended job): why. */
       lost?: string
+      /** The place knows what went wrong before mistral.rs ran (no mistralrs there, a refused job): said as is, with this exit code. */
+      failure?: { message: string; exitCode: number }
+      /** Nothing can be started again there (its Slurm job ended). */
+      final?: boolean
       /** Set when the keeper will restart it. */
       restart?: { attempt: number; max: number; delayMs: number }
     }

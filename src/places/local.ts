@@ -57,11 +57,14 @@ export const local: PlaceModule<LocalPlace> = {
     const accelerator = await detectAccelerator(ctx.env)
     return { ...cachedModels(ctx.env), accelerator }
   },
-  async spawn(_place, run) {
-    // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way
-    const port = run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST)
-    return new LocalServer(run, port)
-  },
+  host: () => ({
+    async spawn(run) {
+      // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way
+      const port = run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST)
+      return new LocalServer(run, port)
+    },
+    async close() {},
+  }),
 }
 
 class LocalServer extends EventEmitter<ServerProcessEvents> implements ServerProcess {

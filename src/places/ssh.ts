@@ -19,21 +19,15 @@
  * loopback port, once the program has proved that port's listener is the
  * server; the clients use the keeper's front door.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { EventEmitter } from 'node:events'
+import { spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ExitCode, MrsError } from '../errors.js'
-import { contextFromConfig } from '../hf.js'
 import { digest } from '../hash.js'
 import { getPaths, privateDir, type Env, type Paths } from '../paths.js'
-import { startTime } from '../process/proc.js'
-import type { Ownership } from '../server/owner.js'
-import { MULTI_MODEL_FILE, multiModelConfig, serverArgv } from '../server/spec.js'
-import { stringify } from 'smol-toml'
-import { BOOTSTRAP, fileLine, fromHex, programLine, remoteEvent, requestLine } from './remote-program.js'
-import { splitLines } from './output.js'
-import type { Backend, Inventory, PlaceModule, ServerExit, ServerProcess, ServerProcessEvents, ServerRun } from './types.js'
+import { BOOTSTRAP, programLine, remoteEvent } from './remote-program.js'
+import { RemoteRun, idOf } from './remote-run.js'
+import type { Inventory, PlaceModule, ServerProcess, ServerRun } from './types.js'
 import type { CachedModel } from '../hf.js'
 import { parseNvidiaSmi, type Accelerator } from '../models/accelerator.js'
 import { MISTRALRS_INSTALL } from '../plan.js'
@@ -83,9 +77,6 @@ export function sshFailure(host: string, stderr: string, what = 'connect to'): M
   if (refused) return new MrsError(`ssh could not ${what} ${host}: ${refused}; check that \`ssh ${host}\` logs in (your key, agent or ~/.ssh/config)`, ExitCode.Refused)
   return new MrsError(`ssh could not ${what} ${host}: ${said.at(-1) ?? 'ssh failed'}`, ExitCode.Unreachable)
 }
-
-/** ssh's own messages (not the server's log, which shares the channel's stderr). */
-const SSH_SAID = /^(ssh: |mux_|muxclient|Connection |Control socket|Timeout, server|client_loop|Read from remote|Write failed|packet_write|kex_exchange|Broken pipe|channel \d+:)/
 
 interface Ran {
   code: number | null
@@ -264,245 +255,33 @@ export const installOn = (host: string, install: string) => `ssh ${host} "${inst
 
 // ---- the keeper's side: one run of mistral.rs on the host ------------------------------------------
 
-type Pending<T> = ((value: T) => void)[]
-
-class SshServer extends EventEmitter<ServerProcessEvents> implements ServerProcess {
-  readonly pid: number
-  readonly start?: string
-  readonly localArgv: string[]
-  binary: string
-  argv: string[] = []
-  readonly backend: Backend & { socketPath: string }
-  private readonly child: ChildProcess
-  private readonly ctl: string
-  private remotePort?: number
-  private remoteDir?: string
-  private forwarded = false
-  private exitCode?: number
-  private exited = false
-  private readonly stderrTail: string[] = []
-  private readonly owners: Pending<Ownership> = []
-  private readonly bytes: Pending<number> = []
-  private readonly configs: Pending<{ tokens?: number; problem?: string }> = []
-  private lastOwner?: { at: number; owner: Ownership }
-  private listeningSeen = false
-  private readonly heartbeat: NodeJS.Timeout
-  private stopping?: Promise<{ forced: boolean }>
-
-  constructor(
-    private readonly place: SshPlace,
-    private readonly run: ServerRun,
-  ) {
-    super()
-    this.ctl = controlPath(getPaths(run.env), place.host)
-    this.binary = run.spec.binary
-    privateDir(run.tmpDir)
-    this.backend = { socketPath: join(run.tmpDir, `tunnel-${Date.now().toString(36)}.sock`) }
-    this.localArgv = [sshBinary(run.env), ...viaMaster(this.ctl), '-T', '--', place.host, BOOTSTRAP]
-    // detached: its own process group, so no terminal signal reaches it; the keeper decides when it ends
-    this.child = spawn(this.localArgv[0]!, this.localArgv.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: run.env as NodeJS.ProcessEnv })
-    this.child.stdin!.on('error', () => {})
-    this.pid = this.child.pid ?? 0
-    this.start = this.pid ? startTime(this.pid) : undefined
-    const beat = keepAlive(run.env)
-    const grace = Math.max(1, Math.ceil(run.graceMs / 1000))
-    this.send(programLine('serve', [idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), place.mistralrs ?? '']))
-    this.heartbeat = setInterval(() => this.send('.\n'), beat * 1000)
-    this.heartbeat.unref()
-    splitLines(this.child.stdout!, (l) => this.onProtocol(l), () => {})
-    splitLines(
-      this.child.stderr!,
-      (l) => {
-        this.stderrTail.push(l)
-        if (this.stderrTail.length > 5) this.stderrTail.shift()
-        if (/Server listening on http/.test(l)) this.listeningSeen = true
-        this.emit('line', l)
-      },
-      (p) => this.emit('progress', p),
-    )
-    this.child.on('error', (e) => {
-      this.emit('line', `Error: could not run ssh: ${e.message}`)
-      this.end({ code: 127, signal: null })
-    })
-    this.child.on('close', (code, signal) => this.onClose(code, signal))
-  }
-
-  private send(text: string): void {
-    const stdin = this.child.stdin!
-    if (!stdin.destroyed && !stdin.writableEnded) stdin.write(text)
-  }
-
-  private onProtocol(line: string): void {
-    const e = remoteEvent(line)
-    if (!e) return
-    const [first = '', ...more] = e.rest.split(' ')
-    switch (e.key) {
-      case 'binary':
-        this.binary = e.rest
-        return
-      case 'missing':
-        return void this.emit('line', `Error: mistralrs not found on ${this.place.host} (${e.rest ? `not at ${e.rest}; ` : ''}searched the login shell's PATH and ~/.cargo/bin); install it there, or pass --mistralrs PATH`)
-      case 'noport':
-        return void this.emit('line', `Error: no free port on ${this.place.host}'s loopback (in ${e.rest}; MRS_PORT_RANGE there sets the range)`)
-      case 'fail':
-        return void this.emit('line', `Error: ${e.rest}`)
-      case 'dir':
-        this.remoteDir = e.rest
-        return
-      case 'port':
-        return this.begin(Number(first))
-      case 'started':
-        this.emit('line', `[mrs] mistral.rs runs on ${this.place.host} as pid ${first}; its log there: ${more.join(' ')}`)
-        return
-      case 'owner': {
-        const owner: Ownership =
-          first === 'process' || first === 'unknown' ? { owner: 'process' } : first === 'other' ? { owner: 'other', who: `${more.join(' ')} on ${this.place.host}` } : { owner: 'none' }
-        return this.owners.shift()?.(owner)
-      }
-      case 'bytes':
-        return this.bytes.shift()?.(Number(first) || 0)
-      case 'config':
-        if (first === 'none') return this.configs.shift()?.({})
-        return this.configs.shift()?.(configContext(first, more.join('')))
-      case 'config-problem':
-        return this.configs.shift()?.({ problem: e.rest })
-      case 'exit':
-        this.exitCode = Number(first)
-        return
-    }
-  }
-
-  /** The host chose the port: send the server's files and arguments, and forward to it. */
-  private begin(port: number): void {
-    this.remotePort = port
-    const dir = this.remoteDir ?? '.'
-    const configPath = `${dir}/${MULTI_MODEL_FILE}`
-    const multi = multiModelConfig(this.run.spec, port)
-    if (multi) this.send(fileLine(MULTI_MODEL_FILE, stringify(multi)))
-    this.argv = serverArgv(this.run.spec, port, configPath)
-    this.send(requestLine('start', this.argv))
-    void runSsh(this.run.env, ['-o', `ControlPath=${this.ctl}`, '-O', 'forward', '-L', `${this.backend.socketPath}:127.0.0.1:${port}`, '--', this.place.host], undefined, 30_000).then((r) => {
-      if (r.code === 0) this.forwarded = true
-      else this.emit('line', `[mrs] the forward to ${this.place.host}:${port} failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`)
-    })
-  }
-
-  /**
-   * Who listens on the host's port: the program there proves it (the same
-   * inode check as here). Asked at most once a second while loading, and at
-   * once after the server said it listens.
-   */
-  owner(): Promise<Ownership> {
-    if (!this.forwarded || this.exited) return Promise.resolve({ owner: 'none' })
-    const recent = this.lastOwner && Date.now() - this.lastOwner.at < 1000 && !this.listeningSeen
-    if (recent) return Promise.resolve(this.lastOwner!.owner)
-    this.listeningSeen = false
-    return this.ask(this.owners, 'prove\n', { owner: 'none' } as Ownership).then((owner) => {
-      this.lastOwner = { at: Date.now(), owner }
-      return owner
-    })
-  }
-
-  private ask<T>(queue: Pending<T>, line: string, fallback: T, timeoutMs = 10_000): Promise<T> {
-    if (this.exited) return Promise.resolve(fallback)
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const i = queue.indexOf(answer)
-        if (i >= 0) queue.splice(i, 1)
-        resolve(fallback)
-      }, timeoutMs)
-      const answer = (v: T) => {
-        clearTimeout(timer)
-        resolve(v)
-      }
-      queue.push(answer)
-      this.send(line)
-    })
-  }
-
-  async portTaken(): Promise<boolean> {
-    return false // the host's own message says so, in the log
-  }
-
-  cachedBytes(repos: readonly string[]): Promise<number> {
-    if (this.remotePort === undefined) return Promise.resolve(0)
-    return this.ask(this.bytes, requestLine('du', repos), 0)
-  }
-
-  modelContext(model: string): Promise<{ tokens?: number; problem?: string }> {
-    return this.ask(this.configs, requestLine('config', [model]), {})
-  }
-
-  private onClose(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.exitCode !== undefined) {
-      const n = this.exitCode
-      return this.end(n > 128 && n < 160 ? { code: null, signal: signalName(n - 128) } : { code: n, signal: null })
-    }
-    // the remote program exits 127 (no mistralrs), 66 (no port), 73 (no private dir) itself; anything else is the connection
-    if (code === 127 || code === 66 || code === 73) return this.end({ code, signal: null })
-    if (this.stopping) return this.end({ code, signal })
-    const why = this.stderrTail.filter((l) => SSH_SAID.test(l)).at(-1)
-    this.end({ code: null, signal: null, lost: `the connection to ${this.place.host} was lost${signal ? ` (ssh got ${signal})` : why ? ` (${why})` : ''}` })
-  }
-
-  private end(exit: ServerExit): void {
-    if (this.exited) return
-    this.exited = true
-    clearInterval(this.heartbeat)
-    for (const r of this.owners.splice(0)) r({ owner: 'none' })
-    for (const r of this.bytes.splice(0)) r(0)
-    for (const r of this.configs.splice(0)) r({})
-    this.cancelForward()
-    setImmediate(() => this.emit('exit', exit))
-  }
-
-  private cancelForward(): void {
-    if (this.remotePort === undefined) return
-    void runSsh(this.run.env, ['-o', `ControlPath=${this.ctl}`, '-O', 'cancel', '-L', `${this.backend.socketPath}:127.0.0.1:${this.remotePort}`, '--', this.place.host], undefined, 10_000).finally(() =>
-      rmSync(this.backend.socketPath, { force: true }),
-    )
-  }
-
-  /** Closing the channel's stdin is the host's signal: it stops the server (TERM, KILL after the grace period) and the channel ends. */
-  stop(graceMs: number): Promise<{ forced: boolean }> {
-    this.stopping ??= new Promise((resolve) => {
-      if (this.exited) return resolve({ forced: false })
-      clearInterval(this.heartbeat)
-      this.child.stdin!.end()
-      const timer = setTimeout(() => {
-        // the host did not let go in time: drop the connection (the host sees the channel close and stops it)
-        try {
-          process.kill(this.pid, 'SIGKILL')
-        } catch {
-          // gone
-        }
-        resolve({ forced: true })
-      }, graceMs + 5000)
-      this.child.once('close', () => {
-        clearTimeout(timer)
-        resolve({ forced: false })
-      })
-    })
-    return this.stopping
+/** A forward from a Unix socket here to a port on the host's loopback, through the master. */
+export async function forwardVia(host: string, ctl: string, env: Env, port: number, socketPath: string): Promise<{ close(): void }> {
+  const spec = `${socketPath}:127.0.0.1:${port}`
+  const r = await runSsh(env, ['-o', `ControlPath=${ctl}`, '-O', 'forward', '-L', spec, '--', host], undefined, 30_000)
+  if (r.code !== 0) throw new Error(r.stderr.trim().split('\n').at(-1) ?? `ssh exited with ${r.code}`)
+  return {
+    close: () => {
+      void runSsh(env, ['-o', `ControlPath=${ctl}`, '-O', 'cancel', '-L', spec, '--', host], undefined, 10_000).finally(() => rmSync(socketPath, { force: true }))
+    },
   }
 }
 
-const SIGNALS: Record<number, NodeJS.Signals> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' }
-const signalName = (n: number): NodeJS.Signals => SIGNALS[n] ?? 'SIGKILL'
-
-/** The server's id from its private dir's name (`server-<id>`), for the host's log dir. */
-const idOf = (tmpDir: string) => tmpDir.split('-').at(-1) ?? 'server'
-
-/** A config.json in hex → its context length, or why there is none. */
-function configContext(path: string, hex: string): { tokens?: number; problem?: string } {
-  let config: unknown
-  try {
-    config = JSON.parse(fromHex(hex))
-  } catch (e) {
-    return { problem: `${path} is not valid JSON (${(e as Error).message.split('\n')[0]})` }
-  }
-  const tokens = contextFromConfig(config)
-  return tokens ? { tokens } : { problem: `${path} names no context length` }
+/** One run on the host: the program through the master's channel, the forward through the same master. */
+function runOnHost(place: SshPlace, run: ServerRun): ServerProcess {
+  const ctl = controlPath(getPaths(run.env), place.host)
+  const grace = Math.max(1, Math.ceil(run.graceMs / 1000))
+  const beat = keepAlive(run.env)
+  return new RemoteRun(run, {
+    where: place.host,
+    command: [sshBinary(run.env), ...viaMaster(ctl), '-T', '--', place.host, BOOTSTRAP],
+    firstLine: programLine('serve', [idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), place.mistralrs ?? '']),
+    beatSeconds: beat,
+    env: run.env as NodeJS.ProcessEnv,
+    tunnel: (port, socketPath) => forwardVia(place.host, ctl, run.env, port, socketPath),
+    // the program there exits with a code of its own (127, 66, 73) when it says why; anything else is the connection
+    explainLoss: async (_code, signal, said) => ({ code: null, signal: null, lost: `the connection to ${place.host} was lost${signal ? ` (ssh got ${signal})` : said ? ` (${said})` : ''}` }),
+  })
 }
 
 /** The probe's findings as the picker and `mrs models` take them. */
@@ -553,8 +332,9 @@ export const ssh: PlaceModule<SshPlace> = {
       release()
     }
   },
-  async spawn(place, run) {
-    return new SshServer(place, run)
-  },
-  release: (place, env) => letGo(place, env, getPaths(env)),
+  host: (place, env) => ({
+    spawn: async (run) => runOnHost(place, run),
+    // the master ends with its last user: this server was one
+    close: () => letGo(place, env, getPaths(env)),
+  }),
 }

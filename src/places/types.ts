@@ -28,6 +28,10 @@ export interface ServerExit {
   signal: string | null
   /** Set when the place lost the server without learning how it ended (a dropped connection, a job that ended): why, for people. */
   lost?: string
+  /** The place knows what went wrong before mistral.rs could run (no mistralrs there, no free port, a refused job): said as is, with this exit code. */
+  failure?: { message: string; exitCode: number }
+  /** Nothing can be started again there (a Slurm job that ended): no restart. */
+  final?: boolean
 }
 
 export interface ServerProcessEvents {
@@ -72,6 +76,20 @@ export interface ServerRun {
   preferPort?: number
   graceMs: number
   env: Env
+  /** The keeper is shutting down: a start still waiting (a job in the queue) gives up. */
+  signal: AbortSignal
+  /** Something to say while the start waits (a job in the queue, then its node). */
+  progress(line: string): void
+}
+
+/** Keeper side: the place for one server's whole life, across its runs (a Slurm job outlives a crash of the server). */
+export interface PlaceHost {
+  /** Starts one run of mistral.rs there. */
+  spawn(run: ServerRun): Promise<ServerProcess>
+  /** The server is stopped for good: let go of the place (an ssh master nobody else uses, a Slurm job). */
+  close(): Promise<void>
+  /** What `mrs ps` shows of the place now (a job, its node, its time left). */
+  status?(): string | undefined
 }
 
 /** The models downloaded where the server runs, and the memory they can use there (for the picker and `mrs models`). */
@@ -112,8 +130,6 @@ export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   prepare(place: P, ctx: PrepareContext): Promise<PreparedPlace>
   /** Session side: what is downloaded there, and its memory (`mrs models`, `mrs doctor`), mistralrs or not. */
   inventory(place: P, ctx: PrepareContext): Promise<Inventory>
-  /** Keeper side: start one run of mistral.rs there. */
-  spawn(place: P, run: ServerRun): Promise<ServerProcess>
-  /** Keeper side, once its server is stopped for good: let go of what reaching the place needed (an ssh master nobody else uses). */
-  release?(place: P, env: Env): Promise<void>
+  /** Keeper side: the place for one server's life. */
+  host(place: P, env: Env): PlaceHost
 }

@@ -57,6 +57,7 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
     ['place', isPlace(e.place)],
     ['localArgv', e.localArgv === undefined || (isStrings(e.localArgv) && e.localArgv.length > 0)],
     ['backend', e.backend === undefined || typeof e.backend === 'string'],
+    ['placeStatus', e.placeStatus === undefined || typeof e.placeStatus === 'string'],
     ['port', Number.isInteger(e.port) && (e.port as number) >= 1 && (e.port as number) <= 65535],
     ['host', typeof e.host === 'string' && e.host.length > 0],
     ['url', typeof e.url === 'string' && /^http:\/\//.test(e.url)],

@@ -85,7 +85,7 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
     rows.push([
       s.id,
       s.models.join(' + '),
-      describePlace(s.place),
+      s.placeStatus ?? describePlace(s.place),
       s.url,
       String(s.serverPid),
       formatDuration(now - s.startedAt),
