@@ -182,8 +182,8 @@ describe('mrs ps, stop, logs', () => {
       expect(json[0].url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(json[0].uptimeMs).toBeGreaterThan(0)
       const human = (await sb.run(['ps'])).stdout
-      expect(human).toMatch(/^ID\s+MODEL\s+URL\s+PID\s+UPTIME\s+SESSIONS\s+STATE\s+CONTEXT\s+RUN\/WAIT\s+TOK\/S\s+TTFT\s+KV\s+LOG$/m)
-      expect(human).toContain(`${json[0].id}  ${MODEL}  ${json[0].url}`)
+      expect(human).toMatch(/^ID\s+MODEL\s+WHERE\s+URL\s+PID\s+UPTIME\s+SESSIONS\s+STATE\s+CONTEXT\s+RUN\/WAIT\s+TOK\/S\s+TTFT\s+KV\s+LOG$/m)
+      expect(human).toMatch(new RegExp(`^${json[0].id}  ${MODEL}  this machine\\s+${json[0].url}`, 'm'))
       a.kill('SIGTERM')
       b.kill('SIGTERM')
       await Promise.all([a.done(), b.done()])
@@ -280,7 +280,8 @@ describe('mrs doctor', () => {
       expect(result.stdout).toMatch(/ready for mrs claude, mrs codex, mrs opencode, mrs copilot, mrs pi, mrs qwen/)
       const json = JSON.parse((await sb.run(['doctor', '--json'])).stdout)
       expect(json.ok).toBe(true)
-      expect(json.checks.map((c: { name: string }) => c.name)).toEqual(['mistralrs', 'claude', 'codex', 'opencode', 'copilot', 'pi', 'qwen', 'gpu', 'config', 'state', 'logs', 'temp', 'models', 'ports', 'servers'])
+      // the server's side (mistral.rs, the clients, the GPU, the models), then this machine's
+      expect(json.checks.map((c: { name: string }) => c.name)).toEqual(['mistralrs', 'claude', 'codex', 'opencode', 'copilot', 'pi', 'qwen', 'gpu', 'models', 'config', 'state', 'logs', 'temp', 'ports', 'servers'])
     })
   })
 

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { ExitCode, MrsError, usageError } from '../../errors.js'
 import { isatty } from 'node:tty'
 import { getPaths, privateDir, type Paths } from '../../paths.js'
-import { LOCAL_PLACE, describePlace, placeModule } from '../../places/registry.js'
+import { LOCAL_PLACE, describePlace, placeFor, placeModule } from '../../places/registry.js'
 import type { Inventory, PlaceSpec } from '../../places/types.js'
 import { installOn } from '../../places/ssh.js'
 import { placeOfCommand } from '../commands.js'
@@ -215,7 +215,12 @@ export async function doctorCommand(parsed: ParsedArgs): Promise<number> {
   const name = parsed.args[0]
   const only = name === undefined ? undefined : clientByName(name)
   if (name !== undefined && !only) throw usageError(`mrs doctor takes a client (${CLIENTS.map((c) => c.name).join(', ')}), not "${name}"`)
-  const checks = await runChecks(process.env, parsed.options.config as string | undefined, only, await placeOfCommand(parsed))
+  // a broken config is one of the things doctor reports: the place is then --on's, or this machine
+  const place = await placeOfCommand(parsed).catch((e: unknown) => {
+    if (!(e instanceof MrsError) || e.exitCode !== ExitCode.Config) throw e
+    return typeof parsed.options.on === 'string' ? placeFor({ on: parsed.options.on, slurmArgs: [] }) : LOCAL_PLACE
+  })
+  const checks = await runChecks(process.env, parsed.options.config as string | undefined, only, place)
   const blocking = checks.filter((c) => !c.ok && c.blocks.length > 0)
   // a client is ready when nothing blocks it; some may be missing and that is fine for the others
   const ready = (only ? [only] : CLIENTS).filter((c) => !blocking.some((b) => b.blocks.includes(c.name)))
