@@ -127,12 +127,16 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   let choice
   if (s.url) {
     if (s.on) throw usageError(`--url is a server that runs already and --on ${s.on} starts one there: pick one`)
+    if (s.useSlurm) throw usageError('--url is a server that runs already and --slurm starts one in a job: pick one')
     // a remote server's model is -m, MRS_MODEL or the preset's (the config's top-level model is for local servers)
     choice = { model: s.model, rule: s.model && resolved.modelSource ? namedBy(resolved.modelSource, resolved.preset) : undefined }
   } else {
     const place = placeFor(s, options.mistralrs as string | undefined)
+    if (place.kind !== 'slurm' && (s.slurmArgs.length || s.slurmNodes)) throw usageError(`${s.slurmArgs.length ? '--slurm-arg' : '--slurm-nodes'} is for a server in a Slurm job: add --slurm`)
+    if (place.kind === 'slurm' && place.nodes > 1 && s.smallModel) throw usageError(`--small-model with --slurm-nodes ${place.nodes}: a second model is served with mistral.rs's from-config, which multi-node serving does not take; leave one out`)
     if (place.kind === 'local') await validateHost(s.host)
-    else if (s.host !== DEFAULTS.host) throw usageError(`--server-host ${s.host} with --on: the server listens only on ${place.host}'s loopback, reached through your ssh; leave --server-host out`)
+    else if (s.host !== DEFAULTS.host)
+      throw usageError(`--server-host ${s.host} with ${place.kind === 'slurm' ? '--slurm' : '--on'}: the server listens only on ${describePlace(place)}'s loopback, reached through your ssh; leave --server-host out`)
     // reaching the place may prompt (ssh: a password, 2FA, a host key): before anything else is said or started
     prepared = await placeModule(place).prepare(place, { env, paths, interactive: onTerminal() && !options.dryRun, mistralrs: place.kind === 'local' ? s.mistralrs : undefined })
     const family = familyKey({ place, binary: prepared.binary, host: s.host, tools: toolsOf(s), serverArgs: s.serverArgs, models: [] })
@@ -246,6 +250,8 @@ async function validateHost(host: string): Promise<void> {
  */
 export async function describePlan(plan: Plan, cwd: string): Promise<string> {
   const lines: string[] = []
+  // a placeholder (<free port>, ~) is shown as such, not quoted
+  const word = (a: string) => (/^[\w@%+=:,./~-]+$|^<[^<>]+>$|^[^\s'"]*<[^<>]+>[^\s'"]*$/.test(a) ? a : shellQuote(a))
   let url: string
   let contextWindow: number | undefined
   if (plan.server.kind === 'managed') {
@@ -254,11 +260,19 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
     url = baseUrl(s.spec.host, port)
     const place = s.spec.place
-    if (place && place.kind !== 'local') {
+    if (place?.kind === 'slurm') {
+      const { BATCH_SCRIPT, sbatchArgs, srunArgs } = await import('../places/slurm.js')
+      lines.push(`where:    ${describePlace(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}; mrs reaches its node over ssh`)
+      lines.push(`job:      ${['sbatch', ...sbatchArgs(place, 'mrs-<id>', '~/.local/state/mrs/slurm/job-%j.out')].map(word).join(' ')} < the batch script:`)
+      for (const l of BATCH_SCRIPT.trimEnd().split('\n')) lines.push(`            ${l}`)
+      const srun = srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')
+      lines.push(`server:   ${srun} …: ${[s.spec.binary, ...serverArgv(s.spec, '<free port on the node>', `<its private dir there>/${MULTI_MODEL_FILE}`)].map(word).join(' ')}`)
+      lines.push(`tunnel:   ssh -N -L <private socket here>:127.0.0.1:<that port> <the job's node>${place.via ? ` (through ${place.via})` : ''}`)
+    } else if (place && place.kind !== 'local') {
       lines.push(`where:    ${describePlace(place)}, through your ssh: one master connection (its socket in mrs's private temp dir) carries the server, its log and a forward from a private socket here to its port on ${describePlace(place)}'s loopback`)
       const remotePort = `<free port on ${describePlace(place)}>`
-      lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, remotePort, `<its private dir there>/${MULTI_MODEL_FILE}`)].map(shellQuote).join(' ')}`)
-    } else lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, '<free port>', configPath)].map(shellQuote).join(' ')}`)
+      lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, remotePort, `<its private dir there>/${MULTI_MODEL_FILE}`)].map(word).join(' ')}`)
+    } else lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, '<free port>', configPath)].map(word).join(' ')}`)
     lines.push(`clients:  ${url} (the port mrs holds for the server's whole life)`)
     const multi = multiModelConfig(s.spec, port)
     if (multi) lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))

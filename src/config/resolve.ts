@@ -73,6 +73,9 @@ export function resolveSettings(opts: { config: ConfigFile; preset?: string; env
     ['flag', defined(flags)],
   ]
   const settings: Settings = liftServerAddress(Object.assign({ ...DEFAULTS }, ...layers.map(([, l]) => l)))
+  // [slurm] of a preset adds to the config's own, key by key
+  const slurm = Object.assign({}, ...layers.map(([, l]) => l.slurm ?? {}))
+  if (Object.keys(slurm).length) settings.slurm = slurm
   // the top-level model is a local model: a remote server chooses among its own ids
   const usable = settings.url ? layers.filter(([source]) => source !== 'config') : layers
   const chosen = [...usable].reverse().find(([, l]) => l.model !== undefined)

@@ -37,11 +37,35 @@ export interface Settings {
   apiKeyEnv?: string
   /** Run the server on this SSH host (`--on`). */
   on?: string
+  /** Run the server in a Slurm job (`--slurm`, `use_slurm = true`, MRS_SLURM=1). */
+  useSlurm?: boolean
+  /** The job's options: `[slurm]` in the config and its presets. */
+  slurm?: SlurmTable
+  /** More sbatch options (`--slurm-arg`, repeatable), after the table's `args`. */
+  slurmArgs: string[]
+  /** Nodes for multi-node tensor parallelism (`--slurm-nodes`). */
+  slurmNodes?: number
   /** mistralrs on the --on host, when a login shell there does not find it. */
   remoteMistralrs?: string
   /** The host or port came from --server-arg (said so in messages). */
   serverArgsAddress?: boolean
 }
+
+/** `[slurm]`: the user's own choices for the job. */
+export interface SlurmTable {
+  partition?: string
+  account?: string
+  qos?: string
+  time?: string
+  gpus?: string
+  cpus?: string
+  mem?: string
+  constraint?: string
+  args?: string[]
+  nodes?: number
+}
+
+const SLURM_KEYS = ['partition', 'account', 'qos', 'time', 'gpus', 'cpus', 'mem', 'constraint', 'args', 'nodes']
 
 export const DEFAULTS: Settings = {
   host: '127.0.0.1',
@@ -55,12 +79,13 @@ export const DEFAULTS: Settings = {
   restarts: 2,
   keepAliveMs: 2000,
   share: true,
+  slurmArgs: [],
 }
 
 /** Node's timers fire at once above 2³¹−1 ms (~596 h), so no duration may go past it. */
 export const MAX_DURATION_MS = 2 ** 31 - 1
 
-type Kind = 'string' | 'model' | 'bool' | 'int' | 'port' | 'duration' | 'strings' | 'url' | 'envName' | 'sshHost'
+type Kind = 'string' | 'model' | 'bool' | 'int' | 'port' | 'duration' | 'strings' | 'url' | 'envName' | 'sshHost' | 'slurmTable'
 
 export interface SettingDef {
   key: keyof Settings
@@ -98,6 +123,10 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'share', toml: 'share', env: 'MRS_SHARE', kind: 'bool', flags: ['--no-share'], scopes: LOCAL, help: 'Start a private server (by default one is shared with other mrs sessions)' },
   { key: 'on', toml: 'on', env: 'MRS_ON', kind: 'sshHost', flags: ['--on'], value: 'host', scopes: RUN, help: 'Run the server on another machine over your ssh: an alias from ~/.ssh/config, user@host or ssh://user@host:port' },
   { key: 'remoteMistralrs', toml: 'remote_mistralrs', env: 'MRS_REMOTE_MISTRALRS', kind: 'string', scopes: RUN, help: 'The mistralrs binary on the --on host (default: where a login shell there finds it, or ~/.cargo/bin)' },
+  { key: 'useSlurm', toml: 'use_slurm', env: 'MRS_SLURM', kind: 'bool', flags: ['--slurm'], scopes: RUN, help: "Run the server in a job of the cluster's Slurm (on its login node, or with --on LOGIN); the job ends with the session" },
+  { key: 'slurmArgs', toml: 'slurm_args', kind: 'strings', flags: ['--slurm-arg'], value: 'arg', scopes: RUN, help: 'One more sbatch option for the job, repeatable: --slurm-arg=--gpus=4 (after [slurm] in the config)' },
+  { key: 'slurmNodes', toml: 'slurm_nodes', kind: 'int', flags: ['--slurm-nodes'], value: 'n', scopes: RUN, help: "Spread the model over n nodes (mistral.rs's multi-node tensor parallelism)" },
+  { key: 'slurm', toml: 'slurm', kind: 'slurmTable', scopes: RUN, help: 'The job: partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes' },
   { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flags: ['--url'], value: 'url', scopes: ['client', 'check', 'env'], help: 'Use a mistral.rs server that already runs somewhere; start nothing' },
   { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flags: ['--api-key-env'], value: 'var', scopes: ['client', 'check', 'env'], help: 'With --url: send $VAR as the bearer token (for a server behind an authenticating proxy)' },
 ]
@@ -164,6 +193,21 @@ export function parseSettingValue(def: SettingDef, raw: unknown, source: Source 
       if (typeof raw !== 'string' || !raw || raw.startsWith('-') || /[\s\x00-\x1f\x7f]/.test(raw) || (raw.includes('/') && !/^ssh:\/\/[^/]+\/?$/.test(raw)))
         throw new Error('must be a host as ssh takes it: an alias from ~/.ssh/config, user@host, or ssh://user@host:port')
       return raw.replace(/\/$/, '')
+    case 'slurmTable': {
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('must be a table: [slurm] with partition = "gpu", time = "4:00:00", …')
+      const out: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+        if (!SLURM_KEYS.includes(k)) throw new Error(`has an unknown key "${k}" (it takes ${SLURM_KEYS.join(', ')})`)
+        if (k === 'args') {
+          if (!Array.isArray(v) || !v.every((a) => typeof a === 'string')) throw new Error('"args" must be a list of sbatch options, e.g. args = ["--gres=gpu:a100:1"]')
+        } else if (k === 'nodes') {
+          if (!Number.isInteger(v) || (v as number) < 1) throw new Error('"nodes" must be a whole number from 1')
+        } else if (typeof v === 'number') out[k] = String(v)
+        else if (typeof v !== 'string' || !v || v.startsWith('-') || /[\s\x00-\x1f]/.test(v)) throw new Error(`"${k}" must be a value as sbatch takes it, e.g. ${k} = "…"`)
+        out[k] ??= v
+      }
+      return out
+    }
     case 'envName':
       if (typeof raw !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw)) throw new Error('must be an environment variable name such as MISTRALRS_API_KEY')
       return raw

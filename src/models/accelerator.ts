@@ -17,6 +17,8 @@ export interface Accelerator {
   freeBytes?: number
   /** Why the GPU could not be asked (nvidia-smi failing), when it could not. */
   problem?: string
+  /** Not known before the server runs (a Slurm job's GPUs): nothing is judged to fit or not. */
+  unknown?: boolean
 }
 
 const MIB = 1024 * 1024

@@ -26,6 +26,7 @@ export function fitOf(model: { params?: number; downloadGB: number }, accelerato
 }
 
 export function describeFit(fit: Fit, accelerator: Accelerator): string {
+  if (accelerator.unknown) return `fit unknown: ${accelerator.name}`
   const where = `${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB ${accelerator.kind === 'cpu' ? 'RAM' : accelerator.kind === 'metal' ? 'unified' : 'GPU'}`
   switch (fit) {
     case 'full':

@@ -4,10 +4,11 @@
  */
 import { local } from './local.js'
 import { ssh } from './ssh.js'
+import { slurm } from './slurm.js'
 import type { PlaceModule, PlaceSpec } from './types.js'
 import type { Settings } from '../config/schema.js'
 
-const PLACES = { local, ssh } satisfies { [K in PlaceSpec['kind']]: PlaceModule<Extract<PlaceSpec, { kind: K }>> }
+const PLACES = { local, ssh, slurm } satisfies { [K in PlaceSpec['kind']]: PlaceModule<Extract<PlaceSpec, { kind: K }>> }
 
 export const LOCAL_PLACE: PlaceSpec = { kind: 'local' }
 
@@ -23,8 +24,12 @@ export const describePlace = (place: PlaceSpec | undefined) => placeModule(place
  * --mistralrs on the command line, else the config's remote_mistralrs), else
  * this machine.
  */
-export function placeFor(s: Pick<Settings, 'on' | 'remoteMistralrs'>, flagMistralrs?: string): PlaceSpec {
-  if (!s.on) return LOCAL_PLACE
+export function placeFor(s: Pick<Settings, 'on' | 'remoteMistralrs' | 'useSlurm' | 'slurm' | 'slurmArgs' | 'slurmNodes'>, flagMistralrs?: string): PlaceSpec {
   const mistralrs = flagMistralrs ?? s.remoteMistralrs
+  if (s.useSlurm) {
+    const { args = [], nodes, ...options } = s.slurm ?? {}
+    return { kind: 'slurm', ...(s.on ? { via: s.on } : {}), options: { ...options, args: [...args, ...s.slurmArgs] }, nodes: s.slurmNodes ?? nodes ?? 1, ...(mistralrs ? { mistralrs } : {}) }
+  }
+  if (!s.on) return LOCAL_PLACE
   return { kind: 'ssh', host: s.on, ...(mistralrs ? { mistralrs } : {}) }
 }

@@ -12,7 +12,7 @@
  * Modes:
  *   probe [MISTRALRS]   where mistralrs is and its version; with `full`, also
  *                       the Hugging Face cache, the GPUs, memory and disk
- *   serve ID PORT GRACE BEAT MISSES [MISTRALRS]
+ *   serve ID PORT GRACE BEAT MISSES [MISTRALRS [HEADPORT [-- ARGS]]]
  *                       one run of mistral.rs: reports the binary, version, its
  *                       private dir and a free loopback port, waits for the
  *                       keeper's `start ARGS`, starts it, sends its log on
@@ -22,7 +22,10 @@
  *                       SIGTERM, SIGKILL after GRACE seconds — when its stdin
  *                       closes (the keeper or the connection is gone) or no
  *                       heartbeat came for BEAT × MISSES seconds (a dead
- *                       network, which sshd may not notice for hours).
+ *                       network, which sshd may not notice for hours). In a
+ *                       Slurm step it also marks the job's lease, and on a
+ *                       multi-node step each node gets MISTRALRS_MN_* from its
+ *                       place in it; a worker runs ARGS with a port of its own.
  * Protocol lines on stdout start with `@mrs `; anything else there (a chatty
  * ~/.profile) is ignored. The server's own output goes to a log file in its
  * private dir, copied to stderr as it grows.
@@ -180,10 +183,45 @@ stop_all() {
   exit 0
 }
 
+# a multi-node worker (a Slurm step's task on another node): mistral.rs with the head's arguments, its port its own
+worker() {
+  bin=$(find_mistralrs "$mrsbin") || { echo "mistralrs not found on $(hostname)" >&2; exit 127; }
+  wport=$(free_port 0) || { echo "no free port on $(hostname)'s loopback" >&2; exit 66; }
+  n=$#
+  while [ "$n" -gt 0 ]; do
+    a=$1
+    shift
+    [ "$a" = @PORT@ ] && a=$wport
+    set -- "$@" "$a"
+    n=$((n - 1))
+  done
+  exec "$bin" "$@" </dev/null >&2
+}
+
 serve() {
-  id=$1 prefer=$2 grace=$3 beat=$4 misses=$5
-  pid=0 helpers=
-  if bin=$(find_mistralrs "${'${'}6:-}"); then say binary "$bin"; else say missing "${'${'}6:-mistralrs}"; exit 127; fi
+  id=$1 prefer=$2 grace=$3 beat=$4 misses=$5 mrsbin=${'${'}6:-} mnport=${'${'}7:-0}
+  if [ $# -ge 7 ]; then shift 7; else shift $#; fi
+  [ "${'${'}1:-}" = -- ] && shift
+  pid=0 helpers= job=
+  # in a Slurm job: the batch script holds the allocation while this run lives
+  if [ -n "${'${'}SLURM_JOB_ID:-}" ] && [ "${'${'}SLURM_NODEID:-0}" = 0 ] && [ -d "/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID" ]; then
+    job=/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID
+    echo $$ >"$job/lease"
+  fi
+  # several nodes (mistral.rs's multi-node tensor parallelism): each gets its part from its place in the step
+  nnodes=${'${'}SLURM_STEP_NUM_NODES:-${'${'}SLURM_NNODES:-1}}
+  if [ "$nnodes" -gt 1 ]; then
+    ngpus=$(printf '%s\n' "${'${'}CUDA_VISIBLE_DEVICES:-0}" | tr ',' '\n' | grep -c .)
+    export MISTRALRS_MN_LOCAL_WORLD_SIZE="$ngpus" MISTRALRS_MN_GLOBAL_WORLD_SIZE=$((ngpus * nnodes))
+    if [ "${'${'}SLURM_NODEID:-0}" = 0 ]; then
+      export MISTRALRS_MN_HEAD_NUM_WORKERS=$((nnodes - 1)) MISTRALRS_MN_HEAD_PORT="$mnport"
+    else
+      head=$(scontrol show hostnames "${'${'}SLURM_STEP_NODELIST:-$SLURM_JOB_NODELIST}" 2>/dev/null | head -n 1)
+      export MISTRALRS_MN_WORKER_SERVER_ADDR="$head:$mnport" MISTRALRS_MN_WORKER_ID=$((SLURM_NODEID - 1))
+      worker "$@"
+    fi
+  fi
+  if bin=$(find_mistralrs "$mrsbin"); then say binary "$bin"; else say missing "${'${'}mrsbin:-mistralrs}"; exit 127; fi
   say version "$("$bin" --version 2>/dev/null | head -n 1)"
   base=${'${'}XDG_STATE_HOME:-$HOME/.local/state}/mrs/remote
   d=$base/$id
@@ -232,6 +270,8 @@ serve() {
       if [ "$cur" = "$last" ]; then same=$((same + 1)); else same=0; last=$cur; fi
       if [ "$same" -ge "$misses" ]; then
         echo "[mrs] no word from mrs for $((beat * misses)) s (a dead network?): stopping mistral.rs" >>"$d/server.log"
+        # mrs is gone, so no step will follow this one: the job need not wait out its lease
+        [ -n "$job" ] && : >"$job/gone"
         stop_all
       fi
     done

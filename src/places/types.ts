@@ -13,6 +13,7 @@ import type { Env, Paths } from '../paths.js'
 import type { CachedModel } from '../hf.js'
 import type { Accelerator } from '../models/accelerator.js'
 import type { SshPlace } from './ssh.js'
+import type { SlurmPlace } from './slurm.js'
 
 export type { Backend } from '../keeper/front.js'
 
@@ -20,7 +21,7 @@ export interface LocalPlace {
   kind: 'local'
 }
 
-export type PlaceSpec = LocalPlace | SshPlace
+export type PlaceSpec = LocalPlace | SshPlace | SlurmPlace
 
 /** How one run of mistral.rs ended. */
 export interface ServerExit {

@@ -191,7 +191,7 @@ describe('mrs serve', () => {
     await withSandbox({ mistralrs: false }, async (sb) => {
       const result = await sb.run(['serve', '-m', MODEL, '--dry-run'], { env: { MRS_MISTRALRS: join(FAKE_BIN, 'mistralrs') } })
       expect(result.code).toBe(0)
-      expect(result.stdout).toContain(`${join(FAKE_BIN, 'mistralrs')} serve -p '<free port>'`)
+      expect(result.stdout).toContain(`${join(FAKE_BIN, 'mistralrs')} serve -p <free port>`)
     })
   })
 
@@ -200,7 +200,7 @@ describe('mrs serve', () => {
       const result = await sb.run(['serve', '-m', MODEL, '--port', '4321', '--agent', '--dry-run'])
       expect(result.code).toBe(0)
       // --port is the clients' port, mrs's own; mistral.rs gets a private one behind it
-      expect(result.stdout).toMatch(/^server: +\S+mistralrs serve -p '<free port>' --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --agent --quant auto$/m)
+      expect(result.stdout).toMatch(/^server: +\S+mistralrs serve -p <free port> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --agent --quant auto$/m)
       expect(result.stdout).toMatch(/^clients: +http:\/\/127\.0\.0\.1:4321 \(the port mrs holds for the server's whole life\)$/m)
       expect(result.stdout).toMatch(/^quant: +--quant auto: mistral\.rs quantizes the model to fit this machine if it must/m)
       expect(result.stdout).toMatch(/^urls: +OpenAI\/Responses http:\/\/127\.0\.0\.1:4321\/v1/m)

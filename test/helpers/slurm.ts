@@ -41,6 +41,9 @@ export const GPUS_PER_NODE = 2
 export const PARTITION = 'mrs'
 /** A partition that is down: a job sent there pends (Reason=PartitionDown) without taking anything from other tests. */
 export const DOWN_PARTITION = 'mrsdown'
+/** Preemption: a job in HIGH cancels a job in LOW that holds what it needs (both on the second node only). */
+export const LOW_PARTITION = 'mrslow'
+export const HIGH_PARTITION = 'mrshigh'
 /** Job states after which nothing of the job runs any more. */
 export const FINAL_STATES = ['COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'PREEMPTED', 'NODE_FAIL', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY'] as const
 
@@ -319,9 +322,15 @@ function confText(ports: Cluster['ports']): string {
     // sbatch → RUNNING in a fraction of a second instead of up to 3 s
     'SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1',
     'GresTypes=gpu',
+    // preemption, only between the two partitions made for it: a job in mrshigh cancels one in mrslow that is in its
+    // way; the other partitions' jobs are never preempted (PreemptMode=OFF)
+    'PreemptType=preempt/partition_prio',
+    'PreemptMode=CANCEL',
     ...nodes,
-    `PartitionName=${PARTITION} Nodes=${all} Default=YES MaxTime=INFINITE State=UP`,
-    `PartitionName=${DOWN_PARTITION} Nodes=${all} MaxTime=INFINITE State=DOWN`,
+    `PartitionName=${PARTITION} Nodes=${all} Default=YES MaxTime=INFINITE State=UP PreemptMode=OFF`,
+    `PartitionName=${DOWN_PARTITION} Nodes=${all} MaxTime=INFINITE State=DOWN PreemptMode=OFF`,
+    `PartitionName=${LOW_PARTITION} Nodes=${NODES[1]} MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=CANCEL`,
+    `PartitionName=${HIGH_PARTITION} Nodes=${NODES[1]} MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF`,
     '',
   ].join('\n')
 }

@@ -46,6 +46,11 @@ export interface SshdOptions {
   mistralrs?: boolean
   /** Lines appended to the remote `~/.profile` (e.g. one that prints, as some do). */
   profile?: string
+  /**
+   * Let root log in too, with the test's key (the `--slurm` tests on this machine: the job is root's, so is the
+   * ssh to its node). Its key file is in /run (root's, not world-writable, as StrictModes wants), removed on stop.
+   */
+  rootLogin?: boolean
 }
 
 export interface SshHost {
@@ -340,7 +345,10 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
         await waitFor(() => alive().length === 0, 5000, `sshd processes ${alive().join(', ')} to die`)
       }
       rmSync(dir, { recursive: true, force: true })
+      rmSync(rootKeys, { recursive: true, force: true })
     })())
+  // root's key file (rootLogin): not in the sandbox, whose /tmp parent StrictModes refuses
+  const rootKeys = join('/run', `mrs-test-${sb.id.replace(/-/g, '').slice(0, 12)}-${n}`)
   // from here on, whatever fails, the sandbox's cleanup undoes it
   sb.onCleanup(stop)
 
@@ -349,6 +357,10 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
   const home = d('home')
   const record = writeOwned(join(dir, 'server-record.jsonl'), '', acct)
   const authorizedKeys = writeOwned(join(dir, 'authorized_keys'), `${c.identityPub} mrs-test-client\n`, acct, 0o600)
+  if (opts.rootLogin) {
+    mkdirSync(rootKeys, { recursive: true, mode: 0o700 })
+    writeFileSync(join(rootKeys, 'authorized_keys'), `${c.identityPub} mrs-test-client\n`, { mode: 0o600 })
+  }
   const remoteEnv: Record<string, string> = {
     HOME: home,
     XDG_CONFIG_HOME: d('config'),
@@ -399,8 +411,8 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
         'UsePAM no',
-        `AllowUsers ${REMOTE_USER}`,
-        'PermitRootLogin no',
+        `AllowUsers ${REMOTE_USER}${opts.rootLogin ? ' root' : ''}`,
+        `PermitRootLogin ${opts.rootLogin ? 'prohibit-password' : 'no'}`,
         // nothing from the shared passwd home: no ~/.ssh/rc, no ~/.ssh/environment
         'PermitUserRC no',
         'PermitUserEnvironment no',
@@ -417,6 +429,7 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
         'PrintLastLog no',
         'X11Forwarding no',
         'LogLevel VERBOSE',
+        ...(opts.rootLogin ? ['Match User root', `  AuthorizedKeysFile ${join(rootKeys, 'authorized_keys')}`] : []),
         '',
       ].join('\n'),
     )

@@ -167,14 +167,16 @@ describe('--dry-run', () => {
     buildPlan({ command, client: clientByName(command), settings: settings(over), passthrough, env: { PATH: allPath }, model: 'Qwen/Q', mistralrs: { binary: join(allPath, 'mistralrs'), version: '0.9.2' } })
   it('prints the server command, URLs, client command, its environment changes and its files', async () => {
     const text = await describePlan(dry({ port: 4321 }, ['-p', 'hi']), '/')
-    expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p 4321 --host 127.0.0.1 -m Qwen/Q --quant auto`)
+    // the server takes any free port; the clients' port is mrs's own, in front of it for the server's whole life
+    expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p <free port> --host 127.0.0.1 -m Qwen/Q --quant auto`)
+    expect(text).toContain('clients:  http://127.0.0.1:4321 (the port mrs holds for the server\'s whole life)')
     expect(text).toContain('urls:     OpenAI/Responses http://127.0.0.1:4321/v1 · Anthropic http://127.0.0.1:4321')
     expect(text).toMatch(/client: {3}\S+\/claude --settings '<session temp dir>\/claude-settings\.json' -p hi/)
     expect(text).toContain('env:      ANTHROPIC_BASE_URL=http://127.0.0.1:4321')
     expect(text).toMatch(/file: {5}<session temp dir>\/claude-settings\.json[\s\S]*"ANTHROPIC_MODEL": "Qwen\/Q"/)
   })
   it('shows the generated TOML for two models', async () => {
-    expect(await describePlan(dry({ smallModel: 'Qwen/S' }), '/')).toMatch(/from-config -f '<server temp dir>\/models.toml'[\s\S]*model_id = "Qwen\/S"/)
+    expect(await describePlan(dry({ smallModel: 'Qwen/S' }), '/')).toMatch(/from-config -f <server temp dir>\/models.toml[\s\S]*model_id = "Qwen\/S"/)
   })
   it('shows the user\'s own --settings as the launch merges them, with their values masked', async () => {
     const dir = tempDir('mrs-settings-')

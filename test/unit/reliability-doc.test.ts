@@ -40,6 +40,12 @@ describe('docs/reliability.md', () => {
     for (const title of cited('On another machine (`--on HOST`)')) expect(tests, title).toContain(title)
   })
 
+  it('cites only --slurm tests that exist', () => {
+    const tests = titlesIn('e2e/slurm.test.ts', 'e2e/slurm-limit.test.ts')
+    expect(cited('In a Slurm job (`--slurm`)').length).toBeGreaterThan(10)
+    for (const title of cited('In a Slurm job (`--slurm`)')) expect(tests, title).toContain(title)
+  })
+
   it('cites a test for every attack, and only tests that exist', () => {
     const tests = titlesIn('e2e/hardening.test.ts', 'e2e/claude.test.ts', 'e2e/bad-input.cases.ts', 'unit/boot.test.ts', 'unit/hardening.test.ts')
     expect(rows(section('Attacks')).length).toBeGreaterThanOrEqual(15)

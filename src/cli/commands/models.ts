@@ -5,7 +5,7 @@
  */
 import { isatty } from 'node:tty'
 import { ExitCode } from '../../errors.js'
-import { placeModule } from '../../places/registry.js'
+import { describePlace, placeModule } from '../../places/registry.js'
 import { placeOfCommand } from '../commands.js'
 import { getPaths } from '../../paths.js'
 import { listServers } from '../../server/registry.js'
@@ -41,7 +41,7 @@ export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
     process.stdout.write(`${JSON.stringify(data, null, 2)}\n`)
     return ExitCode.Ok
   }
-  const where = place.kind === 'local' ? '' : ` on ${place.host}`
+  const where = place.kind === 'local' ? '' : ` on ${describePlace(place)}`
   const lines = [`${accelerator.name}${where}: ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`, '']
   lines.push(`Downloaded (Hugging Face cache${where}):`)
   if (!cached.length) lines.push('  none yet: the first run of a model downloads it')

@@ -1,0 +1,386 @@
+/**
+ * A Slurm job (`--slurm`, on the cluster's login node, or `--on LOGIN --slurm`
+ * from elsewhere). The scheduler is the engine: mrs submits a job with the
+ * user's own choices (`[slurm]` in the config, `--slurm-arg`), says why and
+ * how long it waits in the queue, and once it runs:
+ *   - mistral.rs runs inside the allocation, as a step (`srun --jobid ID
+ *     --overlap`) that runs the same program as on an SSH host: on the
+ *     compute node's loopback only (the cluster is shared, and mistral.rs has
+ *     no API key), stopped when the step's stdin closes or its heartbeat stops;
+ *   - mrs reaches it through ssh to that node (through the login node from
+ *     elsewhere), which clusters allow to a node where you have a job
+ *     (pam_slurm_adopt): one authenticated channel, the port never on the
+ *     cluster network. (A relay step could not carry several HTTP connections
+ *     at once without a program of mrs's on the node.)
+ *   - the batch script itself only holds the allocation: it ends the job when
+ *     the server step stopped hearing from mrs (mrs and all its processes were
+ *     killed: the step's missed heartbeats), or when no server step of mrs's
+ *     has run for LEASE_SECONDS (one that never started), and the walltime is
+ *     only the last backstop. mrs ends the job itself (scancel) on every other
+ *     path.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { ExitCode, MrsError } from '../errors.js'
+import { type Env, getPaths } from '../paths.js'
+import { findExecutable } from '../process/which.js'
+import { sleep } from '../process/proc.js'
+import { serverArgv } from '../server/spec.js'
+import { local } from './local.js'
+import { BOOTSTRAP, PROGRAM, encodeLine, shWords } from './remote-program.js'
+import { RemoteRun, idOf } from './remote-run.js'
+import { connect, controlPath, hold, inventoryOf, keepAlive, letGo, probe, type SshPlace } from './ssh.js'
+import type { PlaceHost, PlaceModule, ServerExit, ServerRun } from './types.js'
+
+/** The user's choices for the job, from `[slurm]` and `--slurm-arg`. */
+export interface SlurmOptions {
+  partition?: string
+  account?: string
+  qos?: string
+  time?: string
+  gpus?: string
+  cpus?: string
+  mem?: string
+  constraint?: string
+  /** Anything else, as sbatch takes it (`--gres=gpu:a100:1`, `--reservation=…`). */
+  args: string[]
+}
+
+export interface SlurmPlace {
+  kind: 'slurm'
+  /** The login node, over ssh (`--on LOGIN`); absent: this machine is one. */
+  via?: string
+  options: SlurmOptions
+  /** Nodes for mistral.rs's multi-node tensor parallelism (1: one node). */
+  nodes: number
+  mistralrs?: string
+}
+
+/** The job ends this long after its last server step (mrs is gone); a restart after a crash is well within it. */
+export const LEASE_SECONDS = 20
+const MISSES = 3
+
+/** The batch script: it holds the allocation while a server step of mrs's runs, and ends the job when none has for LEASE_SECONDS. */
+export const BATCH_SCRIPT = `#!/bin/sh
+# mrs holds this allocation for a mistral.rs server it runs in it as a step (srun --overlap).
+# The job ends when its server step has lost mrs, or when no server step of mrs's has run for ${LEASE_SECONDS} s.
+d=/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID
+umask 077
+mkdir -p "$d"
+echo "mrs: job $SLURM_JOB_ID holds $(hostname) for mrs"
+idle=0
+while [ "$idle" -lt ${LEASE_SECONDS} ] && [ ! -e "$d/gone" ]; do
+  if [ -s "$d/lease" ] && kill -0 "$(cat "$d/lease")" 2>/dev/null; then idle=0; else idle=$((idle + 1)); fi
+  sleep 1
+done
+if [ -e "$d/gone" ]; then echo "mrs: the server step lost mrs: ending the job"; else echo "mrs: no server step of mrs's for ${LEASE_SECONDS} s: mrs is gone; ending the job"; fi
+rm -rf "$d"
+`
+
+/** sbatch's options for the job (what mrs adds, then the user's own). */
+export function sbatchArgs(place: SlurmPlace, name: string, output: string): string[] {
+  const o = place.options
+  const args = ['--parsable', `--job-name=${name}`, `--output=${output}`]
+  if (o.partition) args.push(`--partition=${o.partition}`)
+  if (o.account) args.push(`--account=${o.account}`)
+  if (o.qos) args.push(`--qos=${o.qos}`)
+  if (o.time) args.push(`--time=${o.time}`)
+  if (o.gpus) args.push(place.nodes > 1 ? `--gpus-per-node=${o.gpus}` : `--gpus=${o.gpus}`)
+  if (o.cpus) args.push(`--cpus-per-task=${o.cpus}`)
+  if (o.mem) args.push(`--mem=${o.mem}`)
+  if (o.constraint) args.push(`--constraint=${o.constraint}`)
+  if (place.nodes > 1) args.push(`--nodes=${place.nodes}`, '--ntasks-per-node=1')
+  return [...args, ...o.args]
+}
+
+/** The step that runs the server: one task per node; task 0 speaks the protocol, the others are multi-node workers. */
+export function srunArgs(place: SlurmPlace, jobId: string, program: string[]): string[] {
+  return ['srun', `--jobid=${jobId}`, '--overlap', `--nodes=${place.nodes}`, '--ntasks-per-node=1', ...program]
+}
+
+/** The port the head node listens on for its workers (multi-node), the same for every task: from the job id. */
+export const headPort = (jobId: string) => 30000 + (Number(jobId) % 20000)
+
+const where = (place: SlurmPlace) => (place.via ? `Slurm via ${place.via}` : 'Slurm')
+
+// ---- commands on the login node: here, or through the ssh master to it --------------------------------
+
+interface Ran {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs argv on the login node (stdin: `input`), bounded. Through ssh, the bootstrap: no word is parsed by the login shell there. */
+function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeoutMs = 60_000): Promise<Ran> {
+  const [command, args, first] = place.via
+    ? [env.MRS_SSH || 'ssh', ['-o', `ControlPath=${controlPath(getPaths(env), place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', place.via, BOOTSTRAP], `${encodeLine(`exec ${shWords(argv)}`)}\n`]
+    : [argv[0]!, argv.slice(1), '']
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env as NodeJS.ProcessEnv })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += stdout.length < 1024 * 1024 ? d : ''))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += stderr.length < 64 * 1024 ? d : ''))
+    child.stdin.on('error', () => {})
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      resolve({ code: 127, stdout, stderr: e.message })
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(first + input)
+  })
+}
+
+const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? ''
+
+/** A failure the session reports as is. */
+function failure(message: string, exitCode: number): Error & { failure: ServerExit['failure'] } {
+  return Object.assign(new Error(message), { failure: { message, exitCode } })
+}
+
+interface JobState {
+  state: string
+  reason: string
+  nodes: string
+  timeLeft: string
+  expected: string
+  /** When squeue said so (ms). */
+  seen: number
+}
+
+/** Slurm's [days-]hours:minutes:seconds (or minutes:seconds) in seconds; undefined for UNLIMITED and the like. */
+export function slurmSeconds(text: string): number | undefined {
+  const m = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$/.exec(text)
+  if (!m) return undefined
+  return ((Number(m[1] ?? 0) * 24 + Number(m[2] ?? 0)) * 60 + Number(m[3])) * 60 + Number(m[4])
+}
+
+/** Seconds as Slurm shows a duration. */
+export function slurmDuration(seconds: number): string {
+  const [d, h, m, s] = [Math.floor(seconds / 86400), Math.floor(seconds / 3600) % 24, Math.floor(seconds / 60) % 60, seconds % 60]
+  const two = (n: number) => String(n).padStart(2, '0')
+  return `${d ? `${d}-${two(h)}:` : h ? `${h}:` : ''}${d || h ? two(m) : m}:${two(s)}`
+}
+
+// ---- the keeper's side: the job, for the server's whole life ------------------------------------------
+
+class SlurmHost implements PlaceHost {
+  private job?: { id: string; head: string; output: string }
+  private last?: JobState
+  private watch?: NodeJS.Timeout
+  private cancelled?: Promise<void>
+
+  constructor(
+    private readonly place: SlurmPlace,
+    private readonly env: Env,
+  ) {}
+
+  status(): string | undefined {
+    if (!this.job) return undefined
+    const seconds = this.last && slurmSeconds(this.last.timeLeft)
+    // without --time Slurm counts down from a year: that is no limit worth showing
+    const left = seconds !== undefined && seconds < 300 * 86400 ? `, ${slurmDuration(Math.max(0, seconds - Math.round((Date.now() - this.last!.seen) / 1000)))} left` : ''
+    return `Slurm job ${this.job.id} on ${this.job.head}${left}`
+  }
+
+  async spawn(run: ServerRun) {
+    if (!this.job) this.job = await this.submit(run)
+    return this.step(run, this.job)
+  }
+
+  private async state(id: string): Promise<JobState | undefined> {
+    const r = await onLogin(this.place, this.env, ['squeue', '-h', '-t', 'all', '-j', id, '-o', '%T|%r|%N|%L|%S'], '', 20_000)
+    if (r.code !== 0) return undefined // a job purged from squeue's memory (after MinJobAge) is gone
+    const [state = '', reason = '', nodes = '', timeLeft = '', expected = ''] = lastLine(r.stdout).split('|')
+    return state ? { state, reason, nodes, timeLeft, expected, seen: Date.now() } : undefined
+  }
+
+  /** Submits the job and waits until it runs, saying why it waits; Ctrl-C (the keeper's shutdown) cancels it. */
+  private async submit(run: ServerRun): Promise<{ id: string; head: string; output: string }> {
+    const dir = await onLogin(this.place, this.env, ['sh', '-c', 'd="${XDG_STATE_HOME:-$HOME/.local/state}/mrs/slurm"; mkdir -p "$d" && chmod 700 "$d" && printf %s "$d"'])
+    if (dir.code !== 0) throw failure(`cannot reach the login node: ${lastLine(dir.stderr)}`, ExitCode.Unreachable)
+    const name = `mrs-${idOf(run.tmpDir)}`
+    const output = `${dir.stdout.trim()}/job-%j.out`
+    const sub = await onLogin(this.place, this.env, ['sbatch', ...sbatchArgs(this.place, name, output)], BATCH_SCRIPT)
+    if (sub.code !== 0 || !/^\d+/.test(sub.stdout.trim())) throw failure(`Slurm refused the job: ${lastLine(sub.stderr) || lastLine(sub.stdout) || `sbatch exited with ${sub.code}`}`, ExitCode.Unreachable)
+    const id = sub.stdout.trim().split(';')[0]!
+    const job = { id, head: '', output: output.replace('%j', id) }
+    this.job = job
+    run.progress(`submitted Slurm job ${id}`)
+    const since = Date.now()
+    for (;;) {
+      if (run.signal.aborted) {
+        await this.cancel()
+        throw new Error('stopped while the job was queued')
+      }
+      const s = await this.state(id)
+      this.last = s
+      if (s?.state === 'RUNNING') {
+        const hosts = await onLogin(this.place, this.env, ['scontrol', 'show', 'hostnames', s.nodes])
+        job.head = lastLine(hosts.stdout.split('\n')[0] ?? '') || s.nodes
+        run.progress(`Slurm job ${id} runs on ${job.head}; loading the model`)
+        this.watchJob()
+        return job
+      }
+      if (!s || !/^(PENDING|CONFIGURING|REQUEUED|RESIZING|SUSPENDED)$/.test(s.state)) {
+        const tail = await onLogin(this.place, this.env, ['tail', '-n', '5', job.output])
+        throw failure(`the Slurm job ${id} ended before it ran (${s ? `${s.state}${s.reason && s.reason !== 'None' ? `, ${s.reason}` : ''}` : 'gone'})${tail.stdout.trim() ? `; its output: ${tail.stdout.trim().split('\n').join(' | ')}` : ''}`, ExitCode.ServerFailed)
+      }
+      const waited = Math.round((Date.now() - since) / 1000)
+      run.progress(`Slurm job ${id} queued (${s.reason}) for ${waited}s${s.expected && s.expected !== 'N/A' ? `, expected to start ${s.expected}` : ''}`)
+      await sleep(1000)
+    }
+  }
+
+  /** While it runs, its time left for `mrs ps`. */
+  private watchJob(): void {
+    const tick = async () => {
+      if (!this.job || this.cancelled) return
+      this.last = (await this.state(this.job.id)) ?? this.last
+      this.watch = setTimeout(() => void tick(), 30_000)
+      this.watch.unref()
+    }
+    this.watch = setTimeout(() => void tick(), 30_000)
+    this.watch.unref()
+  }
+
+  /** One run of the server: a step in the job, reached through ssh to its head node. */
+  private step(run: ServerRun, job: { id: string; head: string }) {
+    const grace = Math.max(1, Math.ceil(run.graceMs / 1000))
+    const beat = keepAlive(run.env)
+    // a multi-node worker gets the server's arguments here (its port is its own: @PORT@); task 0 gets them by the protocol
+    const workers = this.place.nodes > 1 ? ['--', ...serverArgv({ ...run.spec, quantAuto: run.spec.quantAuto }, '@PORT@', '')] : []
+    const program = ['sh', '-lc', PROGRAM, 'mrs-remote', 'serve', idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), this.place.mistralrs ?? '', String(headPort(job.id)), ...workers]
+    const srun = srunArgs(this.place, job.id, program)
+    const viaSsh = this.place.via
+      ? { command: [run.env.MRS_SSH || 'ssh', '-o', `ControlPath=${controlPath(getPaths(run.env), this.place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', this.place.via, BOOTSTRAP], firstLine: `${encodeLine(`exec ${shWords(srun)}`)}\n` }
+      : { command: srun }
+    return new RemoteRun(run, {
+      where: job.head,
+      ...viaSsh,
+      beatSeconds: beat,
+      env: run.env as NodeJS.ProcessEnv,
+      tunnel: (port, socketPath) => this.tunnel(run.env, job.head, port, socketPath),
+      explainLoss: async (_code, _signal, said) => {
+        // the step's end reaches mrs before the job's own state changes (preempted, out of time): let it settle
+        // (and a job Slurm is stopping shows COMPLETING until its processes are gone, which KillWait bounds)
+        let s = await this.state(job.id)
+        for (let i = 0; i < 40 && (s?.state === 'RUNNING' ? i < 10 : s?.state === 'COMPLETING'); i++) {
+          await sleep(250)
+          s = await this.state(job.id)
+        }
+        this.last = s ?? this.last
+        const ended = !s || s.state !== 'RUNNING'
+        const how = !s
+          ? 'ended'
+          : s.state === 'TIMEOUT'
+            ? 'reached its time limit'
+            : s.state === 'PREEMPTED'
+              ? 'was preempted'
+              : s.state === 'CANCELLED'
+                ? 'was cancelled'
+                : s.state === 'NODE_FAIL'
+                  ? `lost its node ${job.head}`
+                  : s.state === 'COMPLETING'
+                    ? 'is being ended by Slurm (preempted, out of time or cancelled)'
+                    : `ended (${s.state})`
+        return ended ? { code: null, signal: null, lost: `the Slurm job ${job.id} ${how}`, final: true } : { code: null, signal: null, lost: `the server step on ${job.head} ended${said ? ` (${said})` : ''}` }
+      },
+    })
+  }
+
+  /** ssh to the head node (through the login node's master from elsewhere), forwarding a private socket here to its loopback port. */
+  private tunnel(env: Env, node: string, port: number, socketPath: string): Promise<{ close(): void }> {
+    const via = this.place.via
+    const args = [
+      '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes',
+      '-o', `ServerAliveInterval=${keepAlive(env)}`, '-o', `ServerAliveCountMax=${MISSES}`,
+      ...(via ? ['-o', `ProxyCommand=${env.MRS_SSH || 'ssh'} -o ControlPath=${controlPath(getPaths(env), via)} -o ControlMaster=no -o BatchMode=yes -W %h:%p -- ${via}`] : []),
+      '-N', '-L', `${socketPath}:127.0.0.1:${port}`, '--', node,
+    ]
+    return new Promise((resolve, reject) => {
+      const child = spawn(env.MRS_SSH || 'ssh', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: env as NodeJS.ProcessEnv })
+      let stderr = ''
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      let done = false
+      const close = () => {
+        try {
+          child.kill('SIGTERM')
+        } catch {
+          // gone
+        }
+      }
+      child.on('error', (e) => !done && ((done = true), reject(e)))
+      child.on('close', () => !done && ((done = true), reject(new Error(`ssh to ${node}: ${lastLine(stderr) || 'it ended'}; mrs reaches a job's node over ssh (see the README on clusters)`))))
+      const started = Date.now()
+      const wait = () => {
+        if (done) return
+        if (existsSync(socketPath)) return (done = true), resolve({ close })
+        if (Date.now() - started > 30_000) return (done = true), close(), reject(new Error(`ssh to ${node} did not forward within 30 s`))
+        setTimeout(wait, 25)
+      }
+      wait()
+    })
+  }
+
+  private cancel(): Promise<void> {
+    this.cancelled ??= (async () => {
+      clearTimeout(this.watch)
+      if (this.job) await onLogin(this.place, this.env, ['scancel', this.job.id], '', 20_000)
+    })()
+    return this.cancelled
+  }
+
+  /** The server is stopped for good: the job ends now (its step has), and the login master is let go. */
+  async close(): Promise<void> {
+    await this.cancel()
+    if (this.place.via) await letGo({ kind: 'ssh', host: this.place.via }, this.env, getPaths(this.env))
+  }
+}
+
+// ---- the session's side ---------------------------------------------------------------------------------
+
+export const slurm: PlaceModule<SlurmPlace> = {
+  kind: 'slurm',
+  describe: where,
+  async prepare(place, ctx) {
+    let release = () => {}
+    if (place.via) {
+      const login: SshPlace = { kind: 'ssh', host: place.via }
+      const ctl = await connect(login, ctx)
+      release = hold(login, ctl, ctx.env, ctx.paths)
+    }
+    try {
+      const sbatch = place.via ? await onLogin(place, ctx.env, ['sh', '-c', 'command -v sbatch']) : { code: findExecutable('sbatch', ctx.env) ? 0 : 1, stdout: '', stderr: '' }
+      if (sbatch.code !== 0)
+        throw new MrsError(
+          place.via
+            ? `Slurm not found on ${place.via} (no sbatch on a login shell's PATH there); give --on the cluster's login node`
+            : 'Slurm not found here (no sbatch on PATH); run mrs on the cluster\'s login node, or from here with --on LOGIN --slurm',
+          ExitCode.NotFound,
+        )
+    } catch (e) {
+      release()
+      throw e
+    }
+    return {
+      // found on the node by the program when the job runs
+      binary: place.mistralrs ?? 'mistralrs',
+      // the node's mistral.rs is known only once the job runs: a recent one is assumed, and --quant auto dropped if it fails
+      version: async () => '0.9.0',
+      inventory: () => slurm.inventory(place, ctx),
+      release,
+    }
+  },
+  async inventory(place, ctx) {
+    // the nodes share the login node's home, so its cache is theirs; their GPUs are known only to the job
+    const inventory = place.via ? inventoryOf(await probe({ kind: 'ssh', host: place.via }, controlPath(ctx.paths, place.via), ctx.env, true)) : await local.inventory({ kind: 'local' }, ctx)
+    return { ...inventory, accelerator: { kind: 'cuda', name: "the job's GPU (known once it runs)", totalBytes: 0, unknown: true } }
+  },
+  host: (place, env) => new SlurmHost(place, env),
+}

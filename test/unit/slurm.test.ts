@@ -1,0 +1,81 @@
+// Protects what a user's Slurm choices become: the [slurm] table's checks
+// (one clear error naming the key), a preset adding to the config's table
+// key by key, --slurm-arg after the table's args, the sbatch and srun lines,
+// and the time left that `mrs ps` shows, in Slurm's own notation.
+import { describe, expect, it } from 'vitest'
+import { parseConfigText } from '../../src/config/file.js'
+import { resolveSettings } from '../../src/config/resolve.js'
+import { MrsError } from '../../src/errors.js'
+import { placeFor } from '../../src/places/registry.js'
+import { sbatchArgs, slurmDuration, slurmSeconds, srunArgs } from '../../src/places/slurm.js'
+import type { SlurmPlace } from '../../src/places/slurm.js'
+
+const configError = async (text: string) => {
+  const e = await parseConfigText('/c/config.toml', text).catch((x) => x)
+  expect(e).toBeInstanceOf(MrsError)
+  return (e as MrsError).message
+}
+
+describe('[slurm] in the config', () => {
+  it('reads every key; numbers are taken as sbatch takes them', async () => {
+    const { settings } = await parseConfigText('c.toml', '[slurm]\npartition = "gpu"\naccount = "lab"\nqos = "short"\ntime = "4:00:00"\ngpus = 2\ncpus = 8\nmem = "64G"\nconstraint = "a100"\nargs = ["--exclusive"]\nnodes = 2\n')
+    expect(settings.slurm).toEqual({ partition: 'gpu', account: 'lab', qos: 'short', time: '4:00:00', gpus: '2', cpus: '8', mem: '64G', constraint: 'a100', args: ['--exclusive'], nodes: 2 })
+  })
+  it('reads a preset\'s own table, [presets.NAME.slurm]', async () => {
+    const { presets } = await parseConfigText('c.toml', '[slurm]\npartition = "gpu"\n\n[presets.big.slurm]\ngpus = 4\n')
+    expect(presets.big!.settings.slurm).toEqual({ gpus: '4' })
+  })
+  it('names an unknown key and what the table takes', async () => {
+    expect(await configError('[slurm]\npartitoin = "gpu"')).toMatch(/"slurm" has an unknown key "partitoin" \(it takes partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes\)/)
+  })
+  it('wants args as a list, nodes as a whole number, and no value sbatch would read as an option', async () => {
+    expect(await configError('[slurm]\nargs = "--exclusive"')).toMatch(/"args" must be a list of sbatch options/)
+    expect(await configError('[slurm]\nnodes = 0')).toMatch(/"nodes" must be a whole number from 1/)
+    expect(await configError('[slurm]\npartition = "--wrap=rm"')).toMatch(/"partition" must be a value as sbatch takes it/)
+    expect(await configError('[slurm]\ntime = "4 h"')).toMatch(/"time" must be a value as sbatch takes it/)
+    expect(await configError('slurm = "gpu"')).toMatch(/must be a table: \[slurm\]/)
+  })
+})
+
+describe('the job a session asks for', () => {
+  const config = {
+    path: 'c.toml',
+    exists: true,
+    settings: { useSlurm: true, slurm: { partition: 'gpu', time: '1:00:00', args: ['--exclusive'] } },
+    presets: { big: { settings: { slurm: { gpus: '4', time: '8:00:00' } } } },
+  }
+  it('a preset adds to the config\'s table key by key; --slurm-arg comes after its args', () => {
+    const { settings } = resolveSettings({ config, preset: 'big', env: {}, flags: { slurmArgs: ['--mem=1M'] }, scope: 'client' })
+    const place = placeFor(settings)
+    expect(place).toEqual({ kind: 'slurm', options: { partition: 'gpu', time: '8:00:00', gpus: '4', args: ['--exclusive', '--mem=1M'] }, nodes: 1 })
+    expect(sbatchArgs(place as SlurmPlace, 'mrs-x', '/o/job-%j.out')).toEqual(['--parsable', '--job-name=mrs-x', '--output=/o/job-%j.out', '--partition=gpu', '--time=8:00:00', '--gpus=4', '--exclusive', '--mem=1M'])
+  })
+  it('--on makes the login node the way in; --slurm-nodes spreads one task per node, GPUs per node', () => {
+    const { settings } = resolveSettings({ config, env: {}, flags: { on: 'hpc-login', slurmNodes: 2 }, scope: 'client' })
+    const place = placeFor(settings) as SlurmPlace
+    expect(place).toMatchObject({ kind: 'slurm', via: 'hpc-login', nodes: 2 })
+    expect(sbatchArgs({ ...place, options: { ...place.options, gpus: '4' } }, 'n', 'o')).toEqual(expect.arrayContaining(['--gpus-per-node=4', '--nodes=2', '--ntasks-per-node=1']))
+    expect(srunArgs(place, '17', ['sh'])).toEqual(['srun', '--jobid=17', '--overlap', '--nodes=2', '--ntasks-per-node=1', 'sh'])
+  })
+  it('without --slurm (and use_slurm), the same settings run here', () => {
+    expect(placeFor({ slurmArgs: [] })).toEqual({ kind: 'local' })
+  })
+})
+
+describe('time left, as Slurm writes it', () => {
+  it.each([
+    ['30:00', 1800],
+    ['1:00:00', 3600],
+    ['2-03:04:05', ((2 * 24 + 3) * 60 + 4) * 60 + 5],
+    ['0:05', 5],
+  ])('%s is %i s and back', (text, seconds) => {
+    expect(slurmSeconds(text)).toBe(seconds)
+    expect(slurmSeconds(slurmDuration(seconds))).toBe(seconds)
+  })
+  it('writes minutes:seconds under an hour, hours:minutes:seconds under a day, days-hh:mm:ss beyond', () => {
+    expect([slurmDuration(1799), slurmDuration(3600), slurmDuration(90061)]).toEqual(['29:59', '1:00:00', '1-01:01:01'])
+  })
+  it('has no seconds for no limit', () => {
+    expect(['UNLIMITED', 'INVALID', 'NOT_SET', ''].map(slurmSeconds)).toEqual([undefined, undefined, undefined, undefined])
+  })
+})
