@@ -7,6 +7,8 @@
 //   BENCH_RUNS=N  runs per measurement (default 20; real clients: half)
 //   BENCH_BEFORE=PATH  first measure another build's bin/mrs.cjs (an older checkout), the same way,
 //                      and add a before/after table to bench/results.md (what it lacks is skipped)
+//   BENCH_ONLY=a,b     only these sections (cliStart, launch0, launch500, teardownIgnored, memory, attach,
+//                      statusLine, watchdog, realClients, prefixCache), printed; bench/results.md is left alone
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -441,10 +443,73 @@ async function realClients() {
   await new Promise((r) => serve.on('exit', r))
 }
 
+// ---- 10: the prefix cache: a second session's first token -------------------------------------
+
+/** Prompt tokens a second the fake prefills (a consumer GPU's order for a 30B MoE model). */
+const PREFILL_TPS = 4000
+
+/** Each real client, headless. */
+const ASK = {
+  claude: (p) => ['-p', p],
+  codex: (p) => ['--disable', 'plugins', 'exec', '--skip-git-repo-check', p],
+  opencode: (p) => ['run', p],
+  copilot: (p) => ['-p', p, '-s', '--allow-all-tools', '--no-ask-user'],
+  pi: (p) => ['-p', p],
+  qwen: (p) => [p, '--approval-mode', 'yolo'],
+}
+
+async function prefixCache() {
+  const runs = Math.max(3, RUNS >> 3)
+  const clientsBin = join(root, 'all-clients')
+  mkdirSync(clientsBin, { recursive: true })
+  for (const c of Object.keys(ASK)) symlinkSync(join(ROOT, 'node_modules', '.bin', c), join(clientsBin, c))
+  for (const client of Object.keys(ASK)) {
+    // a home of its own, used for a first session before measuring (a client's first run sets itself up)
+    const home = join(root, `prefix-${client}`)
+    const record = join(home, 'server.jsonl')
+    const env = { PATH: baseEnv.PATH.replace(bin, clientsBin), HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local', 'share'), CODEX_HOME: join(home, '.codex'), CLAUDE_CONFIG_DIR: join(home, '.claude'), COPILOT_CACHE_HOME: join(root, 'copilot-cache'), FAKE_MISTRALRS_RECORD: record, FAKE_MISTRALRS_PREFILL_TPS: String(PREFILL_TPS) }
+    for (const d of [env.CODEX_HOME, env.CLAUDE_CONFIG_DIR, env.XDG_CONFIG_HOME]) mkdirSync(d, { recursive: true })
+    const ttft = (from) => {
+      const first = readFileSync(record, 'utf8').trim().split('\n').slice(from).map((l) => JSON.parse(l)).find((r) => r.event === 'request' && r.prompt && r.body?.tools?.length)
+      if (!first) throw new Error(`${client}: no request with tools`)
+      return ((first.prompt.tokens - first.prompt.cachedTokens) / PREFILL_TPS) * 1000
+    }
+    const lines = () => (existsSync(record) ? readFileSync(record, 'utf8').trim().split('\n').length : 0)
+    const session = async (prompt) => {
+      const from = lines()
+      const r = await run(process.execPath, [MRS, client, '-q', '--', ...ASK[client](prompt)], env, { stderr: true })
+      if (r.code !== 0) throw new Error(`${client} failed: ${r.stderr}`)
+      return ttft(from)
+    }
+    const first = []
+    const second = []
+    for (let i = -1; i < runs; i++) {
+      // a fresh server each time: its cache starts empty
+      const serve = spawn(process.execPath, [MRS, 'serve', '-m', MODEL], { env: { ...baseEnv, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+      await new Promise((r) => {
+        let err = ''
+        serve.stderr.on('data', (d) => (err += d).includes('Press Ctrl-C') && r())
+      })
+      const a = await session('hello there')
+      const b = await session('what is 2+2')
+      if (i >= 0) {
+        first.push(a)
+        second.push(b)
+      }
+      serve.kill('SIGINT')
+      await new Promise((r) => serve.on('exit', r))
+    }
+    report('prefix cache', `${client}: time to first token of a second session vs the first (prefill at ${PREFILL_TPS} tok/s)`, second, 'ms', first)
+  }
+}
+
 // ---- main ----------------------------------------------------------------------------------
 
 const started = Date.now()
-const all = [cliStart, () => launch(0), () => launch(500), teardownIgnored, memory, attach, statusLine, watchdog, realClients]
+const sections = { cliStart, launch0: () => launch(0), launch500: () => launch(500), teardownIgnored, memory, attach, statusLine, watchdog, realClients, prefixCache }
+// BENCH_ONLY=name,name runs those sections and prints them, leaving bench/results.md as it is
+const only = process.env.BENCH_ONLY?.split(',')
+const all = Object.entries(sections).filter(([name]) => !only || only.includes(name)).map(([, run]) => run)
 let beforeRows = []
 try {
   if (BEFORE) {
@@ -514,5 +579,6 @@ ${beforeAfter}
 ${missing.length ? `\nNot in the older build: ${missing.join('; ')}.\n` : ''}`
     : ''
 }`
+if (only) process.exit(0)
 writeFileSync(join(ROOT, 'bench', 'results.md'), md)
 console.log(`\nwrote bench/results.md (${verdicts.filter((v) => v.ok).length}/${verdicts.length} goals met)`)

@@ -12,7 +12,7 @@
  * unless the session ends because of it.
  */
 import { constants as osConstants } from 'node:os'
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSignal } from './errors.js'
 import type { Output } from './cli/output.js'
@@ -67,6 +67,8 @@ export interface ReadyServer {
   headers?: Record<string, string>
   /** The Basic credentials a --url carried (sent by clients from their environment, never their command line). */
   authorization?: string
+  /** A private dir for the server's whole life, shared by its sessions (a client's `shared` files). */
+  sharedDir?: string
 }
 
 export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> {
@@ -111,8 +113,8 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     const prepared = await preparing!
     mark('client prepared')
     tmpDir = privateDir(join(ctx.paths.tmpRoot, `session-${process.pid}-${randomHex(3)}`))
-    const launch = clientLaunch(client, server, { env: ctx.env, tmpDir, prepared, statusLine: statusLineCommand(server, join(tmpDir, 'statusline-state.json')) })
-    writeLaunchFiles(tmpDir, launch)
+    const launch = clientLaunch(client, server, { env: ctx.env, tmpDir, sharedDir: server.sharedDir, prepared, statusLine: statusLineCommand(server, join(tmpDir, 'statusline-state.json')) })
+    writeLaunchFiles(tmpDir, launch, server.sharedDir)
     if (abort.signal.aborted) throw abort.signal.reason
     const code = await runClient(launch, client, server, plan, ctx)
     if (ctx.interactive && ctx.mrsArgv) {
@@ -136,7 +138,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
 export function clientLaunch(
   client: ClientPlan,
   server: Pick<ReadyServer, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'webSearch' | 'authorization'>,
-  where: Pick<ClientContext, 'env' | 'tmpDir' | 'prepared' | 'statusLine'>,
+  where: Pick<ClientContext, 'env' | 'tmpDir' | 'sharedDir' | 'prepared' | 'statusLine'>,
 ): ClientLaunch {
   return client.module.launch(client.binary, {
     url: server.url,
@@ -165,17 +167,33 @@ function prepare(client: ClientPlan, ctx: SessionContext): Promise<unknown> {
   return module.prepare({ binary: client.binary, userArgs: client.userArgs, env: ctx.env, cwd: ctx.cwd, cacheDir: ctx.paths.cacheDir, stateDir: ctx.paths.stateDir, tmpRoot: ctx.paths.tmpRoot })
 }
 
-/** The client's files (0600) and symlinks, inside the session's private dir. */
-function writeLaunchFiles(tmpDir: string, launch: ClientLaunch): void {
-  for (const [name, content] of Object.entries(launch.files)) {
-    mkdirSync(dirname(join(tmpDir, name)), { recursive: true, mode: 0o700 })
-    writeFileSync(join(tmpDir, name), content, { mode: 0o600 })
+/** The client's files (0600) and symlinks, inside the session's private dir; its shared ones in the server's, once. */
+function writeLaunchFiles(tmpDir: string, launch: ClientLaunch, sharedDir: string | undefined): void {
+  writeTree(tmpDir, launch.files, launch.links ?? {})
+  if (!launch.shared || !sharedDir) return
+  const final = join(privateDir(sharedDir), launch.shared.name)
+  // its name is its content: made by the first session, then used as it is; two sessions at once both make it, one keeps it
+  if (existsSync(final)) return
+  const making = join(sharedDir, `.${launch.shared.name}-${process.pid}-${randomHex(3)}`)
+  writeTree(making, launch.shared.files, launch.shared.links)
+  try {
+    renameSync(making, final)
+  } catch (e) {
+    rmSync(making, { recursive: true, force: true })
+    if (!existsSync(final)) throw e
   }
-  for (const [name, target] of Object.entries(launch.links ?? {})) {
-    mkdirSync(dirname(join(tmpDir, name)), { recursive: true, mode: 0o700 })
+}
+
+function writeTree(dir: string, files: Record<string, string>, links: Record<string, string>): void {
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true, mode: 0o700 })
+    writeFileSync(join(dir, name), content, { mode: 0o600 })
+  }
+  for (const [name, target] of Object.entries(links)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true, mode: 0o700 })
     // a sessions dir the client would create on its own (it may not exist yet)
     if (!existsSync(target) && name.endsWith('sessions')) mkdirSync(target, { recursive: true, mode: 0o700 })
-    symlinkSync(target, join(tmpDir, name))
+    symlinkSync(target, join(dir, name))
   }
 }
 
@@ -240,6 +258,7 @@ function readyLocal(plan: ManagedServerPlan, info: ServerInfo, handle: ServerHan
     contextWindow: info.contextWindow,
     webSearch: webSearchOn(plan.spec.tools, plan.spec.serverArgs),
     handle,
+    sharedDir: join(info.tmpDir, 'clients'),
   }
 }
 

@@ -298,7 +298,8 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     const tmpDir = '<session temp dir>'
     // what the user's own files add (a settings file of theirs): read as the launch would; slow probes are left out
     const prepared = module.prepareFirst && module.prepare ? await module.prepare({ binary: client.binary, userArgs: client.userArgs, env: process.env, cwd, cacheDir: '', stateDir: '<mrs state dir>', tmpRoot: '' }) : undefined
-    const launch = clientLaunch(client, { url, model, smallModel: small, contextWindow, webSearch: webSearchOf(plan) }, { env: process.env, tmpDir, prepared, statusLine: '<mrs status line>' })
+    const sharedDir = plan.server.kind === 'managed' ? '<server temp dir>/clients' : undefined
+    const launch = clientLaunch(client, { url, model, smallModel: small, contextWindow, webSearch: webSearchOf(plan) }, { env: process.env, tmpDir, sharedDir, prepared, statusLine: '<mrs status line>' })
     const before = process.env
     const key = client.apiKeyEnv ? before[client.apiKeyEnv] : undefined
     const mask = (text: string) => {
@@ -310,11 +311,15 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     lines.push(`client:   ${mask([launch.command, ...launch.args].map(shellQuote).join(' '))}`)
     for (const [k, v] of Object.entries(launch.env)) if (before[k] !== v) lines.push(`env:      ${k}=${mask(shellQuote(v))}`)
     for (const k of Object.keys(before)) if (!(k in launch.env)) lines.push(`env:      unset ${k}`)
-    for (const [name, content] of Object.entries(launch.files)) {
-      lines.push(`file:     ${tmpDir}/${name} (0600, removed on exit)`)
-      for (const l of mask(content).trimEnd().split('\n').slice(0, 80)) lines.push(`            ${l}`)
+    const tree = (dir: string, files: Record<string, string>, links: Record<string, string>, lifetime: string) => {
+      for (const [name, content] of Object.entries(files)) {
+        lines.push(`file:     ${dir}/${name} (0600, ${lifetime})`)
+        for (const l of mask(content).trimEnd().split('\n').slice(0, 80)) lines.push(`            ${l}`)
+      }
+      for (const [name, target] of Object.entries(links)) lines.push(`link:     ${dir}/${name} -> ${target}`)
     }
-    for (const [name, target] of Object.entries(launch.links ?? {})) lines.push(`link:     ${tmpDir}/${name} -> ${target}`)
+    tree(tmpDir, launch.files, launch.links ?? {}, 'removed on exit')
+    if (launch.shared) tree(`${sharedDir}/${launch.shared.name}`, launch.shared.files, launch.shared.links, "shared by the server's sessions, removed with it")
   }
   for (const w of plan.warnings) lines.push(`warning:  ${w}`)
   // a URL's password is never printed

@@ -17,6 +17,16 @@
  *     not start with `claude-`) and `CLAUDE_CODE_AUTO_COMPACT_WINDOW` (which
  *     alone never goes below 100,000);
  *   - every provider switch is cleared, so the base URL is used.
+ *
+ * And, so that every session reuses the server's prefix cache (what two
+ * sessions send before the first user message is the same, byte for byte),
+ * unless the user set them: `CLAUDE_CODE_ATTRIBUTION_HEADER=0` (its first
+ * system line otherwise carries a hash of the session's first prompt), and
+ * `MCP_CONNECTION_NONBLOCKING=0` (the first request waits for the user's MCP
+ * servers, so their tools are always in it, not only when they were quick);
+ * with `-p`, `--exclude-dynamic-system-prompt-sections` moves the cwd and
+ * git status into the first user message, so a commit between two runs
+ * leaves the system prompt and the tools cached.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -42,6 +52,9 @@ const TIERS = ['OPUS', 'SONNET', 'HAIKU', 'FABLE'] as const
 export const SETTINGS_FILE = 'claude-settings.json'
 
 export type ClaudeSettings = Record<string, unknown> & { env?: Record<string, string>; permissions?: { deny?: string[] } & Record<string, unknown> }
+
+/** Keep what a session sends first the same from session to session (the prefix cache); the user's own values win. */
+export const PREFIX_STABLE: Record<string, string> = { CLAUDE_CODE_ATTRIBUTION_HEADER: '0', MCP_CONNECTION_NONBLOCKING: '0' }
 
 /** The routing variables, identical in the environment and in the settings file. */
 export function claudeRouting(ctx: Pick<ClientContext, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'maxOutput' | 'apiKeyEnv' | 'authorization'>): Record<string, string> {
@@ -158,13 +171,15 @@ function launch(binary: string, ctx: ClientContext): ClientLaunch {
   const prepared = (ctx.prepared as ClaudePrepared | undefined) ?? { userHasStatusLine: false }
   const { args } = takeUserSettings(ctx.userArgs)
   const settings = claudeSettings(ctx, prepared)
-  const env = { ...childEnv(ctx.env, PROVIDER_SWITCHES), ...claudeRouting(ctx) }
+  const env = { ...PREFIX_STABLE, ...childEnv(ctx.env, PROVIDER_SWITCHES), ...claudeRouting(ctx) }
   for (const k of PROVIDER_SWITCHES) delete env[k]
+  // headless: the per-machine sections (cwd, git status) after the cached part
+  const dynamic = hasFlag(args, ['-p', '--print']) && !hasFlag(args, ['--exclude-dynamic-system-prompt-sections', '--system-prompt', '--system-prompt-file']) ? ['--exclude-dynamic-system-prompt-sections'] : []
   if (ctx.apiKeyEnv) env.ANTHROPIC_AUTH_TOKEN = ctx.env[ctx.apiKeyEnv] ?? ''
   const masked = Object.values(prepared.user?.env ?? {}).filter((v): v is string => typeof v === 'string' && v !== '')
   return {
     command: binary,
-    args: ['--settings', join(ctx.tmpDir, SETTINGS_FILE), ...args],
+    args: ['--settings', join(ctx.tmpDir, SETTINGS_FILE), ...dynamic, ...args],
     env,
     files: { [SETTINGS_FILE]: `${JSON.stringify(settings, null, 2)}\n` },
     masked: ctx.apiKeyEnv && env.ANTHROPIC_AUTH_TOKEN ? [...masked, env.ANTHROPIC_AUTH_TOKEN] : masked,
@@ -220,7 +235,7 @@ export const claude: ClientModule = {
       if (format === 'json') return `${JSON.stringify(claudeSettings({ ...ctx, userArgs: [], tmpDir: '' }), null, 2)}\n`
       const lines: string[] = []
       const unset: string[] = []
-      for (const [k, v] of Object.entries(claudeRouting(ctx))) {
+      for (const [k, v] of Object.entries({ ...claudeRouting(ctx), ...PREFIX_STABLE })) {
         if (v === '' && k !== 'ANTHROPIC_API_KEY') unset.push(k)
         else lines.push(`export ${k}=${shellQuote(v)}`)
       }

@@ -15,7 +15,13 @@
  *     become `mrs/...`, a provider that exists only inside mrs.
  * A user without a pi dir gets sessions in mrs's own state dir, so `-c`
  * works across mrs sessions without creating ~/.pi.
+ *
+ * pi names the overlay's paths in its system prompt (the user's AGENTS.md,
+ * each skill's SKILL.md), so the overlay lives in the server's shared dir
+ * under a name made of its content: every session on that server sees the
+ * same paths, and its prompt stays in the server's prefix cache.
  */
+import { createHash } from 'node:crypto'
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { ExitCode, MrsError } from '../errors.js'
 import { homedir } from 'node:os'
@@ -88,20 +94,26 @@ export function absoluteSettings(settings: Record<string, unknown>, userDir: str
 function launch(binary: string, ctx: ClientContext): ClientLaunch {
   const prepared = (ctx.prepared as PiPrepared | undefined) ?? { entries: [], sessions: join(ctx.tmpDir, 'pi-sessions') }
   const models = { ...prepared.models, providers: { ...(prepared.models?.providers as object | undefined), [PROVIDER_ID]: piProvider(ctx) } }
+  // the overlay, by names inside it
   const links: Record<string, string> = {}
-  for (const name of prepared.entries) if (!OWN_FILES.includes(name) && prepared.userDir) links[`${AGENT_DIR}/${name}`] = join(prepared.userDir, name)
-  links[`${AGENT_DIR}/sessions`] = prepared.sessions
-  const files: Record<string, string> = { [`${AGENT_DIR}/models.json`]: `${JSON.stringify(models, null, 2)}\n` }
-  if (prepared.settings && prepared.userDir) files[`${AGENT_DIR}/settings.json`] = `${JSON.stringify(absoluteSettings(prepared.settings, prepared.userDir), null, 2)}\n`
+  for (const name of prepared.entries) if (!OWN_FILES.includes(name) && prepared.userDir) links[name] = join(prepared.userDir, name)
+  links.sessions = prepared.sessions
+  const files: Record<string, string> = { 'models.json': `${JSON.stringify(models, null, 2)}\n` }
+  if (prepared.settings && prepared.userDir) files['settings.json'] = `${JSON.stringify(absoluteSettings(prepared.settings, prepared.userDir), null, 2)}\n`
+  const within = (dir: string, entries: Record<string, string>) => Object.fromEntries(Object.entries(entries).map(([k, v]) => [`${dir}/${k}`, v]))
+  const name = `${AGENT_DIR}-${createHash('sha256').update(JSON.stringify([files, links])).digest('hex').slice(0, 16)}`
+  const placed = ctx.sharedDir
+    ? { agentDir: join(ctx.sharedDir, name), files: {}, links: {}, shared: { name, files, links } }
+    : { agentDir: join(ctx.tmpDir, AGENT_DIR), files: within(AGENT_DIR, files), links: within(AGENT_DIR, links) }
   const env = {
     ...childEnv(ctx.env),
-    PI_CODING_AGENT_DIR: join(ctx.tmpDir, AGENT_DIR),
+    PI_CODING_AGENT_DIR: placed.agentDir,
     // no version check, telemetry or tool downloads: the session stays on this machine
     PI_OFFLINE: '1',
     PI_SKIP_VERSION_CHECK: '1',
   }
   // options first: pi reads a first word such as `update` or `install` as its own subcommand
-  return { command: binary, args: ['--provider', PROVIDER_ID, '--model', ctx.model.id, ...ctx.userArgs], env, files, links }
+  return { command: binary, args: ['--provider', PROVIDER_ID, '--model', ctx.model.id, ...ctx.userArgs], env, files: placed.files, links: placed.links, ...(ctx.sharedDir ? { shared: placed.shared } : {}) }
 }
 
 /** pi's sessions dir must be a directory, or absent (then it is created): a dangling symlink cannot be either. */

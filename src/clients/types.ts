@@ -45,6 +45,13 @@ export interface ClientContext {
   env: Env
   /** The session's private temp dir (0700), where `files` are written. */
   tmpDir: string
+  /**
+   * A private dir that lives as long as the server and is shared by its
+   * sessions (undefined for a --url server): what a client shows the model
+   * by its path goes there (`shared`), so every session's prompt is the same
+   * and the server's prefix cache serves the next one.
+   */
+  sharedDir?: string
   /** What `prepare` found (the user's settings, a catalog entry, ...). */
   prepared?: unknown
   /** A status-line command for clients that show one. */
@@ -60,6 +67,8 @@ export interface ClientLaunch {
   files: Record<string, string>
   /** Symlinks to create in the temp dir first (name → target), for overlays of a user's dir. */
   links?: Record<string, string>
+  /** Files and symlinks in `sharedDir/name`, made once (its name says its content) and then used as they are. */
+  shared?: { name: string; files: Record<string, string>; links: Record<string, string> }
   /** Values to show masked in `--dry-run` (secrets or the user's own settings). */
   masked?: string[]
 }

@@ -1,7 +1,8 @@
 /**
  * mistral.rs's Prometheus `/metrics`, read for `mrs ps` and the status line:
  * requests running and waiting, tokens per second, time to first token, KV
- * cache use. Rates need two samples: the keeper keeps a minute of them.
+ * cache use, prefix-cache hits. Rates need two samples: the keeper keeps a
+ * minute of them.
  */
 
 /** One sample of the counters and gauges mrs reads. */
@@ -17,6 +18,8 @@ export interface MetricsSample {
   ttftCount: number
   itlSum: number
   itlCount: number
+  prefixHits?: number
+  prefixLookups?: number
 }
 
 /** What `mrs ps --json` and the status line show; each undefined when the server does not say. */
@@ -31,6 +34,9 @@ export interface MetricsSummary {
   ttftMs?: number
   /** KV cache blocks in use, 0..1 (PagedAttention only). */
   kvCacheUse?: number
+  /** Requests whose prompt began with a prefix the server had cached, of those it looked up, over its life. */
+  prefixCacheHits?: number
+  prefixCacheLookups?: number
 }
 
 /** Sums of each metric over its label sets: `name` → value (histograms as `_sum` / `_count`). */
@@ -61,6 +67,8 @@ export function sampleOf(text: string, at = Date.now()): MetricsSample | undefin
     ttftCount: m.get('mistralrs_time_to_first_token_seconds_count') ?? 0,
     itlSum: m.get('mistralrs_inter_token_latency_seconds_sum') ?? 0,
     itlCount: m.get('mistralrs_inter_token_latency_seconds_count') ?? 0,
+    prefixHits: m.get('mistralrs_prefix_cache_hits_total'),
+    prefixLookups: m.get('mistralrs_prefix_cache_lookups_total'),
   }
 }
 
@@ -83,5 +91,7 @@ export function summarize(samples: readonly MetricsSample[], windowMs = 60_000):
     decodeTokensPerSecond: itl ? 1 / itl : undefined,
     ttftMs: ttft !== undefined ? ttft * 1000 : undefined,
     kvCacheUse: last.kvTotal ? (last.kvUsed ?? 0) / last.kvTotal : undefined,
+    prefixCacheHits: last.prefixHits,
+    prefixCacheLookups: last.prefixLookups,
   }
 }

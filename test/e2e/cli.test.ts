@@ -66,8 +66,9 @@ describe('the mrs command line', () => {
     await withSandbox({}, async (sb) => {
       const result = await sb.run(['claude', '--continue', '-m', MODEL, '--resume', 'abc-123', '--', '--model', 'X', '-p', 'hi there'])
       expect(result.code).toBe(0)
-      expect(args(sb).slice(2)).toEqual(['--continue', '--resume', 'abc-123', '--model', 'X', '-p', 'hi there'])
-      expect(args(sb)[0]).toBe('--settings')
+      // injected: the settings file, and (headless) the per-machine prompt sections moved after the cached part
+      expect(args(sb).slice(3)).toEqual(['--continue', '--resume', 'abc-123', '--model', 'X', '-p', 'hi there'])
+      expect([args(sb)[0], args(sb)[2]]).toEqual(['--settings', '--exclude-dynamic-system-prompt-sections'])
     })
   })
 })

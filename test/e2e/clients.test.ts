@@ -5,17 +5,15 @@
 // a tool call runs, exit codes pass through, the user's own config files are
 // byte-for-byte what they were, and nothing is left running.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { expectMinContextCovers } from '../helpers/tokens.js'
+import { HEADLESS } from '../helpers/headless.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 /** The server's KV cache: 65536 tokens, so each client is told a 65536 window and an 8192 max output. */
 const SIZED = { FAKE_MISTRALRS_PA_TOKENS: '65536' }
-/** Copilot unpacks 235 MB on its first run in a cache dir: share one between tests, outside every home. */
-const COPILOT_CACHE = join(tmpdir(), 'mrs-test-copilot-cache')
 
 interface ClientCase {
   name: string
@@ -35,7 +33,7 @@ interface ClientCase {
 const CASES: ClientCase[] = [
   {
     name: 'opencode',
-    ask: (prompt) => ['run', prompt],
+    ask: HEADLESS.opencode.ask,
     userFiles: (sb) => ({
       [join(sb.root, 'config', 'opencode', 'opencode.json')]: JSON.stringify({ $schema: 'https://opencode.ai/config.json', model: 'anthropic/claude-sonnet-4', instructions: [join(sb.work, 'RULES.md')] }, null, 2),
       [join(sb.work, 'RULES.md')]: 'USER-RULES-MARKER: answer briefly.\n',
@@ -46,16 +44,16 @@ const CASES: ClientCase[] = [
   },
   {
     name: 'copilot',
-    ask: (prompt) => ['-p', prompt, '-s', '--allow-all-tools', '--no-ask-user'],
+    ask: HEADLESS.copilot.ask,
     // settings.json: Copilot 1.0 moves user settings it finds in config.json there itself, on every run
     userFiles: (sb) => ({ [join(sb.home, '.copilot', 'settings.json')]: JSON.stringify({ banner: 'never' }, null, 2) }),
     maxOutput: (body) => body.max_tokens,
     bad: { args: ['--no-such-copilot-flag'], code: 1 },
-    env: { COPILOT_CACHE_HOME: COPILOT_CACHE },
+    env: HEADLESS.copilot.env,
   },
   {
     name: 'pi',
-    ask: (prompt) => ['-p', prompt],
+    ask: HEADLESS.pi.ask,
     userFiles: (sb) => ({
       [join(sb.home, '.pi', 'agent', 'settings.json')]: JSON.stringify({ theme: 'light', defaultProvider: 'openai', defaultModel: 'gpt-4o' }, null, 2),
       [join(sb.home, '.pi', 'agent', 'models.json')]: JSON.stringify({ providers: { theirs: { baseUrl: 'http://127.0.0.1:9/v1', api: 'openai-completions', apiKey: 'x', models: [{ id: 'their-model' }] } } }, null, 2),
@@ -68,7 +66,7 @@ const CASES: ClientCase[] = [
   },
   {
     name: 'qwen',
-    ask: (prompt) => [prompt, '--approval-mode', 'yolo'],
+    ask: HEADLESS.qwen.ask,
     userFiles: (sb) => ({ [join(sb.home, '.qwen', 'settings.json')]: JSON.stringify({ $version: 4, security: { auth: { selectedType: 'qwen-oauth' } }, ui: { theme: 'GitHub' } }, null, 2) }),
     maxOutput: (body) => body.max_tokens,
     bad: { args: ['--no-such-qwen-flag'], code: 1 },

@@ -148,11 +148,29 @@ describe('mrs ps: load and speed from /metrics', () => {
       expect(row.metrics).toMatchObject({ running: 1, waiting: 0, ttftMs: 120, decodeTokensPerSecond: 40, kvCacheUse: 0.25 })
       expect(row.metrics.tokensPerSecond).toBeGreaterThan(0)
       const human = (await sb.run(['ps'])).stdout
-      expect(human).toMatch(/ {2}65536 +1\/0 +\d+\.\d +120ms +25% +\//)
+      // CONTEXT, RUN/WAIT, TOK/S, TTFT, KV, PREFIX (requests that reused a cached prefix / looked up)
+      expect(human).toMatch(/ {2}65536 +1\/0 +\d+\.\d +120ms +25% +\d+\/\d+ +\//)
       await inFlight
       session.kill('SIGTERM')
       await session.done()
       await expectNoLeftovers(sb)
+    })
+  })
+
+  it('shows the prefix cache at work: requests that began with a cached prefix, of those looked up', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:30' } }, async (sb) => {
+      const session = sb.start(['claude', '-m', MODEL])
+      await waitFor(() => started(sb) === 1, 15_000, 'the client')
+      const url = JSON.parse((await sb.run(['ps', '--json'])).stdout)[0].url as string
+      // two sessions' first requests: the same long system prompt, different questions
+      const system = 'You are a careful coding agent. '.repeat(64)
+      for (const question of ['hello there', 'what is 2+2'])
+        await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: [{ role: 'system', content: system }, { role: 'user', content: question }] }) }).then((r) => r.text())
+      const [row] = JSON.parse((await sb.run(['ps', '--json'])).stdout)
+      expect(row.metrics).toMatchObject({ prefixCacheHits: 1, prefixCacheLookups: 2 })
+      expect((await sb.run(['ps'])).stdout.split('\n')[1]).toMatch(/ 1\/2 +\//)
+      session.kill('SIGTERM')
+      await session.done()
     })
   })
 
@@ -161,10 +179,10 @@ describe('mrs ps: load and speed from /metrics', () => {
       const session = sb.start(['claude', '-m', MODEL, '--server-arg=--disable-metrics'])
       await waitFor(() => started(sb) === 1, 15_000, 'the client')
       const [row] = JSON.parse((await sb.run(['ps', '--json'])).stdout)
-      expect(row.metrics).toEqual({ running: null, waiting: null, tokensPerSecond: null, decodeTokensPerSecond: null, ttftMs: null, kvCacheUse: null })
+      expect(row.metrics).toEqual({ running: null, waiting: null, tokensPerSecond: null, decodeTokensPerSecond: null, ttftMs: null, kvCacheUse: null, prefixCacheHits: null, prefixCacheLookups: null })
       const human = (await sb.run(['ps'])).stdout.split('\n')[1]!
-      // CONTEXT, RUN/WAIT, TOK/S, TTFT, KV
-      expect(human).toMatch(/ready +- +- +- +- +- +\//)
+      // CONTEXT, RUN/WAIT, TOK/S, TTFT, KV, PREFIX
+      expect(human).toMatch(/ready +- +- +- +- +- +- +\//)
       session.kill('SIGTERM')
       await session.done()
     })

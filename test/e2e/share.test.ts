@@ -182,7 +182,7 @@ describe('mrs ps, stop, logs', () => {
       expect(json[0].url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(json[0].uptimeMs).toBeGreaterThan(0)
       const human = (await sb.run(['ps'])).stdout
-      expect(human).toMatch(/^ID\s+MODEL\s+WHERE\s+URL\s+PID\s+UPTIME\s+SESSIONS\s+STATE\s+CONTEXT\s+RUN\/WAIT\s+TOK\/S\s+TTFT\s+KV\s+LOG$/m)
+      expect(human).toMatch(/^ID\s+MODEL\s+WHERE\s+URL\s+PID\s+UPTIME\s+SESSIONS\s+STATE\s+CONTEXT\s+RUN\/WAIT\s+TOK\/S\s+TTFT\s+KV\s+PREFIX\s+LOG$/m)
       expect(human).toMatch(new RegExp(`^${json[0].id}  ${MODEL}  this machine\\s+${json[0].url}`, 'm'))
       a.kill('SIGTERM')
       b.kill('SIGTERM')

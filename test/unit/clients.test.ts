@@ -84,7 +84,7 @@ describe('claude', () => {
   it('merges the user\'s --settings into the file: their keys stay, routing wins, deny lists join; nothing of theirs in argv', () => {
     const user = parseUserSettings(JSON.stringify({ model: 'opus', env: { FOO: 'tok-123', ANTHROPIC_BASE_URL: 'https://api.anthropic.com' }, permissions: { deny: ['Bash(rm *)'], allow: ['Read'] } }), 'JSON')
     const launch = claude.launch('/bin/claude', ctx({ userArgs: ['--settings', '/home/u/s.json', '-p', 'hi'], prepared: { user, userHasStatusLine: false } }))
-    expect(launch.args).toEqual(['--settings', `/tmp/mrs-0/session-1/${SETTINGS_FILE}`, '-p', 'hi'])
+    expect(launch.args).toEqual(['--settings', `/tmp/mrs-0/session-1/${SETTINGS_FILE}`, '--exclude-dynamic-system-prompt-sections', '-p', 'hi'])
     expect(launch.args.join(' ')).not.toContain('tok-123')
     const merged = JSON.parse(launch.files[SETTINGS_FILE]!)
     expect(merged.model).toBe('opus')
@@ -127,6 +127,18 @@ describe('claude', () => {
 
   it('keeps the rest of the environment', () => {
     expect(claude.launch('/bin/claude', ctx()).env).toMatchObject({ PATH: '/usr/bin', HOME: '/h' })
+  })
+
+  it('keeps what sessions send first the same (the prefix cache), unless the user chose otherwise', () => {
+    expect(claude.launch('/bin/claude', ctx()).env).toMatchObject({ CLAUDE_CODE_ATTRIBUTION_HEADER: '0', MCP_CONNECTION_NONBLOCKING: '0' })
+    expect(claude.launch('/bin/claude', ctx({ env: { PATH: '/usr/bin', CLAUDE_CODE_ATTRIBUTION_HEADER: '1' } })).env.CLAUDE_CODE_ATTRIBUTION_HEADER).toBe('1')
+    // headless only, and not where the user replaced the system prompt or already asked for it
+    const args = (userArgs: string[]) => claude.launch('/bin/claude', ctx({ userArgs })).args.slice(2)
+    expect(args(['--continue'])).toEqual(['--continue'])
+    expect(args(['--print', 'hi'])).toEqual(['--exclude-dynamic-system-prompt-sections', '--print', 'hi'])
+    expect(args(['-p', 'hi', '--system-prompt', 'x'])).toEqual(['-p', 'hi', '--system-prompt', 'x'])
+    expect(args(['-p', 'hi', '--exclude-dynamic-system-prompt-sections'])).toEqual(['-p', 'hi', '--exclude-dynamic-system-prompt-sections'])
+    expect(args(['--', '-p'])).toEqual(['--', '-p'])
   })
 })
 
@@ -301,6 +313,19 @@ describe('pi', () => {
     expect(Object.keys(models.providers)).toEqual(['theirs', 'mrs'])
     expect(models.providers.mrs).toMatchObject({ baseUrl: 'http://127.0.0.1:4321/v1', api: 'openai-completions', compat: { maxTokensField: 'max_tokens' }, models: [{ id: MODEL.id, name: MODEL.name, contextWindow: 65536, maxTokens: 8192 }] })
     expect(JSON.parse(launch.files[`${AGENT_DIR}/settings.json`]!).extensions).toEqual([`${userDir}/ext.ts`, '/abs/e.ts', '~/e.ts'])
+  })
+
+  it('on a server of mrs\'s, puts the overlay in the server\'s shared dir under a name made of its content: the same path for every session', () => {
+    const prepared = { userDir: '/home/u/.pi/agent', entries: ['AGENTS.md', 'skills'], sessions: '/home/u/.pi/agent/sessions' }
+    const one = pi.launch('/bin/pi', ctx({ prepared, sharedDir: '/tmp/mrs-0/server-a/clients' }))
+    const two = pi.launch('/bin/pi', ctx({ prepared, sharedDir: '/tmp/mrs-0/server-a/clients', tmpDir: '/tmp/mrs-0/session-2' }))
+    expect(one.shared!.name).toMatch(new RegExp(`^${AGENT_DIR}-[0-9a-f]{16}$`))
+    expect(two.shared).toEqual(one.shared)
+    expect(one.env.PI_CODING_AGENT_DIR).toBe(`/tmp/mrs-0/server-a/clients/${one.shared!.name}`)
+    expect(one.shared!.links).toEqual({ 'AGENTS.md': '/home/u/.pi/agent/AGENTS.md', skills: '/home/u/.pi/agent/skills', sessions: '/home/u/.pi/agent/sessions' })
+    expect([one.files, one.links]).toEqual([{}, {}])
+    // another server (its URL is in models.json): another name
+    expect(pi.launch('/bin/pi', ctx({ prepared, sharedDir: '/tmp/mrs-0/server-a/clients', url: 'http://127.0.0.1:9999' })).shared!.name).not.toBe(one.shared!.name)
   })
 
   it('keeps relative resource paths pointing at the user\'s dir', () => {

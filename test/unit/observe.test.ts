@@ -98,6 +98,13 @@ describe('/metrics for mrs ps', () => {
     expect(m.has('foo')).toBe(false)
   })
 
+  it('the prefix cache: hits and lookups over the server\'s life, as mistral.rs counts them', () => {
+    const text = `${METRICS(10, 1, 40)}\nmistralrs_prefix_cache_lookups_total 12\nmistralrs_prefix_cache_hits_total 9\nmistralrs_prefix_cache_evictions_total 0\n`
+    expect(summarize([sampleOf(text, 0)!])).toMatchObject({ prefixCacheHits: 9, prefixCacheLookups: 12 })
+    // a server without them (before mistral.rs counted them) says nothing
+    expect(summarize([sampleOf(METRICS(10, 1, 40), 0)!]).prefixCacheLookups).toBeUndefined()
+  })
+
   it('a server that is not mistral.rs gives no sample', () => {
     expect(sampleOf('<html></html>')).toBeUndefined()
   })

@@ -171,7 +171,7 @@ describe('--dry-run', () => {
     expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p <free port> --host 127.0.0.1 -m Qwen/Q --quant auto`)
     expect(text).toContain('clients:  http://127.0.0.1:4321 (the port mrs holds for the server\'s whole life)')
     expect(text).toContain('urls:     OpenAI/Responses http://127.0.0.1:4321/v1 · Anthropic http://127.0.0.1:4321')
-    expect(text).toMatch(/client: {3}\S+\/claude --settings '<session temp dir>\/claude-settings\.json' -p hi/)
+    expect(text).toMatch(/client: {3}\S+\/claude --settings '<session temp dir>\/claude-settings\.json' --exclude-dynamic-system-prompt-sections -p hi/)
     expect(text).toContain('env:      ANTHROPIC_BASE_URL=http://127.0.0.1:4321')
     expect(text).toMatch(/file: {5}<session temp dir>\/claude-settings\.json[\s\S]*"ANTHROPIC_MODEL": "Qwen\/Q"/)
   })

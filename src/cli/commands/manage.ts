@@ -73,13 +73,15 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
           decodeTokensPerSecond: m?.decodeTokensPerSecond ?? null,
           ttftMs: m?.ttftMs ?? null,
           kvCacheUse: m?.kvCacheUse ?? null,
+          prefixCacheHits: m?.prefixCacheHits ?? null,
+          prefixCacheLookups: m?.prefixCacheLookups ?? null,
         },
       }
     })
     return `${JSON.stringify(rows, null, 2)}\n`
   }
   if (!servers.length) return 'no servers started by mrs are running\n'
-  const rows = [['ID', 'MODEL', 'WHERE', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'CONTEXT', 'RUN/WAIT', 'TOK/S', 'TTFT', 'KV', 'LOG']]
+  const rows = [['ID', 'MODEL', 'WHERE', 'URL', 'PID', 'UPTIME', 'SESSIONS', 'STATE', 'CONTEXT', 'RUN/WAIT', 'TOK/S', 'TTFT', 'KV', 'PREFIX', 'LOG']]
   for (const s of servers) {
     const m = s.metrics
     rows.push([
@@ -96,6 +98,8 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
       num(m?.tokensPerSecond, 1),
       m?.ttftMs !== undefined ? `${Math.round(m.ttftMs)}ms` : '-',
       m?.kvCacheUse !== undefined ? `${Math.round(m.kvCacheUse * 100)}%` : '-',
+      // requests that reused a cached prefix, of those looked up
+      m?.prefixCacheLookups !== undefined ? `${num(m.prefixCacheHits)}/${num(m.prefixCacheLookups)}` : '-',
       s.logPath ?? '-',
     ])
   }
