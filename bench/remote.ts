@@ -50,7 +50,8 @@ function clientStart(sb: Sandbox): number | undefined {
   return line ? Number(BigInt(line.split(' ')[3]!) / 1000n) / 1000 : undefined
 }
 
-const nowMs = () => performance.timeOrigin + performance.now()
+// the wall clock, as the fake client's `date +%s%N` (a monotonic clock drifts from it over minutes)
+const nowMs = () => Date.now()
 
 /** One mrs run whose client exits at once: start → client start, and client start → mrs exit (everything stopped). */
 async function oneLaunch(sb: Sandbox, args: string[]): Promise<{ launch: number; down: number }> {

@@ -462,7 +462,7 @@ async function prefixCache() {
   const runs = Math.max(3, RUNS >> 3)
   const clientsBin = join(root, 'all-clients')
   mkdirSync(clientsBin, { recursive: true })
-  for (const c of Object.keys(ASK)) symlinkSync(join(ROOT, 'node_modules', '.bin', c), join(clientsBin, c))
+  for (const c of Object.keys(ASK)) if (!existsSync(join(clientsBin, c))) symlinkSync(join(ROOT, 'node_modules', '.bin', c), join(clientsBin, c))
   for (const client of Object.keys(ASK)) {
     // a home of its own, used for a first session before measuring (a client's first run sets itself up)
     const home = join(root, `prefix-${client}`)

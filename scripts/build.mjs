@@ -53,7 +53,8 @@ const launchCommands = [...mrs.CLIENT_NAMES, 'serve', 'check']
 await Promise.all([
   // the code cache is keyed by the bundle's content: an edit that keeps its size and time must not run old compiled code
   build({ ...cjs, entryPoints: { boot: 'src/cli/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __LAUNCH_COMMANDS__: JSON.stringify(launchCommands), __BUNDLE_HASH__: JSON.stringify(createHash('sha256').update(await readFile(new URL('../dist/mrs.cjs', import.meta.url))).digest('hex').slice(0, 32)) } }),
-  build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist' }),
+  // the keeper loads execa (a one-shot question to a program) only when it asks one, as mrs does
+  build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist', plugins: [lazyLibs] }),
   build({ ...cjs, entryPoints: { statusline: 'src/clients/claude-statusline.ts' }, outdir: 'dist', sourcemap: false }),
   ...Object.entries(LAZY_LIBS).map(([lib, name]) =>
     build({ ...cjs, stdin: { contents: `export * from '${lib}'; ${lib === 'wait-on' ? "export { default } from 'wait-on';" : ''}`, resolveDir: '.', loader: 'js' }, outfile: `dist/lib/${name}.cjs`, sourcemap: false }),

@@ -150,3 +150,23 @@ export function splitCredentials(url: string): { url: string; authorization?: st
 
 /** `http://user:secret@host` → `http://user:***@host`, wherever a URL with a password appears in `text`. */
 export const maskCredentials = (text: string) => text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*):[^/\s@]*@/gi, '$1:***@')
+
+/**
+ * Runs one GET through the whole client path against a throwaway loopback
+ * server: Node compiles its HTTP client on first use (~10 ms here), which
+ * would otherwise fall between the server's bind and the client's start. The
+ * keeper calls it while the model loads; any failure is of no consequence.
+ */
+export async function warmUpClient(): Promise<void> {
+  const { createServer } = await import('node:http')
+  const server = createServer((_, res) => res.end('{"data":[]}'))
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()))
+    const { port } = server.address() as { port: number }
+    await getJson(`http://127.0.0.1:${port}/`, { timeoutMs: 2000 })
+  } catch {
+    // a warm-up only
+  } finally {
+    server.close()
+  }
+}

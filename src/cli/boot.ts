@@ -9,15 +9,19 @@
  * crashes the process, and it checks the source only by its length. So:
  *   - the cache is keyed by the bundle's content (a hash computed when the
  *     bundle is built), not its size and time, which an edit can keep;
- *   - the file carries its own checksum (FNV-1a over its 32-bit words, ~1 ms
- *     for the 150 KB it is), checked before V8 sees a byte of it; a cache
- *     that does not match is not used, and is written again.
+ *   - the file carries its own checksum (FNV-1a over its 32-bit words),
+ *     checked before V8 sees a byte of it; a cache that does not match is
+ *     not used, and is written again. Checking costs ~2 ms and, through the
+ *     JIT the loop wakes, ~4 MB of memory, so it is done once per file: a
+ *     stamp beside it records the file's identity (inode, size, mtime and
+ *     ctime, to the nanosecond) when it was checked, and while they are the
+ *     same nobody has written to it since.
  *
  * A code cache is code: it is read only from a directory that is the user's
  * own and closed to others (the same rule as mrs's state dirs). Anything
  * else, or any error, means no cache, never a failed start.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs'
 import Module, { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { Script } from 'node:vm'
@@ -55,22 +59,54 @@ export function checksum(data: Uint8Array): number {
 }
 
 /** The V8 payload of a cache file, or undefined when the file is not one of ours or was damaged. */
-export function readCodeCache(file: Buffer): Buffer | undefined {
+export function readCodeCache(file: Buffer, checked = false): Buffer | undefined {
   if (file.length <= HEADER || file.readUInt32LE(0) !== MAGIC) return undefined
   const payload = file.subarray(HEADER)
-  return checksum(payload) === file.readUInt32LE(4) ? payload : undefined
+  return checked || checksum(payload) === file.readUInt32LE(4) ? payload : undefined
+}
+
+/** What a write to the file, or another file in its place, changes. */
+const stampOf = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+const stampPath = (cacheFile: string) => `${cacheFile}.ok`
+
+/** The cache's payload: checked against its checksum unless it was, unchanged since (its stamp); undefined if it is damaged or missing. */
+export function cachedPayload(cacheFile: string): Buffer | undefined {
+  let fd: number | undefined
+  try {
+    // the stamp and the bytes of one and the same file
+    fd = openSync(cacheFile, 'r')
+    const stamp = stampOf(fstatSync(fd, { bigint: true }))
+    const file = readFileSync(fd)
+    let checked = false
+    try {
+      checked = readFileSync(stampPath(cacheFile), 'utf8') === stamp
+    } catch {
+      // never checked
+    }
+    const payload = readCodeCache(file, checked)
+    if (payload && !checked) writeStamp(cacheFile, stamp)
+    return payload
+  } catch {
+    return undefined
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+function writeStamp(cacheFile: string, stamp: string): void {
+  try {
+    writeFileSync(stampPath(cacheFile), stamp, { mode: 0o600 })
+  } catch {
+    // checked again next time
+  }
 }
 
 /** Evaluates a CommonJS bundle as `require` would, with its code cache; returns its exports. */
 export function loadWithCodeCache(bundle: string, env: Env, contentKey: string): Record<string, unknown> {
   const source = readFileSync(bundle, 'utf8')
   const cacheFile = codeCachePath(contentKey, env)
-  let cachedData: Buffer | undefined
-  try {
-    if (cacheFile) cachedData = readCodeCache(readFileSync(cacheFile))
-  } catch {
-    // first run of this bundle on this Node
-  }
+  // none on the first run of this bundle on this Node
+  const cachedData = cacheFile ? cachedPayload(cacheFile) : undefined
   const script = new Script(Module.wrap(source), { filename: bundle, cachedData })
   if (cacheFile && (!cachedData || script.cachedDataRejected)) process.once('exit', () => saveCodeCache(script, cacheFile))
   const mod = { exports: {} as Record<string, unknown> }
@@ -82,7 +118,7 @@ export function loadWithCodeCache(bundle: string, env: Env, contentKey: string):
 function saveCodeCache(script: Script, cacheFile: string): void {
   try {
     const dir = dirname(cacheFile)
-    for (const name of readdirSync(dir)) if (name.startsWith('mrs-') && join(dir, name) !== cacheFile) rmSync(join(dir, name), { force: true })
+    for (const name of readdirSync(dir)) if (name.startsWith('mrs-') && join(dir, name) !== cacheFile && join(dir, name) !== stampPath(cacheFile)) rmSync(join(dir, name), { force: true })
     const payload = script.createCachedData()
     const header = Buffer.alloc(HEADER)
     header.writeUInt32LE(MAGIC, 0)
@@ -90,6 +126,8 @@ function saveCodeCache(script: Script, cacheFile: string): void {
     const tmp = `${cacheFile}.${process.pid}.tmp`
     writeFileSync(tmp, Buffer.concat([header, payload]), { mode: 0o600 })
     renameSync(tmp, cacheFile)
+    // written and checksummed here: the next run need not check it again
+    writeStamp(cacheFile, stampOf(statSync(cacheFile, { bigint: true })))
   } catch {
     // an unwritable cache only costs time
   }

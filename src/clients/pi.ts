@@ -21,12 +21,12 @@
  * under a name made of its content: every session on that server sees the
  * same paths, and its prompt stays in the server's prefix cache.
  */
-import { createHash } from 'node:crypto'
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { ExitCode, MrsError } from '../errors.js'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { shellQuote } from '../text.js'
+import { digest } from '../hash.js'
 import { childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
 
 export const PROVIDER_ID = 'mrs'
@@ -101,7 +101,7 @@ function launch(binary: string, ctx: ClientContext): ClientLaunch {
   const files: Record<string, string> = { 'models.json': `${JSON.stringify(models, null, 2)}\n` }
   if (prepared.settings && prepared.userDir) files['settings.json'] = `${JSON.stringify(absoluteSettings(prepared.settings, prepared.userDir), null, 2)}\n`
   const within = (dir: string, entries: Record<string, string>) => Object.fromEntries(Object.entries(entries).map(([k, v]) => [`${dir}/${k}`, v]))
-  const name = `${AGENT_DIR}-${createHash('sha256').update(JSON.stringify([files, links])).digest('hex').slice(0, 16)}`
+  const name = `${AGENT_DIR}-${digest(JSON.stringify([files, links]))}`
   const placed = ctx.sharedDir
     ? { agentDir: join(ctx.sharedDir, name), files: {}, links: {}, shared: { name, files, links } }
     : { agentDir: join(ctx.tmpDir, AGENT_DIR), files: within(AGENT_DIR, files), links: within(AGENT_DIR, links) }

@@ -20,7 +20,7 @@ import { Readiness, type Look } from '../server/readiness.js'
 import { mark } from '../trace.js'
 import { writeRegistry } from '../server/registry.js'
 import { baseUrl, type ServerSpec } from '../server/spec.js'
-import { getJson, getText, modelIds, MODEL_LIST_MAX_BYTES } from '../http.js'
+import { getJson, getText, modelIds, MODEL_LIST_MAX_BYTES, warmUpClient } from '../http.js'
 import { sampleOf, summarize, type MetricsSample } from '../server/metrics.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type ServerState, type SessionMessage, type StopReason } from './protocol.js'
 import { FrontDoor, type Backend } from './front.js'
@@ -159,6 +159,8 @@ export class Keeper {
     const previous = this.proc
     this.front?.setBackend(undefined)
     mark('keeper spawning the server')
+    // while it loads: the first look at a ready server then costs no compile
+    if (generation === 1) void warmUpClient()
     const preferPort = previous && 'port' in previous.backend ? previous.backend.port : undefined
     const progress = (line: string) => {
       // a wait said again and again (a job in the queue) is logged when it changes
@@ -198,9 +200,11 @@ export class Keeper {
     const look = async (): Promise<Look> => {
       // nothing is sent before the listener is proved to be this server
       const owner = await proc.owner()
+      mark(`keeper asked who listens: ${owner.owner}`)
       if (owner.owner === 'none') return 'wait'
       if (owner.owner === 'other') return { impostor: owner.who }
       const res = await getJson(`${target.url}/v1/models`, { socketPath: target.socketPath, timeoutMs: 5000, maxBytes: MODEL_LIST_MAX_BYTES, signal: abort.signal })
+      mark('keeper got the model list')
       const ids = modelIds(res.body)
       return res.status === 200 && ids ? { ids } : 'wait'
     }
@@ -213,8 +217,10 @@ export class Keeper {
     this.servedIds = found.ids
     clearTimeout(this.downloadTimer)
     if (!restarted) await this.resolveContext(proc)
+    mark('keeper resolved the context')
     if (generation !== this.generation || this.shuttingDown) return
     this.front?.setBackend(proc.backend)
+    mark('keeper ready')
     this.log(`[mrs] ready on ${this.url()} (mistral.rs on ${describeBackend(proc.backend)})${restarted ? ' (restarted)' : ''}${this.contextWindow ? `; context window ${this.contextWindow} tokens` : ''}`)
     this.sampleMetrics()
     this.writeRegistry()
@@ -322,7 +328,10 @@ export class Keeper {
     if (!line.trim()) return
     this.noteLoadLine(line)
     // mistral.rs says so right after it binds: look at once instead of at the next poll
-    if (this.state !== 'ready' && LISTENING.test(line)) this.readiness?.checkNow()
+    if (this.state !== 'ready' && LISTENING.test(line)) {
+      mark('keeper saw the server listen')
+      this.readiness?.checkNow()
+    }
     this.tail.push(line)
     if (this.tail.length > TAIL_LINES) this.tail.shift()
     this.log(line)

@@ -48,10 +48,12 @@ export function procAddress(hex: string): string {
   return text.replace(/:{3,}/, '::')
 }
 
-/** The listening sockets in the text of /proc/net/tcp or /proc/net/tcp6. */
-export function parseProcNet(text: string): ProcListener[] {
+/** The listening sockets in the text of /proc/net/tcp or /proc/net/tcp6 (those on `port` alone, when given: a busy machine has thousands). */
+export function parseProcNet(text: string, port?: number): ProcListener[] {
   const out: ProcListener[] = []
+  const local = port === undefined ? undefined : `:${port.toString(16).toUpperCase().padStart(4, '0')} `
   for (const line of text.split('\n').slice(1)) {
+    if (local && !line.includes(local)) continue
     const f = line.trim().split(/\s+/)
     if (f.length < 10 || f[3] !== '0A') continue // 0A: LISTEN
     const [addr, port] = f[1]!.split(':')
@@ -72,7 +74,7 @@ async function linuxOwner(host: string, port: number, pid: number, deps: OwnerDe
   const listeners: ProcListener[] = []
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     try {
-      listeners.push(...parseProcNet(deps.readFile(table)))
+      listeners.push(...parseProcNet(deps.readFile(table), port))
     } catch {
       // no IPv6 on this machine
     }

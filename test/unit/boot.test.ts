@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { codeCachePath, readCodeCache } from '../../src/cli/boot.js'
+import { cachedPayload, codeCachePath, readCodeCache } from '../../src/cli/boot.js'
 import { tempDir } from '../helpers/tmp.js'
 import { ROOT } from '../helpers/sandbox.js'
 
@@ -25,7 +25,7 @@ function load(dir: string, cacheHome: string) {
   expect(r.status, r.stderr).toBe(0)
   return JSON.parse(r.stdout) as { answer: number; dir: string }
 }
-const cacheFiles = (cacheHome: string) => (existsSync(join(cacheHome, 'mrs', 'code')) ? readdirSync(join(cacheHome, 'mrs', 'code')) : [])
+const cacheFiles = (cacheHome: string) => (existsSync(join(cacheHome, 'mrs', 'code')) ? readdirSync(join(cacheHome, 'mrs', 'code')).filter((n) => n.endsWith('.v8')) : [])
 
 describe('the code cache', () => {
   it('is written once, 0600, and the bundle runs the same with it', () => {
@@ -65,6 +65,22 @@ describe('the code cache', () => {
     expect(readCodeCache(damaged)).toBeUndefined()
     for (let i = 0; i < 3; i++) expect(load(dir, cacheHome).answer).toBe(6765)
     expect(readCodeCache(readFileSync(path))).toBeDefined()
+  })
+
+  it('is checked once: its stamp (inode, size, times) says so until anything writes to it', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    load(dir, cacheHome)
+    const path = join(cacheHome, 'mrs', 'code', cacheFiles(cacheHome)[0]!)
+    // the writer stamped it: a payload whose checksum would not match is taken on the stamp's word...
+    const wrongSum = readFileSync(path)
+    wrongSum.writeUInt32LE((wrongSum.readUInt32LE(4) + 1) >>> 0, 4)
+    expect(readFileSync(`${path}.ok`, 'utf8')).toMatch(/^\d+:\d+:\d+:\d+:\d+$/)
+    writeFileSync(path, wrongSum)
+    expect(cachedPayload(path)).toBeUndefined() // the write changed its times: checked, and refused
+    const st = statSync(path, { bigint: true })
+    writeFileSync(`${path}.ok`, `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`)
+    expect(cachedPayload(path)).toBeDefined() // ...as long as the stamp is the file's own
   })
 
   it('a changed bundle of the same size and time runs its own code, not the old cache\'s', () => {

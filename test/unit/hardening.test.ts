@@ -51,6 +51,8 @@ describe('who owns a listening socket', () => {
       ['::', 8083],
     ])
     expect(procAddress('0000000000000000FFFF00000100007F')).toBe('::ffff:127.0.0.1')
+    // asked for one port: that port's listeners alone
+    expect(parseProcNet(TCP, 80).map((l) => l.inode)).toEqual(['5552'])
   })
 
   it('Linux: the process when its fds hold the socket, someone else (by uid) when they do not, nobody when nothing listens', async () => {
