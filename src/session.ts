@@ -17,13 +17,15 @@ import { dirname, join } from 'node:path'
 import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSignal } from './errors.js'
 import type { Output } from './cli/output.js'
 import { formatDuration } from './duration.js'
-import { formatCap, getJson, modelIds, MODEL_LIST_MAX_BYTES, splitCredentials } from './http.js'
+import { splitCredentials } from './http.js'
+import { chooseServed, listModels, ownServerAt } from './server/remote.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
 import { type ClientPlan, type ManagedServerPlan, type Plan, type ExternalServerPlan } from './plan.js'
 import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
 import { runInherited, type Exited } from './process/run.js'
+import { restoreTerminal } from './process/terminal.js'
 import type { SignalHub } from './process/signals.js'
 import { acquireServer, type ServerHandle } from './server/connect.js'
 import { formatBytes } from './server/download.js'
@@ -33,7 +35,7 @@ import { webSearchOn } from './server/spec.js'
 import { CLIENTS } from './clients/registry.js'
 import { describePlace } from './places/registry.js'
 import { statusLineCommand } from './runtime.js'
-import { printable, shellQuote, shortList } from './text.js'
+import { shellQuote } from './text.js'
 import { mark } from './trace.js'
 import { randomHex } from './hash.js'
 
@@ -69,6 +71,8 @@ export interface ReadyServer {
   authorization?: string
   /** A private dir for the server's whole life, shared by its sessions (a client's `shared` files). */
   sharedDir?: string
+  /** The model's own maximum (max_position_embeddings), when known. */
+  modelContext?: number
 }
 
 export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> {
@@ -77,6 +81,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
   ctx.signals.set((signal) => abort.abort(new AbortedBySignal(signal)))
   let handle: ServerHandle | undefined
   let tmpDir: string | undefined
+  let resume: string | undefined
   try {
     mark('session')
     // the temp root must be mrs's own before anything is read from or written into it
@@ -108,7 +113,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
 
     if (!client) return plan.command === 'serve' ? await holdServer(server, ctx) : await checkAll(server, ctx, abort.signal)
 
-    warnSmallContext(server.contextWindow, client.module, plan, ctx)
+    warnSmallContext(server, client.module, plan, ctx)
     if (ctx.check) await checkBeforeLaunch(server, client.module, ctx, abort.signal)
     const prepared = await preparing!
     mark('client prepared')
@@ -117,21 +122,32 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
     writeLaunchFiles(tmpDir, launch, server.sharedDir)
     if (abort.signal.aborted) throw abort.signal.reason
     const code = await runClient(launch, client, server, plan, ctx)
-    if (ctx.interactive && ctx.mrsArgv) {
-      const back = client.module.resumeArgs?.(client.userArgs)
-      if (back) ctx.out.info(`to continue this session on the local model: ${['mrs', client.module.name, ...ctx.mrsArgv, ...back].map(shellQuote).join(' ')}`)
-    }
+    resume = resumeHint(client, plan.server.kind === 'managed' ? plan.server.spec.models[0]! : server.model, ctx)
     return code
   } finally {
     ctx.releasePlace?.()
     ctx.signals.set(() => {}) // teardown is bounded; a second Ctrl-C does not cut it short
+    let asked: number | undefined
     if (handle) {
       // `mrs serve` was asked to stop the server: no keep-alive for its lease
-      const { sessions } = await handle.release(plan.command === 'serve' ? 0 : undefined)
-      if (sessions > 0) ctx.out.info(`the shared server ${handle.info.id} keeps running for ${sessions} other session${sessions === 1 ? '' : 's'}`)
+      const released = await handle.release(plan.command === 'serve' ? 0 : undefined)
+      asked = released.asked
+      if (released.sessions > 0) ctx.out.info(`the shared server ${handle.info.id} keeps running for ${released.sessions} other session${released.sessions === 1 ? '' : 's'}`)
     }
+    // only after a conversation: a client that was opened and closed without a question has nothing to continue
+    if (resume && asked !== 0) ctx.out.info(resume)
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true })
   }
+}
+
+/** How to continue the session with mrs (the model named, so no picker asks again), instead of the client's own resume line. */
+function resumeHint(client: ClientPlan, model: string, ctx: SessionContext): string | undefined {
+  if (!ctx.interactive || !ctx.mrsArgv) return undefined
+  const back = client.module.resumeArgs?.(client.userArgs)
+  if (!back) return undefined
+  const own = ctx.mrsArgv.some((a) => a === '-m' || a === '--model' || a.startsWith('--model='))
+  const argv = ['mrs', client.module.name, ...(own ? [] : ['-m', model]), ...ctx.mrsArgv, ...back]
+  return `to continue this session on the local model: ${argv.map(shellQuote).join(' ')} (not ${client.module.title}'s own resume command, which would not start the server)`
 }
 
 /** The client's launch on a server, as a session makes it (and `--dry-run` prints it). */
@@ -197,10 +213,17 @@ function writeTree(dir: string, files: Record<string, string>, links: Record<str
   }
 }
 
-/** Below what the client's first request needs, it cannot work: say so before it starts, with how to raise it. */
-function warnSmallContext(contextWindow: number | undefined, module: ClientModule, plan: Plan, ctx: SessionContext): void {
+/** Below what the client's first request needs, it cannot work: say so before it starts, with how to raise it (never past what the model takes). */
+function warnSmallContext(server: Pick<ReadyServer, 'contextWindow' | 'modelContext'>, module: ClientModule, plan: Plan, ctx: SessionContext): void {
+  const { contextWindow, modelContext } = server
   if (!contextWindow || contextWindow >= module.minContext) return
-  const raise = plan.server.kind === 'managed' ? `raise it with --context-window ${2 ** Math.ceil(Math.log2(module.minContext))} (mistral.rs sizes its KV cache for it) or use a model with a larger window` : 'ask for a larger context on the server'
+  const enough = Math.min(2 ** Math.ceil(Math.log2(module.minContext)), modelContext ?? Infinity)
+  const raise =
+    plan.server.kind !== 'managed'
+      ? 'ask for a larger context on the server'
+      : modelContext !== undefined && modelContext < module.minContext
+        ? `this model takes at most ${modelContext} tokens (max_position_embeddings in its config.json): use a model with a larger window`
+        : `raise it with --context-window ${enough} (mistral.rs sizes its KV cache for it) or use a model with a larger window`
   ctx.out.warn(`the context window is ${contextWindow} tokens, but ${module.title} needs about ${module.minContext} to work (its first request alone is most of that); ${raise}`)
 }
 
@@ -259,6 +282,7 @@ function readyLocal(plan: ManagedServerPlan, info: ServerInfo, handle: ServerHan
     webSearch: webSearchOn(plan.spec.tools, plan.spec.serverArgs),
     handle,
     sharedDir: join(info.tmpDir, 'clients'),
+    modelContext: info.modelContext,
   }
 }
 
@@ -375,28 +399,6 @@ export function failureReason(tail: string[]): string | undefined {
 }
 
 /** GET /v1/models, with an error that says what went wrong for each way it can. */
-async function listModels(url: string, headers: Record<string, string> | undefined, apiKeyEnv: string | undefined, signal: AbortSignal): Promise<string[]> {
-  let res
-  try {
-    res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000, maxBytes: MODEL_LIST_MAX_BYTES, signal })
-  } catch (e) {
-    if (signal.aborted) throw signal.reason
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
-    if (code === 'ETOOBIG') throw new MrsError(`${url}/v1/models sent more than ${formatCap(MODEL_LIST_MAX_BYTES)}, which is no model list; is this a mistral.rs server?`, ExitCode.Unreachable)
-    if (code === 'ETIMEDOUT') throw new MrsError(`${url}/v1/models did not answer completely within 10 s; is this a mistral.rs server, and is it overloaded?`, ExitCode.Unreachable)
-    throw new MrsError(`cannot reach ${url} (${code}); is the server running, and is --url right?`, ExitCode.Unreachable)
-  }
-  if (res.status === 401 || res.status === 403)
-    throw new MrsError(`${url} refused ${apiKeyEnv ? `the key in $${apiKeyEnv}` : 'the request (no key sent; pass --api-key-env VAR)'} with HTTP ${res.status}`, ExitCode.Unreachable)
-  const ids = modelIds(res.body)
-  if (res.status !== 200 || !ids)
-    throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)
-  return ids
-}
-
-/** Longer ids are not model ids (mistral.rs's are Hugging Face ids or paths): one could not even be passed to a client. */
-const MAX_MODEL_ID = 1024
-
 async function checkRemote(plan: ExternalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ReadyServer> {
   const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
   const ids = await listModels(plan.url, headers, plan.apiKeyEnv, signal).catch(async (e: MrsError) => {
@@ -405,17 +407,12 @@ async function checkRemote(plan: ExternalServerPlan, ctx: SessionContext, signal
     await waitForRemote(plan.url, plan.timeoutMs, headers, ctx, signal)
     return listModels(plan.url, headers, plan.apiKeyEnv, signal)
   })
-  if (plan.model && !ids.includes(plan.model))
-    throw new MrsError(`the server at ${plan.url} does not serve "${plan.model}"; it serves: ${shortList(ids)}`, ExitCode.ModelNotServed)
-  // its only model by its real name; with several, the one it serves as `default`
-  const real = ids.filter((id) => id !== 'default')
-  const model = plan.model ?? (real.length === 1 ? real[0]! : ids.includes('default') ? 'default' : ids[0]!)
-  if (model === undefined) throw new MrsError(`the server at ${plan.url} lists no model; is it a mistral.rs server?`, ExitCode.Unreachable)
-  if (model.length > MAX_MODEL_ID || printable(model) !== model)
-    throw new MrsError(`the server at ${plan.url} names its model "${printable(model.slice(0, 60))}…" (${model.length} characters${printable(model) !== model ? ', with control characters' : ''}), which is no model id; is it a mistral.rs server?`, ExitCode.Unreachable)
-  ctx.out.info(`using ${plan.url} (model ${model}${plan.model ? '' : ", the server's default"})`)
+  const { model, why } = chooseServed(plan.url, ids, plan.model)
+  // a server of the user's own mrs: its record knows the window
+  const own = await ownServerAt(plan.url, ctx.paths)
+  ctx.out.info(`using ${plan.url} (model ${model}${why ? `, ${why}` : ''})`)
   // what tools a remote server runs cannot be seen from here: --web-search says it searches
-  return { url: plan.url, model, contextWindow: plan.context, webSearch: plan.webSearch, headers, authorization: splitCredentials(plan.url).authorization }
+  return { url: plan.url, model, contextWindow: plan.context ?? own?.contextWindow, webSearch: plan.webSearch, headers, authorization: splitCredentials(plan.url).authorization }
 }
 
 /**
@@ -482,6 +479,8 @@ interface WatchOptions {
   onGone: (code: number) => void
   /** Events said while the client owned the terminal, to print once it exits. */
   held?: string[]
+  /** Why the session ends, to say (as an error) once the client has given the terminal back. */
+  ended?: string[]
 }
 
 /** Reports what happens to the server while it is in use. */
@@ -514,15 +513,18 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
               ? crash
               : `${crash || 'mistral.rs crashed'}; ${restarts ? `gave up after ${restarts} restart${restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
             : `the server stopped (${e.reason})`
-      // the session ends with it: said now, once
-      out.error(`${why}; log: ${log()}`)
-      opts.onGone(ExitCode.ServerLost)
+      // the session ends with it: said once, after the client (which may own the terminal) is gone
+      end(`${why}; log: ${log()}`)
     }
   }
-  const onLost = () => {
-    out.error(`mrs's server keeper died; stopping its server; log: ${log()}`)
-    void handle.killOrphanedServer()
+  const end = (message: string) => {
+    if (opts.live || !opts.ended) out.error(message)
+    else opts.ended.push(message)
     opts.onGone(ExitCode.ServerLost)
+  }
+  const onLost = () => {
+    void handle.killOrphanedServer()
+    end(`mrs's server keeper died; stopping its server; log: ${log()}`)
   }
   handle.on('event', onEvent)
   handle.on('lost', onLost)
@@ -556,17 +558,21 @@ async function runClient(launch: ClientLaunch, client: ClientPlan, server: Ready
     stopClient(signal)
   })
   const held: string[] = []
+  const ended: string[] = []
   let settleTimer: NodeJS.Timeout | undefined
+  let stoppedByUs = false
   const unwatch = server.handle
     ? watchServer(server.handle, ctx, {
         live: false,
         held,
+        ended,
         onGone: (code) => {
           // a client that has its answer and is on its way out (a one-shot prompt) finishes on its own and keeps its
           // own exit code; one still running (a TUI) is stopped, as it can do nothing more without the server
           settleTimer = setTimeout(() => {
             if (exited) return
             forcedCode ??= code
+            stoppedByUs = true
             stopClient('SIGTERM')
           }, CLIENT_SETTLE_MS)
         },
@@ -577,7 +583,10 @@ async function runClient(launch: ClientLaunch, client: ClientPlan, server: Ready
   clearTimeout(settleTimer)
   unwatch()
   await stopping
+  // a full-screen client stopped mid-draw may leave its screen, modes and raw input behind
+  if (stoppedByUs) restoreTerminal()
   if (held.length) ctx.out.info(`while ${client.module.name} ran: ${held.join('; ')}`)
+  for (const message of ended) ctx.out.error(message)
   if (result.error) {
     if (result.error.code === 'ENOENT') throw new MrsError(`${client.module.name} could not be started (${launch.command}: not found)`, ExitCode.NotFound)
     throw new MrsError(`${client.module.name} could not be started: ${result.error.message}`, ExitCode.Failure)

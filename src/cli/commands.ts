@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:net'
 import { isatty } from 'node:tty'
-import { ExitCode, usageError } from '../errors.js'
+import { ExitCode, MrsError, usageError } from '../errors.js'
 import { helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
 import { Output } from './output.js'
 import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
@@ -29,6 +29,7 @@ import { describePlace, placeFor, placeModule } from '../places/registry.js'
 import type { PlaceSpec, PreparedPlace } from '../places/types.js'
 import { DEFAULTS } from '../config/schema.js'
 import { listServers } from '../server/registry.js'
+import { chooseServed, listModels, ownServerAt } from '../server/remote.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
 import type { ClientModule } from '../clients/types.js'
 import { chooseModel, namedBy } from '../models/choose.js'
@@ -105,6 +106,31 @@ export async function placeOfCommand(parsed: ParsedArgs): Promise<PlaceSpec> {
   return placeFor(settings)
 }
 
+/**
+ * The client's binary. A client that is not installed is offered for install
+ * on a terminal (asked once, with the command shown; the answer is the
+ * user's), then used; off a terminal, or declined, exit 127 with the command.
+ */
+async function clientOrInstall(client: ClientModule, env: NodeJS.ProcessEnv, out: Output, dryRun: boolean): Promise<string> {
+  try {
+    return locateClient(client, env)
+  } catch (e) {
+    if (dryRun || !onTerminal() || !/^npm install -g \S+$/.test(client.install)) throw e
+    const { yesNo } = await import('../models/picker.js')
+    const title = client.title[0]!.toUpperCase() + client.title.slice(1)
+    if (!(await yesNo(`${title} is not installed. Install it now (${client.install})?`))) throw e
+    const [command, ...args] = client.install.split(' ')
+    const { runInherited } = await import('../process/run.js')
+    const { exited } = await runInherited(command!, args, { env, cwd: process.cwd() })
+    const result = await exited
+    if (result.exitCode !== 0) throw new MrsError(`${client.install} failed (${result.error?.message ?? `exit ${result.exitCode ?? result.signal}`}); see npm's message above`, ExitCode.NotFound)
+    const binary = findExecutable(client.binary, env)
+    if (!binary) throw new MrsError(`${client.install} finished, but ${client.binary} is not on PATH: add npm's global bin dir to PATH (npm prefix -g, then its bin/)`, ExitCode.NotFound)
+    out.info(`installed ${client.title}; going on`)
+    return binary
+  }
+}
+
 /** `mrs NAME`, `mrs serve`, `mrs check`: everything that can be checked without a server is checked first. */
 async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientModule): Promise<number> {
   const env = process.env
@@ -117,7 +143,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   const resolved = await resolveFor(parsed, scope)
   const s = resolved.settings
   mark('settings resolved')
-  const clientBinary = client ? locateClient(client, env) : undefined
+  const clientBinary = client ? await clientOrInstall(client, env, out, Boolean(options.dryRun)) : undefined
   if (client) {
     checkClientVersion(client, clientBinary!)
     client.preflight?.(parsed.passthrough, { env, cwd })
@@ -254,6 +280,7 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
   const word = (a: string) => (/^[\w@%+=:,./~-]+$|^<[^<>]+>$|^[^\s'"]*<[^<>]+>[^\s'"]*$/.test(a) ? a : shellQuote(a))
   let url: string
   let contextWindow: number | undefined
+  let remoteModel: string | undefined
   if (plan.server.kind === 'managed') {
     const s = plan.server
     const port = s.port ?? '<free port>'
@@ -286,14 +313,26 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     )
   } else {
     url = plan.server.url
-    contextWindow = plan.server.context
-    lines.push(`server:   ${url} (already running; nothing is started)`)
+    // what the launch will use: the model the server lists (asked now, as the launch asks), the window of a server of the user's own mrs
+    const own = await ownServerAt(url, getPaths(process.env))
+    contextWindow = plan.server.context ?? own?.contextWindow
+    const apiKeyEnv = plan.server.apiKeyEnv
+    const headers = apiKeyEnv ? { authorization: `Bearer ${process.env[apiKeyEnv] ?? ''}` } : undefined
+    const listed = await listModels(url, headers, apiKeyEnv, AbortSignal.timeout(10_000)).then(
+      (ids) => chooseServed(url, ids, plan.server.kind === 'external' ? plan.server.model : undefined),
+      (e: Error) => e,
+    )
+    if (listed instanceof Error) lines.push(`server:   ${url} (already running; nothing is started; now: ${listed.message})`)
+    else {
+      remoteModel = listed.model
+      lines.push(`server:   ${url} (already running; nothing is started): model ${listed.model}${listed.why ? `, ${listed.why}` : ''}${contextWindow ? `; context ${contextWindow} tokens` : ''}`)
+    }
   }
   lines.push(`urls:     OpenAI/Responses ${url}/v1 · Anthropic ${url}`)
   const client = plan.client
   if (client) {
     const module = client.module
-    const model = plan.server.kind === 'managed' ? plan.server.spec.models[0]! : (plan.server.model ?? 'default')
+    const model = plan.server.kind === 'managed' ? plan.server.spec.models[0]! : (remoteModel ?? plan.server.model ?? 'default')
     const small = plan.server.kind === 'managed' ? plan.server.spec.models[1] : undefined
     const tmpDir = '<session temp dir>'
     // what the user's own files add (a settings file of theirs): read as the launch would; slow probes are left out

@@ -16,7 +16,7 @@ import { parse, stringify } from 'smol-toml'
 import { usageError } from '../errors.js'
 import { privateDir } from '../paths.js'
 import { shellQuote } from '../text.js'
-import { AUTHORIZATION_ENV, childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type PrepareContext } from './types.js'
+import { AUTHORIZATION_ENV, childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type EnvContext, type PrepareContext } from './types.js'
 import { splitCredentials } from '../http.js'
 import { digest } from '../hash.js'
 
@@ -138,12 +138,13 @@ function launch(binary: string, ctx: ClientContext): ClientLaunch {
 }
 
 /** The same settings as a TOML profile for `codex --profile NAME` ($CODEX_HOME/NAME.config.toml). */
-export function codexProfile(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv'>): Record<string, unknown> {
+export function codexProfile(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv'>, catalogPath?: string): Record<string, unknown> {
   return {
     model_provider: PROVIDER_ID,
     model: ctx.model.id,
     model_reasoning_summary: 'none',
     ...(ctx.contextWindow ? { model_context_window: ctx.contextWindow } : {}),
+    ...(catalogPath ? { model_catalog_json: catalogPath } : {}),
     ...(ctx.webSearch ? {} : { web_search: 'disabled' }),
     model_providers: {
       [PROVIDER_ID]: {
@@ -158,6 +159,18 @@ export function codexProfile(ctx: Pick<ClientContext, 'url' | 'model' | 'context
 }
 
 export const codexHome = (env: Record<string, string | undefined>) => env.CODEX_HOME || join(env.HOME || homedir(), '.codex')
+
+/** The catalog `mrs env` and `mrs setup` name (Codex warns "Model metadata … not found" without one): where it goes and its text. */
+function catalogFile(ctx: EnvContext, dir: string, name?: string): { path: string; text: string } | undefined {
+  const base = (ctx.prepared as CodexPrepared | undefined)?.catalogBase
+  if (!base) return undefined
+  const text = `${JSON.stringify(catalogFor(base, ctx.model, ctx.contextWindow), null, 2)}\n`
+  // `mrs env`'s file is named by its content: outputs for two servers never overwrite each other's
+  return { path: join(dir, name ?? `codex-catalog-${digest(text).slice(0, 16)}.json`), text }
+}
+
+/** The catalog beside the profile `mrs setup codex` writes. */
+const SETUP_CATALOG = `${PROFILE_NAME}-models.json`
 
 /**
  * Codex's own description of a model (with its system prompt), from
@@ -308,17 +321,27 @@ export const codex: ClientModule = {
   env: {
     formats: { toml: 'a profile (TOML) instead of -c flags' },
     text(ctx, format) {
-      if (format === 'toml') return `${stringify(codexProfile(ctx))}\n`
+      const catalogPath = catalogFile(ctx, ctx.cacheDir)?.path
+      if (format === 'toml') return `${stringify(codexProfile(ctx, catalogPath))}\n`
       // plain words, so `codex $(mrs env codex) exec "hi"` works as written: the shell splits the
       // output on spaces and keeps the double quotes, which are the TOML's own; only a value with a
       // space or a glob character (a local model path, say) has to be quoted, for eval
-      return `${codexOverrides(ctx).map((o) => `-c ${/[\s*?[]/.test(o) ? shellQuote(o) : o}`).join(' ')}\n`
+      return `${codexOverrides(ctx, { catalogPath }).map((o) => `-c ${/[\s*?[]/.test(o) ? shellQuote(o) : o}`).join(' ')}\n`
     },
+    files(ctx) {
+      const catalog = catalogFile(ctx, ctx.cacheDir)
+      return catalog ? { [catalog.path]: catalog.text } : {}
+    },
+    note: (ctx) => ((ctx.prepared as CodexPrepared | undefined)?.catalogBase ? undefined : 'no model catalog from codex here (is it installed?): Codex will say "Model metadata … not found" and use its defaults'),
   },
   setup: {
     path: (env) => join(codexHome(env), `${PROFILE_NAME}.config.toml`),
     content: (ctx, port) =>
-      `# Written by \`mrs setup codex\`: use with \`codex --profile ${PROFILE_NAME}\`.\n# Start the server with: mrs serve -m MODEL --port ${port}\n\n${stringify(codexProfile(ctx))}\n`,
+      `# Written by \`mrs setup codex\`: use with \`codex --profile ${PROFILE_NAME}\`.\n# Start the server with: mrs serve -m ${ctx.model.id === 'default' ? 'MODEL' : shellQuote(ctx.model.id)} --port ${port}\n\n${stringify(codexProfile(ctx, catalogFile(ctx, codexHome(ctx.env), SETUP_CATALOG)?.path))}\n`,
+    files(ctx) {
+      const catalog = catalogFile(ctx, codexHome(ctx.env), SETUP_CATALOG)
+      return catalog ? { [catalog.path]: catalog.text } : {}
+    },
     warnings: (env) => legacyProfileWarning(env),
     usage: `codex --profile ${PROFILE_NAME}`,
   },

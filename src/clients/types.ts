@@ -85,13 +85,18 @@ export interface PrepareContext {
   tmpRoot: string
 }
 
+/** What `mrs env` and `mrs setup` know: the server and its model, what `prepare` found (when the client is installed), and mrs's cache dir. */
+export type EnvContext = Omit<ClientContext, 'userArgs' | 'tmpDir'> & { cacheDir: string }
+
 /** `mrs env NAME`: what to print for a server the user runs. */
 export interface EnvOutput {
   /** The formats besides the default (e.g. `json`, `toml`), each a flag of `mrs env`. */
   formats: Record<string, string>
-  text(ctx: Omit<ClientContext, 'userArgs' | 'tmpDir' | 'prepared'>, format?: string): string
+  text(ctx: EnvContext, format?: string): string
   /** A line for stderr beside the output (what the output leaves for the user to do). */
-  note?(ctx: Omit<ClientContext, 'userArgs' | 'tmpDir' | 'prepared'>, format?: string): string | undefined
+  note?(ctx: EnvContext, format?: string): string | undefined
+  /** Files the output names (absolute path → content), written (0600) before it is printed. */
+  files?(ctx: EnvContext, format?: string): Record<string, string>
 }
 
 export interface ClientModule {
@@ -130,7 +135,9 @@ export interface ClientModule {
   /** `mrs setup NAME`: a config file of the client's own that points it at a server the user runs. */
   setup?: {
     path(env: Env): string
-    content(ctx: Omit<ClientContext, 'userArgs' | 'tmpDir' | 'prepared'>, port: string): string
+    content(ctx: EnvContext, port: string): string
+    /** Files beside it (absolute path → content), written with it. */
+    files?(ctx: EnvContext): Record<string, string>
     /** Problems in the user's existing config, which mrs never changes. */
     warnings?(env: Env): string[]
     /** How to run the client with it. */

@@ -14,10 +14,15 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 
 export type Backend = { host: string; port: number } | { socketPath: string }
 
+/** A request that asks the model for an answer (not a model list, a health check or /metrics). */
+const ASKING = /(?:^|\r\n)POST \/v1\/(?:messages|chat\/completions|responses|completions)[ ?]/
+
 export class FrontDoor {
   private readonly server: Server
   private backend?: Backend
   private readonly sockets = new Set<Socket>()
+  /** Requests for an answer that came through, over the server's life (a session's conversation shows as some). */
+  asked = 0
 
   private constructor(server: Server) {
     this.server = server
@@ -58,6 +63,10 @@ export class FrontDoor {
       s.on('error', () => {})
     }
     client.setNoDelay(true)
+    // a request line starts a chunk, or follows the previous request on a kept-alive connection
+    client.on('data', (chunk: Buffer) => {
+      if (chunk.includes('POST /v1/') && ASKING.test(chunk.toString('latin1'))) this.asked++
+    })
     client.pipe(upstream)
     upstream.pipe(client)
     client.on('close', () => upstream.destroy())

@@ -57,6 +57,8 @@ interface Lease {
   keepAliveMs: number
   /** The session said goodbye; it is no longer counted but still hears events. */
   released: boolean
+  /** Requests for an answer the server had had when the lease began. */
+  askedBefore: number
 }
 
 export class Keeper {
@@ -370,7 +372,10 @@ export class Keeper {
     const fromWeights = !found.tokens && this.weightsRepo ? await proc.modelContext(this.weightsRepo).catch(() => undefined) : undefined
     this.modelContext = found.tokens ?? fromWeights?.tokens
     if (found.problem) this.broadcast({ t: 'warning', message: `${found.problem}; the client is not told the model's context window` })
-    if (this.start.spec.context) return
+    const asked = this.start.spec.context
+    if (asked && this.modelContext && asked > this.modelContext)
+      this.broadcast({ t: 'warning', message: `--context-window ${asked} is more than ${model} takes (${this.modelContext} tokens, max_position_embeddings in its config.json): past that its answers degrade; ask for ${this.modelContext} or less` })
+    if (asked) return
     const known = [this.kvCacheTokens, this.modelContext].filter((n): n is number => n !== undefined)
     this.contextWindow = known.length ? Math.min(...known) : undefined
   }
@@ -473,7 +478,7 @@ export class Keeper {
 
   private addLease(send: Lease['send'], end: Lease['end'], pid: number, keepAliveMs: number): Lease {
     clearTimeout(this.keepAliveTimer)
-    const lease: Lease = { id: this.nextLeaseId++, send, end, pid, keepAliveMs, released: false }
+    const lease: Lease = { id: this.nextLeaseId++, send, end, pid, keepAliveMs, released: false, askedBefore: this.front?.asked ?? 0 }
     this.leases.set(lease.id, lease)
     this.writeRegistry()
     return lease
@@ -493,7 +498,7 @@ export class Keeper {
         if (m.keepAliveMs !== undefined) lease.keepAliveMs = m.keepAliveMs
         const remaining = this.activeLeases()
         const stopping = remaining === 0 && (this.state !== 'ready' || lease.keepAliveMs === 0)
-        lease.send({ t: 'released', stopping, sessions: remaining })
+        lease.send({ t: 'released', stopping, sessions: remaining, asked: (this.front?.asked ?? 0) - lease.askedBefore })
         this.writeRegistry()
         if (remaining === 0) this.lastLeaseEnded(lease.keepAliveMs)
         return
@@ -613,7 +618,8 @@ export class Keeper {
     await this.placeHost.close().catch(() => {})
     await Promise.all(this.clientStops)
     this.log(`[mrs] stopped (${reason})`)
-    this.broadcast({ t: 'stopped', reason, forced })
+    // each session hears how many answers were asked for while it held its lease (no conversation: nothing to continue)
+    for (const lease of this.leases.values()) lease.send({ t: 'stopped', reason, forced, asked: (this.front?.asked ?? 0) - lease.askedBefore })
     for (const lease of this.leases.values()) lease.end()
     this.exitWhenFlushed(Date.now() + 200)
   }

@@ -114,8 +114,9 @@ export type KeeperEvent =
       /** Set when the keeper will restart it. */
       restart?: { attempt: number; max: number; delayMs: number }
     }
-  | { t: 'stopped'; reason: StopReason; forced: boolean }
-  | { t: 'released'; stopping: boolean; sessions: number }
+  | { t: 'stopped'; reason: StopReason; forced: boolean; asked?: number }
+  /** `asked`: requests for an answer while the lease was held (its client's, and any other session's at the same time). */
+  | { t: 'released'; stopping: boolean; sessions: number; asked?: number }
   /** The keeper cannot serve this session (`exitCode`: the code mrs exits with, when it is not a plain refusal). */
   | { t: 'refused'; reason: string; exitCode?: number }
   | { t: 'status'; info: ServerInfo }

@@ -42,6 +42,13 @@ export interface Acquired {
   logWarning?: string
 }
 
+/** What ending a lease told: the server stopped, the sessions still on it, the requests for an answer while it was held (unknown from a keeper that does not count them). */
+export interface Released {
+  stopped: boolean
+  sessions: number
+  asked?: number
+}
+
 /**
  * A lease on a server. Emits 'event' for each keeper message and 'lost' when
  * the keeper vanished without saying it stopped.
@@ -49,6 +56,7 @@ export interface Acquired {
 export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] }> {
   info!: ServerInfo
   private stopped = false
+  private askedWhenStopped?: number
   private closed = false
   private readonly closeWaiters: (() => void)[] = []
   /** Warnings the keeper sent before the session listened for events. */
@@ -65,7 +73,10 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
       // a warning that arrives before anyone listens (right after hello) is kept for the session
       if (e.t === 'warning' && this.listenerCount('event') === 0) this.earlyWarnings.push(e.message)
       if (e.t === 'hello' || e.t === 'ready' || e.t === 'status') this.info = e.info
-      if (e.t === 'stopped') this.stopped = true
+      if (e.t === 'stopped') {
+        this.stopped = true
+        this.askedWhenStopped = e.asked
+      }
       this.emit('event', e)
     })
     input.on('close', () => this.onClose())
@@ -128,27 +139,29 @@ export class ServerHandle extends EventEmitter<{ event: [KeeperEvent]; lost: [] 
    * alive), waits until the server is gone, so the caller exits with the GPU
    * free. `keepAliveMs` overrides this lease's keep-alive (0 for `mrs serve`).
    */
-  async release(keepAliveMs?: number): Promise<{ stopped: boolean; sessions: number }> {
+  async release(keepAliveMs?: number): Promise<Released> {
     // the server is already gone (mrs stop, gave up): nothing to release, nobody to answer
     if (this.closed || this.stopped) {
       this.dispose()
-      return { stopped: this.stopped, sessions: 0 }
+      return { stopped: this.stopped, sessions: 0, asked: this.askedWhenStopped }
     }
     const bound = this.graceMs + 3000
-    const result = await new Promise<{ stopped: boolean; sessions: number }>((resolve) => {
+    const result = await new Promise<Released>((resolve) => {
       let stopping = false
       let sessions = 0
+      let asked: number | undefined
       const timer = setTimeout(() => done(stopping && this.stopped), bound)
       const done = (stopped: boolean) => {
         clearTimeout(timer)
         this.off('event', onEvent)
         this.off('lost', onLost)
-        resolve({ stopped, sessions })
+        resolve({ stopped, sessions, asked })
       }
       const onEvent = (e: KeeperEvent) => {
         if (e.t === 'released') {
           stopping = e.stopping
           sessions = e.sessions
+          asked = e.asked
           if (!stopping) done(false)
         }
         // the keeper exits right after saying so; wait for that too, so nothing of ours outlives the caller

@@ -108,7 +108,7 @@ describe('a model when -m is absent', () => {
       const result = await sb.run(['claude', '--preset', 'gpu', '--', '-p', 'say hi'], { env: { MISTRALRS_API_KEY: 'k' } })
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toBe('Hello from fake mistral.rs\n')
-      expect(result.stderr).toMatch(/using http:\/\/127\.0\.0\.1:\d+ \(model Qwen\/Remote-Coder, the server's default\)/)
+      expect(result.stderr).toMatch(/using http:\/\/127\.0\.0\.1:\d+ \(model Qwen\/Remote-Coder, the only one it serves\)/)
     })
   })
 })

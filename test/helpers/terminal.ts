@@ -5,7 +5,7 @@
  * and the exit code is kept in a file.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MRS, type Sandbox } from './sandbox.js'
 
@@ -14,6 +14,8 @@ export type Terminal = ReturnType<typeof terminal>
 export function terminal(sb: Sandbox, args: string[], env: Record<string, string> = {}) {
   const socket = join(sb.root, 'tmux.sock')
   const exitFile = join(sb.root, 'mrs-exit')
+  // a terminal before this one in the same sandbox left its code here
+  rmSync(exitFile, { force: true })
   const script = join(sb.root, 'run.sh')
   const exports = Object.entries({ ...sb.env, TERM: 'xterm-256color', ...env })
     .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
@@ -33,6 +35,11 @@ export function terminal(sb: Sandbox, args: string[], env: Record<string, string
       }
     },
     keys: (...keys: string[]) => tmux('send-keys', ...keys),
+    /** The pane's modes a full-screen program sets: the alternate screen, a visible cursor. */
+    modes: () => {
+      const [alternate, cursor] = tmux('display-message', '-p', '#{alternate_on} #{cursor_flag}').trim().split(' ')
+      return { alternateScreen: alternate === '1', cursorVisible: cursor === '1' }
+    },
     exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
     close: () => spawnSync('tmux', ['-S', socket, 'kill-server']),
   }

@@ -227,7 +227,7 @@ describe('codex', () => {
   })
 
   it('prints -c flags as words that need no quoting, so `codex $(mrs env codex)` works', () => {
-    const words = codex.env.text(ctx()).trim().split(/\s+/)
+    const words = codex.env.text({ ...ctx(), cacheDir: '/c' }).trim().split(/\s+/)
     expect(words.filter((w) => w === '-c')).toHaveLength(words.length / 2)
     expect(words.join(' ')).not.toMatch(/'/)
   })

@@ -10,17 +10,25 @@ import { getPaths } from '../../paths.js'
 import { listServers } from '../../server/registry.js'
 import { localContextWindow } from '../../hf.js'
 import { CLIENTS } from '../../clients/registry.js'
-import { maxOutputFor, shortName, type ClientContext, type ClientModule } from '../../clients/types.js'
+import { maxOutputFor, shortName, type ClientModule, type EnvContext } from '../../clients/types.js'
+import { findExecutable } from '../../process/which.js'
 import { clientArg, resolveFor } from '../commands.js'
+import type { Resolved } from '../../config/resolve.js'
+import { chooseServed, listModels, ownServerAt } from '../../server/remote.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 import type { ServerInfo } from '../../keeper/protocol.js'
 
-/** The server to point a client at: --url, else --port on this machine, else a running mrs server, else mistralrs's default port. */
+/** The server to point a client at: --url, else --port on this machine, else a running mrs server, else mistralrs's default port; with its record when it is one of the user's own mrs servers. */
 async function targetServer(url: string | undefined, port: number | undefined, out: Output): Promise<{ url: string; info?: ServerInfo }> {
-  if (url) return { url }
-  if (port) return { url: `http://127.0.0.1:${port}` }
-  const running = (await listServers(getPaths(process.env), (m) => out.warn(m))).filter((s) => s.info.state === 'ready')
+  const paths = getPaths(process.env)
+  if (url || port) {
+    const target = url ?? `http://127.0.0.1:${port}`
+    const info = await ownServerAt(target, paths)
+    if (info) out.info(`${target} is the running mrs server ${info.id} (${info.models.join(', ')})`)
+    return { url: target, info }
+  }
+  const running = (await listServers(paths, (m) => out.warn(m))).filter((s) => s.info.state === 'ready')
   const newest = running.at(-1)?.info
   if (newest) {
     out.info(`using the running mrs server ${newest.id} (${newest.models.join(', ')}) at ${newest.url}; pass --url to choose`)
@@ -30,13 +38,39 @@ async function targetServer(url: string | undefined, port: number | undefined, o
   return { url: 'http://127.0.0.1:1234' }
 }
 
-async function clientContext(parsed: ParsedArgs, client: ClientModule, out: Output): Promise<Omit<ClientContext, 'userArgs' | 'tmpDir' | 'prepared'>> {
-  const { settings: s } = await resolveFor(parsed, 'env')
+/**
+ * The model, as a launch chooses it: the one named (-m, MRS_MODEL, a preset),
+ * else the running server's, else what the server at the URL lists, else the
+ * config's (a server that does not answer yet).
+ */
+async function modelFor(resolved: Resolved, url: string, info: ServerInfo | undefined, out: Output): Promise<string> {
+  const s = resolved.settings
+  if (s.model && resolved.modelSource && resolved.modelSource !== 'config') return s.model
+  if (info) return info.models[0]!
+  const headers = s.apiKeyEnv ? { authorization: `Bearer ${process.env[s.apiKeyEnv] ?? ''}` } : undefined
+  const ids = await listModels(url, headers, s.apiKeyEnv, AbortSignal.timeout(10_000)).catch((e: unknown) => {
+    const why = e instanceof Error ? e.message.replace(/;.*$/, '') : String(e)
+    out.info(`no model list from ${url} now (${why}), so ${s.model ? `the config's model ${s.model} is named` : "the client will ask for the server's default model"}`)
+    return undefined
+  })
+  if (!ids) return s.model ?? 'default'
+  const { model, why } = chooseServed(url, ids, s.model && ids.includes(s.model) ? s.model : undefined)
+  out.info(`the server at ${url} serves ${model}${why ? ` (${why})` : ''}`)
+  return model
+}
+
+async function clientContext(parsed: ParsedArgs, client: ClientModule, out: Output): Promise<EnvContext> {
+  const resolved = await resolveFor(parsed, 'env')
+  const s = resolved.settings
   const { url, info } = await targetServer(s.url, s.port, out)
-  const model = s.model ?? info?.models[0] ?? 'default'
+  const model = await modelFor(resolved, url, info, out)
   const small = s.smallModel ?? info?.models[1]
   if (small && !client.smallModelSlot) throw usageError(`--small-model: ${client.title} has no slot for a second model; leave it out`)
-  const contextWindow = s.context ?? info?.contextWindow ?? (model !== 'default' ? localContextWindow(model, process.env).tokens : undefined)
+  const contextWindow = s.context ?? (info?.models[0] === model ? info.contextWindow : undefined) ?? (model !== 'default' ? localContextWindow(model, process.env).tokens : undefined)
+  const paths = getPaths(process.env)
+  // what the client itself can tell (a description of the model it knows, say), when it is installed
+  const binary = findExecutable(client.binary, process.env)
+  const prepared = binary && client.prepare ? await client.prepare({ binary, userArgs: [], env: process.env, cwd: process.cwd(), cacheDir: paths.cacheDir, stateDir: paths.stateDir, tmpRoot: paths.tmpRoot }).catch(() => undefined) : undefined
   return {
     url,
     model: { id: model, name: shortName(model) },
@@ -46,6 +80,20 @@ async function clientContext(parsed: ParsedArgs, client: ClientModule, out: Outp
     webSearch: s.webSearch || s.agent,
     apiKeyEnv: s.apiKeyEnv,
     env: process.env,
+    prepared,
+    cacheDir: paths.cacheDir,
+  }
+}
+
+/** Writes files an output names (0600, their dir private when mrs makes it). */
+function writeFiles(files: Record<string, string>): void {
+  for (const [path, text] of Object.entries(files)) {
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+      writeFileSync(path, text, { mode: 0o600 })
+    } catch (e) {
+      throw new MrsError(`cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, ExitCode.Failure)
+    }
   }
 }
 
@@ -62,6 +110,7 @@ export async function envCommand(parsed: ParsedArgs): Promise<number> {
   const ctx = await clientContext(parsed, client, out)
   const note = client.env.note?.(ctx, format)
   if (note) out.info(note)
+  writeFiles(client.env.files?.(ctx, format) ?? {})
   process.stdout.write(client.env.text(ctx, format))
   return ExitCode.Ok
 }
@@ -82,22 +131,20 @@ export async function setupCommand(parsed: ParsedArgs): Promise<number> {
     return ExitCode.Ok
   }
   for (const w of setup.warnings?.(process.env) ?? []) out.warn(w)
-  if (existsSync(file)) {
-    const old = readFileSync(file, 'utf8')
-    if (old === text) {
-      out.info(`${file} is already up to date`)
-      return ExitCode.Ok
-    }
-    const backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, '-')}`
+  const files = setup.files?.(ctx) ?? {}
+  const current = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined)
+  if (current(file) === text && Object.entries(files).every(([path, content]) => current(path) === content)) {
+    out.info(`${file} is already up to date`)
+    return ExitCode.Ok
+  }
+  // one backup, of the file as it was before mrs last changed it: running setup again does not pile them up
+  const old = current(file)
+  if (old !== undefined && old !== text) {
+    const backup = `${file}.bak`
     copyFileSync(file, backup)
     out.info(`backed up the old file to ${backup}`)
   }
-  try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-    writeFileSync(file, text, { mode: 0o600 })
-  } catch (e) {
-    throw new MrsError(`cannot write ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, ExitCode.Failure)
-  }
-  out.info(`wrote ${file}; run: ${setup.usage}  (with a server at ${ctx.url})`)
+  writeFiles({ ...files, [file]: text })
+  out.info(`wrote ${file}; run: ${setup.usage}  (with a server at ${ctx.url})${Object.keys(files).length ? `; beside it: ${Object.keys(files).join(', ')}` : ''}`)
   return ExitCode.Ok
 }
