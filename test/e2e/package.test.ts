@@ -94,8 +94,9 @@ describe('the README install command', () => {
       })
       expect(chain.stderr).not.toMatch(/npm error/)
       expect(chain.code).toBe(0)
-      // every step ran, in order
+      // every step ran, in order; mrs doctor finds the mistralrs the installer put in ~/.local/bin
       expect(chain.steps.map((s) => s.split(' ')[0])).toEqual(['npm', 'npm', 'npm', 'curl', 'installer', 'npm', 'mrs', 'mrs'])
+      expect(chain.steps.at(-2)).toBe(`mrs doctor (mistralrs: ${join(sb.home, '.local', 'bin', 'mistralrs')})`)
 
       // a copy, not a link: what the package holds is what `npm pack` puts in it, and nothing else
       const installed = join(prefix, 'lib', 'node_modules', 'mrs')
