@@ -11,6 +11,9 @@
 //   - dist/statusline.cjs: a client's status line (Claude Code's), run after every message;
 //   - dist/help.json: the text of --help and --version, generated from the
 //     CLI definitions, which bin/mrs.cjs answers without loading mrs at all.
+// Every library mrs runs is bundled into these files, so the installed package
+// needs nothing beside them: the libraries are devDependencies, and installing
+// mrs (npm install -g --install-links .) fetches nothing from the registry.
 import { build } from 'esbuild'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
