@@ -94,7 +94,7 @@ async function pickServer(input: ChooseInput): Promise<ServerInfo> {
     const { pickFromFew } = await import('./picker.js')
     const id = await pickFromFew(
       `${servers.length} servers are running; which model for ${input.forWhat}?`,
-      servers.map((s) => ({ value: s.id, label: s.models.join(' + '), hint: `${s.id} · ${s.url} · ${s.sessions} session${s.sessions === 1 ? '' : 's'}` })),
+      servers.map((s) => ({ value: s.id, label: `${s.models.join(' + ')}  (${s.id} · ${s.url} · ${s.sessions} session${s.sessions === 1 ? '' : 's'})` })),
     )
     return servers.find((s) => s.id === id)!
   }
@@ -136,6 +136,9 @@ export function ago(ms: number): string {
   return h < 48 ? `${h} h ago` : `${Math.floor(h / 24)} days ago`
 }
 
+/** The row for what the user typed when it is no row's id: the same label whether or not other rows match too. */
+export const typedRow = (typed: string): ModelRow => ({ value: typed, label: `${printable(typed)}  (as typed: a Hugging Face id or a local directory)`, hint: '' })
+
 async function pickModel(input: ChooseInput): Promise<string> {
   const inventory = input.inventory ? await input.inventory() : { ...cachedModels(input.env), accelerator: await detectAccelerator(input.env) }
   const { accelerator } = inventory
@@ -144,5 +147,5 @@ async function pickModel(input: ChooseInput): Promise<string> {
   if (problem) input.warn(problem)
   const { pickOne } = await import('./picker.js')
   const memory = `${accelerator.name}, ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`
-  return pickOne(`Model for ${input.forWhat} — ${memory}`, rows, (typed) => ({ value: typed, label: printable(typed), hint: 'as typed: a Hugging Face id or a local directory' }))
+  return pickOne(`Model for ${input.forWhat} — ${memory}`, rows, typedRow)
 }

@@ -145,7 +145,7 @@ describe('the picker, on a real terminal (tmux)', () => {
     })
   })
 
-  requires('tmux')('Esc cancels: exit 130, nothing started', async () => {
+  requires('tmux')('Esc cancels and says so: exit 130, nothing started', async () => {
     await withSandbox({}, async (sb) => {
       cacheModel(sb, A)
       const term = terminal(sb, ['claude'])
@@ -153,6 +153,8 @@ describe('the picker, on a real terminal (tmux)', () => {
         await waitFor(() => /Model for Claude Code/.test(term.screen()), 20_000, `the picker; screen:\n${term.screen()}`)
         term.keys('Escape')
         await waitFor(() => term.exitCode() !== undefined, 10_000, `mrs to exit; screen:\n${term.screen()}`)
+        // the picker's question struck out, then the word for what happened
+        expect(term.screen()).toMatch(/■ {2}Model for Claude Code.*\n(│.*\n)*└ {2}cancelled: nothing was started\n/)
         expect(term.exitCode()).toBe(130)
         expect(sb.serverPids()).toEqual([])
         expect(sb.clientPids()).toEqual([])
@@ -183,6 +185,80 @@ describe('the picker, on a real terminal (tmux)', () => {
       } finally {
         term.close()
       }
+    })
+  })
+
+  requires('tmux')('an id that is in no row looks the same whether or not other rows match it too', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, A)
+      const term = terminal(sb, ['codex'])
+      try {
+        await waitFor(() => /Model for the Codex CLI/.test(term.screen()), 20_000, `the picker; screen:\n${term.screen()}`)
+        // "qwen/q" is part of other rows' ids: the typed row is one among them, not highlighted
+        term.keys('-l', 'qwen/q')
+        const among = await waitFor(() => /Search: qwen\/q\b/.test(term.screen()) && term.screen(), 5000, `the filter; screen:\n${term.screen()}`)
+        expect(among).toMatch(/● Qwen\/Qwen3-4B {2}\(downloaded/)
+        expect(among).toMatch(/○ qwen\/q {2}\(as typed: a Hugging Face id or a local directory\)$/m)
+        // "qwen/qz" matches nothing else: the typed row alone, highlighted, reads the same
+        term.keys('-l', 'z')
+        const alone = await waitFor(() => /Search: qwen\/qz/.test(term.screen()) && term.screen(), 5000, `the filter; screen:\n${term.screen()}`)
+        expect(alone).not.toMatch(/Qwen3-4B/)
+        expect(alone).toMatch(/● qwen\/qz {2}\(as typed: a Hugging Face id or a local directory\)$/m)
+        term.keys('Escape')
+        await waitFor(() => term.exitCode() !== undefined, 10_000, `mrs to exit; screen:\n${term.screen()}`)
+      } finally {
+        term.close()
+      }
+    })
+  })
+
+  requires('tmux')('`mrs` alone: every row says whether its client is installed, and how to install it if not, highlighted or not; no row repeats its name', async () => {
+    await withSandbox({}, async (sb) => {
+      // opencode and pi are not installed (their title is their name)
+      for (const name of ['opencode', 'pi']) rmSync(join(sb.root, 'bin', name))
+      const term = terminal(sb, [])
+      try {
+        const screen = await waitFor(() => /Which coding agent\?/.test(term.screen()) && term.screen(), 20_000, `the client picker; screen:\n${term.screen()}`)
+        const rows = screen.split('\n').filter((l) => /^│ {2}[●○] /.test(l))
+        expect(rows).toEqual([
+          '│  ● claude — Claude Code  (installed)',
+          '│  ○ codex — the Codex CLI  (installed)',
+          '│  ○ opencode  (not installed: npm install -g opencode-ai)',
+          '│  ○ copilot — GitHub Copilot CLI  (installed)',
+          '│  ○ pi  (not installed: npm install -g @mariozechner/pi-coding-agent)',
+          '│  ○ qwen — Qwen Code  (installed)',
+        ])
+        // the highlight moves; what each row says does not
+        term.keys('Down')
+        await waitFor(() => /● codex — the Codex CLI {2}\(installed\)/.test(term.screen()), 5000, `the highlight on codex; screen:\n${term.screen()}`)
+        expect(term.screen()).toMatch(/○ claude — Claude Code {2}\(installed\)/)
+        term.keys('Escape')
+        await waitFor(() => term.exitCode() !== undefined, 10_000, `mrs to exit; screen:\n${term.screen()}`)
+        expect(term.screen()).toMatch(/└ {2}cancelled: nothing was started/)
+        expect(term.exitCode()).toBe(130)
+      } finally {
+        term.close()
+      }
+    })
+  })
+
+  requires('tmux')('with several servers running, every row of the server picker says its id, URL and sessions, highlighted or not', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const serves = [sb.start(['serve', '-m', A]), sb.start(['serve', '-m', B])]
+      await Promise.all(serves.map((s) => s.waitForStderr(/Press Ctrl-C to stop/)))
+      const term = terminal(sb, ['codex'])
+      try {
+        const screen = await waitFor(() => /2 servers are running; which model for the Codex CLI\?/.test(term.screen()) && term.screen(), 20_000, `the server picker; screen:\n${term.screen()}`)
+        expect(screen).toMatch(/● Qwen\/Qwen3-(4|8)B {2}\(\w{8} · http:\/\/127\.0\.0\.1:\d+ · 1 session\)/)
+        expect(screen).toMatch(/○ Qwen\/Qwen3-(4|8)B {2}\(\w{8} · http:\/\/127\.0\.0\.1:\d+ · 1 session\)/)
+        term.keys('Escape')
+        await waitFor(() => term.exitCode() !== undefined, 10_000, `mrs to exit; screen:\n${term.screen()}`)
+        expect(term.exitCode()).toBe(130)
+      } finally {
+        term.close()
+      }
+      for (const s of serves) s.kill('SIGINT')
+      await Promise.all(serves.map((s) => s.done()))
     })
   })
 
