@@ -432,3 +432,29 @@ describe('mrs models', () => {
     })
   })
 })
+
+describe('mrs doctor on the models', () => {
+  it('marks a partial download with how far it got, and a configured model that is not downloaded, each with the command that fetches it', async () => {
+    await withSandbox({}, async (sb) => {
+      cacheModel(sb, A)
+      cacheModel(sb, 'mistralai/Devstral-Small-2507', { partial: true, bytes: 1000 * 1000 })
+      sb.writeConfig('model = "Qwen/Qwen3-Coder-Next"\n')
+      const missing = await sb.run(['doctor'])
+      expect(missing.stdout).toMatch(/^! models +Hugging Face cache \S+: (Qwen\/Qwen3-4B, )?mistralai\/Devstral-Small-2507 \(partial download, 977 KB of 47 GB\)(, Qwen\/Qwen3-4B)?; the config's model Qwen\/Qwen3-Coder-Next is not downloaded \(160 GB\): its first launch downloads it; a download was left unfinished\n +fix: download it now: mrs serve -m Qwen\/Qwen3-Coder-Next \(Ctrl-C once it is ready\)$/m)
+      // the configured model is the partial one
+      sb.writeConfig('model = "mistralai/Devstral-Small-2507"\n')
+      const partial = await sb.run(['doctor'])
+      expect(partial.stdout).toMatch(/^! models +.*; the config's model mistralai\/Devstral-Small-2507 is not fully downloaded: its next launch finishes it\n +fix: finish it now: mrs serve -m mistralai\/Devstral-Small-2507 \(Ctrl-C once it is ready\)$/m)
+      // only a partial download, the configured model is there
+      sb.writeConfig(`model = "${A}"\n`)
+      const other = await sb.run(['doctor', '--json'])
+      const models = JSON.parse(other.stdout).checks.find((c: { name: string }) => c.name === 'models')
+      expect(models).toMatchObject({ ok: false, blocks: [], fix: 'finish it: mrs serve -m mistralai/Devstral-Small-2507 (Ctrl-C once it is ready)' })
+      expect(models.detail).toMatch(/a download was left unfinished$/)
+      // all there: nothing to say
+      rmSync(join(sb.env.HF_HOME!, 'hub', 'models--mistralai--Devstral-Small-2507'), { recursive: true })
+      const fine = await sb.run(['doctor'])
+      expect(fine.stdout).toMatch(/^✓ models +Hugging Face cache \S+: Qwen\/Qwen3-4B$/m)
+    })
+  })
+})
