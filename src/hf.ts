@@ -18,11 +18,8 @@ export function hubCacheDir(env: Env): string {
 /** `Qwen/Qwen3-4B` → `<hub>/models--Qwen--Qwen3-4B` */
 export const repoCacheDir = (hub: string, modelId: string) => join(hub, `models--${modelId.replace(/\//g, '--')}`)
 
-/** Path of the model's config.json on this machine, if any. */
-export function findModelConfig(modelId: string, env: Env): string | undefined {
-  const local = join(modelId, 'config.json')
-  if ((modelId.startsWith('/') || modelId.startsWith('.')) && existsSync(local)) return local
-  const repo = repoCacheDir(hubCacheDir(env), modelId)
+/** The snapshot directory of a cached model (refs/main's revision, else the newest), if any. */
+function snapshotDir(repo: string): string | undefined {
   const snapshots = join(repo, 'snapshots')
   let revision: string | undefined
   try {
@@ -37,8 +34,39 @@ export function findModelConfig(modelId: string, env: Env): string | undefined {
       return undefined
     }
   }
-  const path = revision ? join(snapshots, revision, 'config.json') : undefined
+  return revision ? join(snapshots, revision) : undefined
+}
+
+/** Path of the model's config.json on this machine, if any. */
+export function findModelConfig(modelId: string, env: Env): string | undefined {
+  const local = join(modelId, 'config.json')
+  if ((modelId.startsWith('/') || modelId.startsWith('.')) && existsSync(local)) return local
+  const snapshot = snapshotDir(repoCacheDir(hubCacheDir(env), modelId))
+  const path = snapshot ? join(snapshot, 'config.json') : undefined
   return path && existsSync(path) ? path : undefined
+}
+
+/** A sharded model's weight index names every tensor: a few MB for the biggest mixtures of experts. */
+const INDEX_MAX_BYTES = 32 * 1024 * 1024
+const WEIGHT_INDEXES = ['model.safetensors.index.json', 'pytorch_model.bin.index.json']
+
+/**
+ * The full size of a model's weights, from the index a sharded repository
+ * publishes (`metadata.total_size`), which arrives before the shards: what
+ * an unfinished download will weigh once done.
+ */
+export function indexedWeightBytes(repo: string): number | undefined {
+  const snapshot = snapshotDir(repo)
+  if (!snapshot) return undefined
+  for (const name of WEIGHT_INDEXES) {
+    try {
+      const total = (JSON.parse(readRegularFile(join(snapshot, name), INDEX_MAX_BYTES)) as { metadata?: { total_size?: unknown } })?.metadata?.total_size
+      if (typeof total === 'number' && Number.isFinite(total) && total > 0) return total
+    } catch {
+      // not there, or not an index: the size stays unknown
+    }
+  }
+  return undefined
 }
 
 /** A model's config.json is a few KB; a multimodal one tens of KB. */
@@ -88,6 +116,8 @@ export interface CachedModel {
   lastUsed: number
   /** A download was left unfinished (`*.incomplete` blobs), or no weights arrived. */
   partial: boolean
+  /** What an unfinished download's weights will weigh, from the repository's weight index, when it has one. */
+  fullBytes?: number
   /** From its config.json, when there. */
   contextWindow?: number
 }
@@ -128,7 +158,8 @@ export function cachedModels(env: Env): { models: CachedModel[]; problem?: strin
       // no refs
     }
     const { tokens } = localContextWindow(id, env)
-    models.push({ id, bytes, lastUsed, partial: partial || !weights, contextWindow: tokens })
+    const unfinished = partial || !weights
+    models.push({ id, bytes, lastUsed, partial: unfinished, fullBytes: unfinished ? indexedWeightBytes(repo) : undefined, contextWindow: tokens })
   }
   return { models: models.sort((a, b) => b.lastUsed - a.lastUsed) }
 }

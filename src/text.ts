@@ -65,3 +65,8 @@ export function shortList(items: readonly string[], max = 10, maxChars = 400): s
   const rest = items.length - shown.length
   return rest > 0 ? `${shown.join(', ')} and ${rest} more` : shown.join(', ')
 }
+
+/** A count of tokens as every screen of mrs shows it: `256k` (262144), `40k`, `900`. */
+export function formatTokens(n: number): string {
+  return n >= 1024 ? `${Math.round(n / 1024)}k` : String(Math.round(n))
+}

@@ -84,9 +84,11 @@ async function bare(): Promise<number> {
   const { pickFromFew } = await import('../models/picker.js')
   const name = await pickFromFew(
     'Which coding agent?',
+    // every row says it all: a picker shows a row's hint only while it is highlighted
     CLIENTS.map((c) => {
       const installed = findExecutable(c.binary, process.env)
-      return { value: c.name, label: `${c.name} — ${c.title}`, hint: installed ? 'installed' : `not installed: ${c.install}` }
+      const name = c.title.toLowerCase() === c.name ? c.name : `${c.name} — ${c.title}`
+      return { value: c.name, label: `${name}  (${installed ? 'installed' : `not installed: ${c.install}`})` }
     }),
   )
   return launchCommand({ command: name, args: [], options: {}, passthrough: [], ownArgv: [] }, 'client', clientByName(name)!)

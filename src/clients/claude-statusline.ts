@@ -14,6 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { parseMetrics } from '../server/metrics.js'
 import { AUTHORIZATION_ENV } from './types.js'
+import { formatTokens } from '../text.js'
 
 /**
  * Whatever happens (a hung server, a busy machine), the line is out by then;
@@ -29,8 +30,6 @@ function finish(line: string): void {
   done = true
   process.stdout.write(`${line}\n`, () => process.exit(0))
 }
-
-const k = (n: number) => (n >= 1024 ? `${Math.round(n / 1024)}k` : String(Math.round(n)))
 
 /** A /metrics page is tens of KB: past this the answer is not one, and reading stops. */
 export const METRICS_MAX_BYTES = 1024 * 1024
@@ -58,7 +57,7 @@ export function speed(metrics: Map<string, number>, previous?: { sum: number; co
 
 export function line(parts: { name: string; used?: number; context?: number; tokPerSec?: number }): string {
   const out = [parts.name]
-  if (parts.context) out.push(`${parts.used !== undefined ? k(parts.used) : '-'}/${k(parts.context)}`)
+  if (parts.context) out.push(`${parts.used !== undefined ? formatTokens(parts.used) : '-'}/${formatTokens(parts.context)}`)
   if (parts.tokPerSec !== undefined) out.push(`${parts.tokPerSec >= 10 ? Math.round(parts.tokPerSec) : parts.tokPerSec.toFixed(1)} tok/s`)
   return out.join(' · ')
 }

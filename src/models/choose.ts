@@ -17,10 +17,10 @@ import type { ServerInfo } from '../keeper/protocol.js'
 import { cachedModels, type CachedModel } from '../hf.js'
 import type { Inventory } from '../places/types.js'
 import type { Env } from '../paths.js'
-import { formatBytes } from '../server/download.js'
-import { printable } from '../text.js'
+import { formatTokens, printable } from '../text.js'
 import { RECOMMENDED } from './recommended.js'
 import { describeFit, fitOf } from './fit.js'
+import { ago, sizeText } from './downloaded.js'
 import { detectAccelerator, type Accelerator } from './accelerator.js'
 import type { ModelSource } from '../config/resolve.js'
 
@@ -76,7 +76,7 @@ export async function chooseModel(input: ChooseInput): Promise<ModelChoice> {
   // rule 5
   const { models, problem } = input.inventory ? await input.inventory() : cachedModels(input.env)
   if (problem) input.warn(problem)
-  const listed = models.map((m) => `${printable(m.id)}  ${formatBytes(m.bytes)}${m.partial ? ' (partial download)' : ''}`)
+  const listed = models.map((m) => `${printable(m.id)}  ${sizeText(m)}${m.partial ? ' (partial download)' : ''}`)
   throw new MrsError(
     `no model: pass -m MODEL, set MRS_MODEL, or put model = "..." in ${input.configPath}${listed.length ? '; downloaded models:' : ' (no models are downloaded yet; see mrs models)'}`,
     ExitCode.Usage,
@@ -94,7 +94,7 @@ async function pickServer(input: ChooseInput): Promise<ServerInfo> {
     const { pickFromFew } = await import('./picker.js')
     const id = await pickFromFew(
       `${servers.length} servers are running; which model for ${input.forWhat}?`,
-      servers.map((s) => ({ value: s.id, label: s.models.join(' + '), hint: `${s.id} · ${s.url} · ${s.sessions} session${s.sessions === 1 ? '' : 's'}` })),
+      servers.map((s) => ({ value: s.id, label: `${s.models.join(' + ')}  (${s.id} · ${s.url} · ${s.sessions} session${s.sessions === 1 ? '' : 's'})` })),
     )
     return servers.find((s) => s.id === id)!
   }
@@ -117,7 +117,7 @@ export function modelRows(cache: { models: CachedModel[]; problem?: string }, ac
   // the facts go in the label: a picker shows a row's hint only while it is focused
   const rows: ModelRow[] = models.map((m) => ({
     value: m.id,
-    label: `${printable(m.id)}  (${[`downloaded, ${formatBytes(m.bytes)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.partial ? 'partial download' : '', m.contextWindow ? `${Math.round(m.contextWindow / 1024)}K context` : ''].filter(Boolean).join(' · ')})`,
+    label: `${printable(m.id)}  (${[`${m.partial ? 'partial download' : 'downloaded'}, ${sizeText(m)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.contextWindow ? `${formatTokens(m.contextWindow)} context` : ''].filter(Boolean).join(' · ')})`,
     hint: '',
   }))
   for (const r of RECOMMENDED) {
@@ -127,14 +127,8 @@ export function modelRows(cache: { models: CachedModel[]; problem?: string }, ac
   return { rows, problem }
 }
 
-/** `just now`, `5 min ago`, `3 h ago`, `12 days ago`. */
-export function ago(ms: number): string {
-  const min = Math.floor(ms / 60_000)
-  if (min < 1) return 'just now'
-  if (min < 60) return `${min} min ago`
-  const h = Math.floor(min / 60)
-  return h < 48 ? `${h} h ago` : `${Math.floor(h / 24)} days ago`
-}
+/** The row for what the user typed when it is no row's id: the same label whether or not other rows match too. */
+export const typedRow = (typed: string): ModelRow => ({ value: typed, label: `${printable(typed)}  (as typed: a Hugging Face id or a local directory)`, hint: '' })
 
 async function pickModel(input: ChooseInput): Promise<string> {
   const inventory = input.inventory ? await input.inventory() : { ...cachedModels(input.env), accelerator: await detectAccelerator(input.env) }
@@ -144,5 +138,5 @@ async function pickModel(input: ChooseInput): Promise<string> {
   if (problem) input.warn(problem)
   const { pickOne } = await import('./picker.js')
   const memory = `${accelerator.name}, ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`
-  return pickOne(`Model for ${input.forWhat} — ${memory}`, rows, (typed) => ({ value: typed, label: printable(typed), hint: 'as typed: a Hugging Face id or a local directory' }))
+  return pickOne(`Model for ${input.forWhat} — ${memory}`, rows, typedRow)
 }

@@ -15,9 +15,11 @@ const Q4 = 0.57
 /** Room for the KV cache and activations. */
 const HEADROOM = 1.15
 
-export function fitOf(model: { params?: number; downloadGB: number }, accelerator: Accelerator): Fit {
+export function fitOf(model: { params?: number; downloadGB: number; prequantized?: boolean }, accelerator: Accelerator): Fit {
   const room = usableBytes(accelerator)
   if (model.downloadGB * GB * HEADROOM <= room) return 'full'
+  // published already quantized: --quant auto has nothing left to shrink
+  if (model.prequantized) return 'no'
   // without a parameter count (a cached model), assume BF16 weights on disk
   const params = (model.params ?? model.downloadGB / 2) * GB
   if (params * Q8 * HEADROOM <= room) return 'q8'
@@ -25,8 +27,10 @@ export function fitOf(model: { params?: number; downloadGB: number }, accelerato
   return 'no'
 }
 
-export function describeFit(fit: Fit, accelerator: Accelerator): string {
+/** `fits 24 GB GPU`, …; an undefined fit is a partial download whose full size is unknown. */
+export function describeFit(fit: Fit | undefined, accelerator: Accelerator): string {
   if (accelerator.unknown) return `fit unknown: ${accelerator.name}`
+  if (fit === undefined) return 'fit unknown until the download is complete'
   const where = `${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB ${accelerator.kind === 'cpu' ? 'RAM' : accelerator.kind === 'metal' ? 'unified' : 'GPU'}`
   switch (fit) {
     case 'full':

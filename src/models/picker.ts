@@ -4,10 +4,16 @@
  * This module is loaded only when a picker is shown, so no other command
  * pays for the library. Everything is drawn on stderr: stdout is the client's.
  */
-import { autocomplete, confirm, isCancel, select } from '@clack/prompts'
+import { autocomplete, cancel, confirm, isCancel, select } from '@clack/prompts'
 import { Cancelled } from '../errors.js'
 
 const io = { output: process.stderr, input: process.stdin }
+
+/** A picker left with Esc or Ctrl-C: its last line says so (the prompt alone leaves only its struck-out question). */
+function cancelled(): never {
+  cancel('cancelled: nothing was started', io)
+  throw new Cancelled()
+}
 
 export interface Choice {
   value: string
@@ -29,13 +35,13 @@ export async function pickOne(message: string, choices: Choice[], typed?: (input
       return typed && input && !choices.some((c) => c.value === input) ? [...shown, typed(input)] : shown
     },
   })
-  if (isCancel(result)) throw new Cancelled()
+  if (isCancel(result)) cancelled()
   return result
 }
 
 export async function pickFromFew(message: string, choices: Choice[]): Promise<string> {
   const result = await select<string>({ ...io, message, options: choices })
-  if (isCancel(result)) throw new Cancelled()
+  if (isCancel(result)) cancelled()
   return result
 }
 

@@ -11,6 +11,8 @@ export interface Recommended {
   /** Billions of parameters active per token (mixture of experts), when fewer than all. */
   active?: number
   downloadGB: number
+  /** Published already quantized (MXFP4): it fits as published or not at all, as --quant auto cannot shrink it. */
+  prequantized?: boolean
   context: number
   why: string
   source: string
@@ -40,8 +42,9 @@ export const RECOMMENDED: readonly Recommended[] = [
     params: 21,
     active: 3.6,
     downloadGB: 13.8,
+    prequantized: true,
     context: 131_072,
-    why: 'MXFP4 weights: fits a 16 GB GPU as published, no quantization flag',
+    why: 'MXFP4 weights, already ~4 bits: loads as published, without a quantization flag',
     source: 'Hugging Face model card: 21B total, 3.6B active, MXFP4 MoE weights (~13.8 GB), 128K context; mistral.rs docs: loads without a quantization flag',
   },
   {
@@ -49,8 +52,9 @@ export const RECOMMENDED: readonly Recommended[] = [
     params: 117,
     active: 5.1,
     downloadGB: 65,
+    prequantized: true,
     context: 131_072,
-    why: 'MXFP4 weights: fits one 80 GB GPU as published',
+    why: 'MXFP4 weights, already ~4 bits: one 80 GB GPU holds it as published',
     source: 'Hugging Face model card: 117B total, 5.1B active, MXFP4 MoE weights (~65 GB), 128K context',
   },
   {

@@ -229,7 +229,7 @@ describe('mrs --on HOST: the host\'s models, GPU and mistralrs', () => {
       const models = await sb.run(['models', '--on', host.alias])
       expect(models.code, models.stderr).toBe(0)
       expect(models.stdout).toMatch(/^NVIDIA GeForce RTX 4090 on gpu-box: 24 GB/)
-      expect(models.stdout).toMatch(/Downloaded \(Hugging Face cache on gpu-box\):\n {2}Qwen\/Remote-1B {2}12 MB, used [\d.]+s ago, fits 24 GB GPU/)
+      expect(models.stdout).toMatch(/Downloaded \(Hugging Face cache on gpu-box\):\n {2}MODEL +SIZE +USED +CONTEXT +FIT\n {2}Qwen\/Remote-1B +12 MB +just now +- +fits 24 GB GPU$/m)
       const json = JSON.parse((await sb.run(['models', '--on', host.alias, '--json'])).stdout)
       expect(json.accelerator).toMatchObject({ kind: 'cuda', totalBytes: 24564 * 1024 * 1024 })
       expect(json.cached.map((m: { id: string }) => m.id)).toEqual(['Qwen/Remote-1B'])

@@ -6,7 +6,7 @@
  * own config dir (some write there even for --version).
  */
 import { capture } from '../../process/run.js'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ExitCode, MrsError, usageError } from '../../errors.js'
@@ -18,7 +18,9 @@ import { installOn } from '../../places/ssh.js'
 import { placeOfCommand } from '../commands.js'
 import { findExecutable } from '../../process/which.js'
 import { MISTRALRS_INSTALL, QUANT_AUTO_SINCE } from '../../plan.js'
-import { cachedModels, hubCacheDir } from '../../hf.js'
+import { cachedModels, hubCacheDir, type CachedModel } from '../../hf.js'
+import { sizeText } from '../../models/downloaded.js'
+import { RECOMMENDED } from '../../models/recommended.js'
 import { defaultConfigPath, loadConfig } from '../../config/resolve.js'
 import { freePort, portIsFree } from '../../server/ports.js'
 import { listServers } from '../../server/registry.js'
@@ -87,7 +89,7 @@ function versionCheck(binary: string, version: string | undefined, install: stri
  * the user's ssh, mistralrs there and its version, its GPU, the free disk
  * where the weights go, the models it has — in one survey.
  */
-async function remoteChecks(place: Exclude<PlaceSpec, { kind: 'local' }>, env: NodeJS.ProcessEnv): Promise<Check[]> {
+async function remoteChecks(place: Exclude<PlaceSpec, { kind: 'local' }>, env: NodeJS.ProcessEnv, configModel: string | undefined): Promise<Check[]> {
   const names = CLIENTS.map((c) => c.name)
   const host = describePlace(place)
   let inventory: Inventory
@@ -112,8 +114,53 @@ async function remoteChecks(place: Exclude<PlaceSpec, { kind: 'local' }>, env: N
       fix: disk && disk.bytes < 20 * 2 ** 30 ? `free some space on ${host}: a coding model needs tens of GB` : undefined,
       blocks: [],
     },
-    { name: 'models', ok: !inventory.problem, detail: inventory.problem ?? `on ${host}: ${inventory.models.length ? shortList(inventory.models.map((m) => m.id), 20, 2000) : 'no models downloaded yet (the first run downloads; see mrs models --on)'}`, blocks: [] },
+    modelsCheck(inventory, `on ${host}`, configModel, place),
   ]
+}
+
+/**
+ * What is downloaded where the server runs, each partial download marked
+ * with how far it got, and whether the config's `model` is there: a warning
+ * (a launch downloads what is missing), never a block.
+ */
+function modelsCheck(cache: { models: CachedModel[]; problem?: string }, where: string, configModel: string | undefined, place: PlaceSpec): Check {
+  if (cache.problem) return { name: 'models', ok: false, detail: cache.problem, blocks: [] }
+  const { models } = cache
+  const listed = models.length ? shortList(models.map((m) => (m.partial ? `${m.id} (partial download, ${sizeText(m)})` : m.id)), 20, 2000) : `no models downloaded yet (the first run downloads; see mrs models${place.kind === 'local' ? '' : ' --on'})`
+  const problems: string[] = []
+  // a launch of the model downloads it, or finishes its download
+  let fix: string | undefined
+  const serve = (id: string) => `mrs serve -m ${id}${placeFlags(place)} (Ctrl-C once it is ready)`
+  if (configModel !== undefined) {
+    const shown = printable(configModel)
+    if (configModel.startsWith('/') || configModel.startsWith('.')) {
+      // a local directory is the model itself, not something the cache holds
+      if (place.kind === 'local' && !existsSync(configModel)) problems.push(`the config's model ${shown} is not a directory here`)
+    } else {
+      const configured = models.find((m) => m.id === configModel)
+      const known = RECOMMENDED.find((r) => r.id === configModel)
+      if (!configured) {
+        problems.push(`the config's model ${shown} is not downloaded${known ? ` (${known.downloadGB} GB)` : ''}: its first launch downloads it`)
+        fix = `download it now: ${serve(configModel)}`
+      } else if (configured.partial) {
+        problems.push(`the config's model ${shown} is not fully downloaded: its next launch finishes it`)
+        fix = `finish it now: ${serve(configModel)}`
+      }
+    }
+  }
+  const others = models.filter((m) => m.partial && m.id !== configModel)
+  if (others.length) {
+    problems.push(`${others.length === 1 ? 'a download was' : `${others.length} downloads were`} left unfinished`)
+    fix ??= `finish it: ${serve(others[0]!.id)}`
+  }
+  return { name: 'models', ok: problems.length === 0, detail: `${where}: ${listed}${problems.length ? `; ${problems.join('; ')}` : ''}`, fix, blocks: [] }
+}
+
+/** The flags that send `mrs serve` where doctor looked. */
+function placeFlags(place: PlaceSpec): string {
+  if (place.kind === 'ssh') return ` --on ${place.host}`
+  if (place.kind === 'slurm') return ` --slurm${place.via ? ` --on ${place.via}` : ''}`
+  return ''
 }
 
 async function clientCheck(c: ClientModule, env: NodeJS.ProcessEnv): Promise<Check> {
@@ -136,9 +183,14 @@ async function clientCheck(c: ClientModule, env: NodeJS.ProcessEnv): Promise<Che
 export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | undefined, only?: ClientModule, place: PlaceSpec = LOCAL_PLACE): Promise<Check[]> {
   const names = only ? [only.name] : CLIENTS.map((c) => c.name)
   const paths = getPaths(env)
+  // the config's model, to say whether it is downloaded (a broken config is the config check's to report)
+  const configModel = await loadConfig(configFlag, env).then(
+    (c) => c.settings.model,
+    () => undefined,
+  )
   if (place.kind !== 'local') {
     // the server's side is the host's; the clients, config and state are this machine's
-    const [remote, ...clients] = await Promise.all([remoteChecks(place, env), ...(only ? [only] : CLIENTS).map((c) => clientCheck(c, env))])
+    const [remote, ...clients] = await Promise.all([remoteChecks(place, env, configModel), ...(only ? [only] : CLIENTS).map((c) => clientCheck(c, env))])
     return [...remote, ...clients, ...(await localChecks(env, configFlag, names, paths))]
   }
   const accelerator = detectAccelerator(env)
@@ -153,13 +205,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, configFlag: string | und
     fix: a.problem,
     blocks: [],
   })
-  const { models, problem } = cachedModels(env)
-  checks.push({
-    name: 'models',
-    ok: !problem,
-    detail: problem ?? `Hugging Face cache ${hubCacheDir(env)}: ${models.length ? shortList(models.map((m) => m.id), 20, 2000) : 'no models downloaded yet (the first run downloads; see mrs models)'}`,
-    blocks: [],
-  })
+  checks.push(modelsCheck(cachedModels(env), `Hugging Face cache ${hubCacheDir(env)}`, configModel, place))
   return [...checks, ...(await localChecks(env, configFlag, names, paths))]
 }
 

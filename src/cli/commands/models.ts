@@ -9,11 +9,10 @@ import { describePlace, placeModule } from '../../places/registry.js'
 import { placeOfCommand } from '../commands.js'
 import { getPaths } from '../../paths.js'
 import { listServers } from '../../server/registry.js'
-import { formatBytes } from '../../server/download.js'
-import { printable } from '../../text.js'
-import { formatDuration } from '../../duration.js'
+import { formatTokens, printable } from '../../text.js'
 import { describeFit, fitOf } from '../../models/fit.js'
 import { RECOMMENDED } from '../../models/recommended.js'
+import { ago, fitOfDownloaded, fullSizeOf, sizeText } from '../../models/downloaded.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 
@@ -29,29 +28,49 @@ export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
   if (cache.problem) out.warn(cache.problem)
   const running = (await listServers(getPaths(env), (m) => out.warn(m))).map((e) => e.info)
   const now = Date.now()
-  const cached = cache.models.map((m) => ({ ...m, fit: fitOf({ downloadGB: m.bytes / 1e9 }, accelerator) }))
-  const recommended = RECOMMENDED.map((r) => ({ ...r, fit: fitOf(r, accelerator), cached: cache.models.some((m) => m.id === r.id) }))
+  const cached = cache.models.map((m) => ({ ...m, fullSize: fullSizeOf(m), fit: fitOfDownloaded(m, accelerator) }))
+  const recommended = RECOMMENDED.map((r) => {
+    const here = cache.models.find((m) => m.id === r.id)
+    return { ...r, fit: fitOf(r, accelerator), cached: Boolean(here), partial: Boolean(here?.partial) }
+  })
   if (parsed.options.json) {
     const data = {
       accelerator: { kind: accelerator.kind, name: accelerator.name, totalBytes: accelerator.totalBytes, freeBytes: accelerator.freeBytes ?? null },
-      cached: cached.map((m) => ({ id: m.id, bytes: m.bytes, lastUsed: m.lastUsed ? new Date(m.lastUsed).toISOString() : null, partial: m.partial, contextWindow: m.contextWindow ?? null, fit: m.fit })),
+      cached: cached.map((m) => ({ id: m.id, bytes: m.bytes, fullBytes: m.fullSize?.bytes ?? null, lastUsed: m.lastUsed ? new Date(m.lastUsed).toISOString() : null, partial: m.partial, contextWindow: m.contextWindow ?? null, fit: m.fit ?? null })),
       running: running.map((s) => ({ id: s.id, models: s.models, url: s.url, state: s.state, contextWindow: s.contextWindow ?? null, sessions: s.sessions })),
-      recommended: recommended.map((r) => ({ id: r.id, downloadBytes: r.downloadGB * 1e9, params: r.params, contextWindow: r.context, fit: r.fit, cached: r.cached, why: r.why, source: r.source })),
+      recommended: recommended.map((r) => ({ id: r.id, downloadBytes: r.downloadGB * 1e9, params: r.params, contextWindow: r.context, fit: r.fit, cached: r.cached, partial: r.partial, why: r.why, source: r.source })),
     }
     process.stdout.write(`${JSON.stringify(data, null, 2)}\n`)
     return ExitCode.Ok
   }
   const where = place.kind === 'local' ? '' : ` on ${describePlace(place)}`
+  const window = (tokens: number | undefined) => (tokens ? formatTokens(tokens) : '-')
   const lines = [`${accelerator.name}${where}: ${(accelerator.totalBytes / 2 ** 30).toFixed(0)} GB${accelerator.freeBytes !== undefined ? ` (${(accelerator.freeBytes / 2 ** 30).toFixed(0)} GB free)` : ''}`, '']
   lines.push(`Downloaded (Hugging Face cache${where}):`)
   if (!cached.length) lines.push('  none yet: the first run of a model downloads it')
-  for (const m of cached)
-    lines.push(`  ${printable(m.id)}  ${formatBytes(m.bytes)}${m.partial ? ', partial download' : ''}${m.lastUsed ? `, used ${formatDuration(now - m.lastUsed)} ago` : ''}${m.contextWindow ? `, ${m.contextWindow}-token context` : ''}, ${describeFit(m.fit, accelerator)}`)
+  else
+    lines.push(
+      ...columns([
+        ['MODEL', 'SIZE', 'USED', 'CONTEXT', 'FIT'],
+        ...cached.map((m) => [printable(m.id), `${sizeText(m)}${m.partial ? ' (partial download)' : ''}`, m.lastUsed ? ago(now - m.lastUsed) : '-', window(m.contextWindow), describeFit(m.fit, accelerator)]),
+      ]),
+    )
   lines.push('', 'Running (mrs ps):')
   if (!running.length) lines.push('  none')
-  for (const s of running) lines.push(`  ${s.models.join(' + ')}  ${s.url}  ${s.state}${s.contextWindow ? `, ${s.contextWindow}-token context` : ''}`)
+  else lines.push(...columns([['MODEL', 'URL', 'STATE', 'CONTEXT'], ...running.map((s) => [printable(s.models.join(' + ')), s.url, s.state, window(s.contextWindow)])]))
   lines.push('', 'Recommended for coding agents:')
-  for (const r of recommended) lines.push(`  ${r.id}  download ${r.downloadGB} GB, ${r.context}-token context, ${describeFit(r.fit, accelerator)}${r.cached ? ', downloaded' : ''} — ${r.why}`)
+  lines.push(
+    ...columns([
+      ['MODEL', 'DOWNLOAD', 'CONTEXT', 'FIT', 'DOWNLOADED', 'WHY'],
+      ...recommended.map((r) => [r.id, `${r.downloadGB} GB`, window(r.context), describeFit(r.fit, accelerator), r.partial ? 'partly' : r.cached ? 'yes' : 'no', r.why]),
+    ]),
+  )
   process.stdout.write(`${lines.join('\n')}\n`)
   return ExitCode.Ok
+}
+
+/** Rows as aligned columns, indented under their heading (the last column is not padded). */
+function columns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`)
 }

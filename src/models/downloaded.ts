@@ -1,0 +1,44 @@
+/**
+ * What mrs says about a downloaded model, the same in the picker, `mrs
+ * models` and `mrs doctor`: its size (an unfinished download against the
+ * size it will have, when that is known), when it was last used, and
+ * whether it fits — judged on the whole model, never on the bytes that
+ * happen to be there.
+ */
+import type { CachedModel } from '../hf.js'
+import { formatBytes } from '../server/download.js'
+import type { Accelerator } from './accelerator.js'
+import { fitOf, type Fit } from './fit.js'
+import { RECOMMENDED } from './recommended.js'
+
+/** The size a partial download will have: the repository's weight index, else the recommended list's figure. */
+export function fullSizeOf(model: CachedModel): { bytes: number; text: string } | undefined {
+  if (!model.partial) return undefined
+  if (model.fullBytes) return { bytes: model.fullBytes, text: formatBytes(model.fullBytes) }
+  const known = RECOMMENDED.find((r) => r.id === model.id)
+  // said as the recommended list says it, so the two rows of one model show one figure
+  return known ? { bytes: known.downloadGB * 1e9, text: `${known.downloadGB} GB` } : undefined
+}
+
+/** `12 MB`; a partial download `977 KB of 47 GB` when its full size is known (the caller says it is partial). */
+export function sizeText(model: CachedModel): string {
+  const full = fullSizeOf(model)
+  return full ? `${formatBytes(model.bytes)} of ${full.text}` : formatBytes(model.bytes)
+}
+
+/** Whether the whole model fits; undefined for a partial download of unknown size (its bytes so far say nothing). */
+export function fitOfDownloaded(model: CachedModel, accelerator: Accelerator): Fit | undefined {
+  const known = RECOMMENDED.find((r) => r.id === model.id)
+  const bytes = model.partial ? fullSizeOf(model)?.bytes : model.bytes
+  if (bytes === undefined) return undefined
+  return fitOf({ params: known?.params, prequantized: known?.prequantized, downloadGB: bytes / 1e9 }, accelerator)
+}
+
+/** `just now`, `5 min ago`, `3 h ago`, `12 days ago`. */
+export function ago(ms: number): string {
+  const min = Math.floor(ms / 60_000)
+  if (min < 1) return 'just now'
+  if (min < 60) return `${min} min ago`
+  const h = Math.floor(min / 60)
+  return h < 48 ? `${h} h ago` : `${Math.floor(h / 24)} days ago`
+}
