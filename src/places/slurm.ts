@@ -31,20 +31,10 @@ import { BOOTSTRAP, PROGRAM, encodeLine, shWords } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
 import { connect, controlPath, hold, inventoryOf, keepAlive, letGo, probe, type SshPlace } from './ssh.js'
 import type { PlaceHost, PlaceModule, ServerExit, ServerRun } from './types.js'
+import type { SlurmTable } from '../config/schema.js'
 
-/** The user's choices for the job, from `[slurm]` and `--slurm-arg`. */
-export interface SlurmOptions {
-  partition?: string
-  account?: string
-  qos?: string
-  time?: string
-  gpus?: string
-  cpus?: string
-  mem?: string
-  constraint?: string
-  /** Anything else, as sbatch takes it (`--gres=gpu:a100:1`, `--reservation=…`). */
-  args: string[]
-}
+/** The user's choices for the job: `[slurm]`, with its `args` and then `--slurm-arg` as one list (`--gres=gpu:a100:1`, `--reservation=…`). */
+export type SlurmOptions = Omit<SlurmTable, 'args' | 'nodes'> & { args: string[] }
 
 export interface SlurmPlace {
   kind: 'slurm'
