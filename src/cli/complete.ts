@@ -50,12 +50,10 @@ async function runningServers(env: Env): Promise<ServerInfo[]> {
   } catch {
     return []
   }
-  const live: ServerInfo[] = []
-  for (const name of names) {
-    const entry = readEntry(join(paths.serversDir, name), paths)
-    if (entry && typeof entry !== 'string' && (await isKeeper(entry))) live.push(entry)
-  }
-  return live.sort((a, b) => a.startedAt - b.startedAt)
+  const entries = names.map((name) => readEntry(join(paths.serversDir, name), paths)).filter((e): e is ServerInfo => typeof e === 'object')
+  // where no command line can be read (Windows) a keeper is asked, for up to a second: all at once, not one after another
+  const proved = await Promise.all(entries.map((e) => isKeeper(e).catch(() => false)))
+  return entries.filter((_, i) => proved[i]).sort((a, b) => a.startedAt - b.startedAt)
 }
 
 export async function completionWords(kind: string | undefined, env: Env): Promise<string[]> {
