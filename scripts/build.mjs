@@ -9,6 +9,8 @@
 //   - dist/keeper.cjs, the server keeper: one file with nothing it does not
 //     use, since it lives as long as the server;
 //   - dist/statusline.cjs: a client's status line (Claude Code's), run after every message;
+//   - dist/complete.cjs: `mrs __complete`, what shell completion asks at TAB time (model
+//     ids, server ids), which bin/mrs.cjs runs without loading mrs;
 //   - dist/help.json: the text of --help and --version, generated from the
 //     CLI definitions, which bin/mrs.cjs answers without loading mrs at all.
 // Every library mrs runs is bundled into these files, so the installed package
@@ -59,6 +61,7 @@ await Promise.all([
   // the keeper loads execa (a one-shot question to a program) only when it asks one, as mrs does
   build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist', plugins: [lazyLibs] }),
   build({ ...cjs, entryPoints: { statusline: 'src/clients/claude-statusline.ts' }, outdir: 'dist', sourcemap: false }),
+  build({ ...cjs, entryPoints: { complete: 'src/cli/complete.ts' }, outdir: 'dist', sourcemap: false }),
   ...Object.entries(LAZY_LIBS).map(([lib, name]) =>
     build({ ...cjs, stdin: { contents: `export * from '${lib}'; ${lib === 'wait-on' ? "export { default } from 'wait-on';" : ''}`, resolveDir: '.', loader: 'js' }, outfile: `dist/lib/${name}.cjs`, sourcemap: false }),
   ),

@@ -333,9 +333,13 @@ export function helpText(command: string): string {
   return text
 }
 
-/** Every command name, and its options' spellings, for completion. */
-export function cliShape(): { name: string; args: string; options: string[] }[] {
+/** Every command name, its options' spellings, and (for completion) the key of each option that takes a value. */
+export function cliShape(): { name: string; args: string; options: string[]; values: Record<string, string> }[] {
   return commandDefs()
     .filter((d) => d.kind !== 'help' && d.kind !== 'version')
-    .map((d) => ({ name: d.name, args: d.args, options: [...optionTable(d, d.client).keys()] }))
+    .map((d) => {
+      const table = optionTable(d, d.client)
+      const values = Object.fromEntries([...table].filter(([, s]) => s.takesValue).map(([flag, s]) => [flag, s.key]))
+      return { name: d.name, args: d.args, options: [...table.keys()], values }
+    })
 }

@@ -1,5 +1,5 @@
 /**
- * What a test (or the benchmark) needs that a fresh machine may lack (zsh,
+ * What a test (or the benchmark) needs that a fresh machine may lack (zsh, fish,
  * tmux, script, curl, root, an OpenSSH server, a Slurm cluster), and what
  * is missing here, as reasons a person can act on.
  */
@@ -7,11 +7,12 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { slurmAvailable, slurmMissing } from './slurm.js'
 
-export type Requirement = 'root' | 'zsh' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'sshd' | 'slurm'
+export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'sshd' | 'slurm'
 
 const why: Record<Requirement, string> = {
   root: 'needs root (CI runs as root)',
   zsh: 'needs zsh, which is not installed (.ci/run installs it)',
+  fish: 'needs fish, which is not installed (.ci/run installs it)',
   tmux: 'needs tmux, which is not installed (.ci/run installs it)',
   script: 'needs script(1) from util-linux / bsdutils, which is not installed (.ci/run installs it)',
   curl: 'needs curl, which is not installed (.ci/run installs it)',

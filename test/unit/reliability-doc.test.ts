@@ -47,7 +47,7 @@ describe('docs/reliability.md', () => {
   })
 
   it('cites a test for every attack, and only tests that exist', () => {
-    const tests = titlesIn('e2e/hardening.test.ts', 'e2e/claude.test.ts', 'e2e/bad-input.cases.ts', 'unit/boot.test.ts', 'unit/hardening.test.ts')
+    const tests = titlesIn('e2e/hardening.test.ts', 'e2e/claude.test.ts', 'e2e/shell.test.ts', 'e2e/bad-input.cases.ts', 'unit/boot.test.ts', 'unit/hardening.test.ts')
     expect(rows(section('Attacks')).length).toBeGreaterThanOrEqual(15)
     for (const title of cited('Attacks')) expect(tests, title).toContain(title)
   })
