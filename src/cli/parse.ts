@@ -148,7 +148,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (first === '--version' || first === '-V') return { command: '', args: [], options: {}, passthrough: [], ownArgv: [], info: 'version' }
     if (first === '') return { command: '', args: [], options: {}, passthrough: [], ownArgv: [] }
     if (first === '--help' || first === '-h') return { command: '', args: [], options: {}, passthrough: [], ownArgv: [], info: 'help' }
-    throw usageError(`unknown option ${first}; run mrs --help`)
+    const hint = closest(first.split('=')[0]!, ['--version', '--help'])
+    throw usageError(`unknown option ${first}${hint ? ` (did you mean ${hint}?)` : ''}; run mrs --help`)
   }
   const def = defs.find((d) => d.name === first)
   if (!def) {
@@ -180,6 +181,8 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
   const pass: string[] = []
   const positional: string[] = []
   const mrsLongs = [...table.keys()].filter((k) => k.startsWith('--'))
+  // a near miss of the client's --version is caught too: run as it is, the client would refuse it only after the load
+  const nearMisses = client?.options.includes('--version') ? [...mrsLongs, '--version'] : mrsLongs
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     if (arg === '--') {
@@ -198,12 +201,13 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
       if (client) {
         // a client's own option passes; a near miss of one of mrs's would only fail after the load
         if (name.startsWith('--') && !client.options.includes(name)) {
-          const hint = mrsLongs.map((f) => [f, editDistance(name, f)] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0]?.[0]
+          const hint = nearMisses.map((f) => [f, editDistance(name, f)] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0]?.[0]
           if (hint) throw usageError(`unknown option ${name} (did you mean ${hint}?); to pass ${name} to ${client.name}, put it after --`)
         }
         pass.push(arg)
         continue
       }
+      if (name === '--version' || name === '-V') throw usageError(`mrs ${def.name} has no ${name}; mrs --version prints mrs's version`)
       const hint = closest(name, mrsLongs)
       throw usageError(`unknown option ${name}${hint ? ` (did you mean ${hint}?)` : ''}; run mrs ${def.name} --help`)
     }

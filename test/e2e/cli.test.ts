@@ -73,6 +73,22 @@ describe('the mrs command line', () => {
   })
 })
 
+describe("a client's --version after its name", () => {
+  it.each([
+    ['claude', '--version', /\(Claude Code\)/],
+    ['codex', '--version', /^codex-cli \d/m],
+    ['codex', '-V', /^codex-cli \d/m],
+  ])('mrs %s %s is the client\'s version, at once: no help page, no server', async (name, flag, version) => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run([name, flag])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(version)
+      expect(result.stdout).not.toMatch(/Usage:/)
+      expect(sb.serverPids()).toEqual([])
+    })
+  })
+})
+
 describe('the fast path for --help and --version', () => {
   it('answers exactly as mrs itself would, for every command', async () => {
     const { execFileSync } = await import('node:child_process')

@@ -69,6 +69,19 @@ describe('the typo guard', () => {
   ])('refuses %j before anything starts: a near miss of an mrs option', (argv, typo, meant) => {
     expect(message(argv)).toBe(`unknown option ${typo} (did you mean ${meant}?); to pass ${typo} to ${argv[0]}, put it after --`)
   })
+  it('catches a typo of --version or --help as of any other option', () => {
+    expect(message(['--verison'])).toBe('unknown option --verison (did you mean --version?); run mrs --help')
+    expect(message(['--hlep'])).toBe('unknown option --hlep (did you mean --help?); run mrs --help')
+    // after a client's name, --version is the client's: its near miss would fail only after the load
+    expect(message(['claude', '--verison'])).toBe('unknown option --verison (did you mean --version?); to pass --verison to claude, put it after --')
+    expect(message(['codex', '-m', 'M', '--hepl'])).toBe('unknown option --hepl (did you mean --help?); to pass --hepl to codex, put it after --')
+  })
+  it('passes --version after a client\'s name to the client, and points elsewhere at mrs --version', () => {
+    expect(parseArgs(['claude', '--version'])).toEqual(expect.objectContaining({ passthrough: ['--version'] }))
+    expect(parseArgs(['claude', '--version']).info).toBeUndefined()
+    expect(parseArgs(['codex', '-V']).passthrough).toEqual(['-V'])
+    expect(message(['ps', '--version'])).toBe("mrs ps has no --version; mrs --version prints mrs's version")
+  })
   it('never guesses at a client\'s own option, a short one, or one after --', () => {
     // Claude has --resume, Codex --search, opencode --share: near an mrs option, but the client's own
     expect(message(['claude', '--resume', 'x'])).toBeUndefined()
