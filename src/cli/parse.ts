@@ -15,7 +15,7 @@
 import { cac, type CAC } from 'cac'
 import { ExitCode, MrsError, usageError } from '../errors.js'
 import { closest, editDistance } from '../text.js'
-import { SETTINGS, type Scope, type Settings, flagName, parseSettingValue } from '../config/schema.js'
+import { SETTINGS, type HelpCommand, type Scope, type Settings, flagName, parseSettingValue } from '../config/schema.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
 import type { ClientModule } from '../clients/types.js'
 
@@ -58,7 +58,8 @@ const OWN: readonly OwnOption[] = [
   { key: 'preset', flags: ['--preset'], value: 'name', help: 'Use a [presets.NAME] section of the config file', commands: ['doctor', 'models'] },
   { key: 'quiet', flags: ['-q', '--quiet'], help: 'No status output', commands: RUN },
   { key: 'serverLog', flags: ['--server-log', '-v', '--verbose'], help: "Stream the server's log", commands: RUN },
-  { key: 'dryRun', flags: ['--dry-run'], help: 'Print what would run, start nothing', commands: [...RUN, 'setup'] },
+  { key: 'dryRun', flags: ['--dry-run'], help: 'Print what would run, start nothing', commands: RUN },
+  { key: 'dryRun', flags: ['--dry-run'], help: 'Print the file instead of writing it', commands: ['setup'] },
   { key: 'check', flags: ['--check'], help: "Check that the model calls tools through this client's API before launching it (costs a generation)", commands: ['client'] },
   { key: 'json', flags: ['--json'], help: 'Machine-readable output', commands: ['check', 'ps', 'doctor', 'models'] },
   { key: 'watch', flags: ['-w', '--watch'], help: 'Refresh every second (on a terminal)', commands: ['ps'] },
@@ -117,6 +118,10 @@ export interface OptionShape {
   repeat: boolean
   /** `--no-share`: the setting is false when given. */
   negate: boolean
+  /** What it does in this command, for its help. */
+  help: string
+  /** The value's name in help. */
+  value?: string
 }
 
 /** Every spelling mrs takes for a command, minus those its client keeps for itself. */
@@ -131,11 +136,12 @@ export function optionTable(def: Pick<CommandDef, 'kind' | 'scope' | 'name'>, cl
     if (!s.flags || !def.scope || !s.scopes.includes(def.scope)) continue
     // `mistralrs serve -p` is the port; for the clients `-p` is their own (a print or profile option)
     const flags = s.key === 'port' && def.kind === 'serve' ? [...s.flags, '-p'] : s.flags
-    add(flags, { key: s.key, takesValue: s.value !== undefined, repeat: s.kind === 'strings', negate: s.key === 'share' })
+    const help = s.helpIn?.[def.kind as HelpCommand] ?? s.help
+    add(flags, { key: s.key, takesValue: s.value !== undefined, repeat: s.kind === 'strings', negate: s.key === 'share', help, value: s.value })
   }
   for (const o of [...OWN, ...formatOptions()]) {
     if (!o.commands.includes('*') && !o.commands.includes(def.kind)) continue
-    add(o.flags, { key: o.key, takesValue: o.value !== undefined, repeat: Boolean(o.repeat), negate: false })
+    add(o.flags, { key: o.key, takesValue: o.value !== undefined, repeat: Boolean(o.repeat), negate: false, help: o.help, value: o.value })
   }
   return table
 }
@@ -262,15 +268,15 @@ export function buildCli(): CAC {
   const cli = cac('mrs')
   for (const def of commandDefs()) {
     const cmd = cli.command(`${def.name}${def.args ? ` ${def.args}` : ''}`, def.description, { ignoreOptionDefaultValue: true })
+    const table = [...optionTable(def, def.client)]
     const seen = new Set<string>()
-    for (const [flag, shape] of optionTable(def, def.client)) {
+    for (const [, shape] of table) {
       if (seen.has(shape.key) || shape.key === 'help') continue
       seen.add(shape.key)
-      const spellings = [...optionTable(def, def.client)].filter(([, s]) => s.key === shape.key).map(([f]) => f)
-      const setting = SETTINGS.find((s) => s.key === shape.key)
-      const own = [...OWN, ...formatOptions()].find((o) => o.key === shape.key)
-      void flag
-      cmd.option(rawName(spellings, setting ? setting.value : own?.value), setting?.help ?? own?.help ?? '')
+      // taken, so that the refusal says why, but not offered: this client has no slot for a second model
+      if (shape.key === 'smallModel' && def.client && !def.client.smallModelSlot) continue
+      const spellings = table.filter(([, s]) => s.key === shape.key).map(([f]) => f)
+      cmd.option(rawName(spellings, shape.value), shape.help)
     }
     if (def.client) {
       const c = def.client
@@ -289,8 +295,11 @@ export function buildCli(): CAC {
     sections[0] = { body: def ? `mrs ${def.name} — ${def.description}` : `mrs ${VERSION} — coding agents on a local mistral.rs model` }
     for (const s of sections) s.body = s.body.replace(/ \(default: true\)/g, '').replace(/ +$/gm, '')
     if (def?.client) sections.splice(sections.length - 1, 0, ...clientHelp(def.client))
-    if (!def) sections.splice(sections.length - 1, 0, ...mainHelp())
-    return sections
+    if (def) return sections
+    // one pointer to every command's own help, not a line per command
+    const main = sections.filter((s) => !s.title?.startsWith('For more info'))
+    main.splice(main.length - 1, 0, ...mainHelp())
+    return [...main, { body: "A command's options and examples: mrs COMMAND --help" }]
   })
   cli.option('-V, --version', 'Print the version')
   return cli

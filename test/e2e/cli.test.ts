@@ -89,6 +89,56 @@ describe("a client's --version after its name", () => {
   })
 })
 
+describe('help that says what each command takes', () => {
+  const help = async (sb: Sandbox, args: string[]) => {
+    const result = await sb.run(args)
+    expect(result.code).toBe(0)
+    return result.stdout
+  }
+
+  it('mrs --help ends with one pointer to the commands\' own help', async () => {
+    await withSandbox({}, async (sb) => {
+      const text = await help(sb, ['--help'])
+      expect(text).not.toMatch(/--help\n\s+\$ mrs \w+ --help/)
+      expect(text).not.toMatch(/mrs help --help/)
+      expect(text.trimEnd().split('\n').at(-1)).toBe("A command's options and examples: mrs COMMAND --help")
+    })
+  })
+
+  it('mrs env and mrs setup list no launch options, and say what theirs do there', async () => {
+    await withSandbox({}, async (sb) => {
+      for (const command of ['env', 'setup']) {
+        const text = await help(sb, [command, '--help'])
+        expect(text, command).not.toMatch(/Serve a second|--server-host|--timeout|start nothing|Port for mistral\.rs|the server is sized/)
+        expect(text, command).toMatch(/--server-port, --port <n> +The port of a server on this machine/)
+        expect(text, command).toMatch(/--small-model <id> +The client's small model/)
+      }
+      expect(await help(sb, ['setup', '--help'])).toMatch(/--dry-run +Print the file instead of writing it/)
+    })
+  })
+
+  it('mrs serve --help speaks of no --url and no single client', async () => {
+    await withSandbox({}, async (sb) => {
+      const text = await help(sb, ['serve', '--help'])
+      expect(text).not.toMatch(/--url|the client\b|client's/)
+      expect(text).toMatch(/--timeout <duration> +Give up if the server is not ready in time/)
+    })
+  })
+
+  it('mrs models and mrs doctor say what --on means for them', async () => {
+    await withSandbox({}, async (sb) => {
+      for (const command of ['models', 'doctor']) expect(await help(sb, [command, '--help']), command).toMatch(/--on <host> +The models, GPU and mistralrs of this SSH host/)
+    })
+  })
+
+  it('offers --small-model only to a client with a slot for it', async () => {
+    await withSandbox({}, async (sb) => {
+      expect(await help(sb, ['claude', '--help'])).toMatch(/--small-model/)
+      expect(await help(sb, ['codex', '--help'])).not.toMatch(/--small-model/)
+    })
+  })
+})
+
 describe('the fast path for --help and --version', () => {
   it('answers exactly as mrs itself would, for every command', async () => {
     const { execFileSync } = await import('node:child_process')
