@@ -68,6 +68,8 @@ export async function parseConfigText(path: string, text: string): Promise<Confi
     doc = parse(text) as Record<string, unknown>
   } catch (e) {
     if (e instanceof TomlError) {
+      const open = unclosedString(text, e)
+      if (open) throw new MrsError(`${path}:${open.line}:${open.column}: invalid TOML: this string is not closed; end it with ${open.quote}${open.quote.length === 1 ? ' on the same line' : ''}`, ExitCode.Config)
       const reason = e.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '')
       throw new MrsError(`${path}:${e.line}:${e.column}: invalid TOML: ${reason}`, ExitCode.Config)
     }
@@ -90,6 +92,35 @@ export async function parseConfigText(path: string, text: string): Promise<Confi
     }
   }
   return { path, exists: true, settings, presets }
+}
+
+/**
+ * A string left open: smol-toml reports the line's end ("control characters
+ * are not allowed in strings") or the file's ("unfinished string"); the user
+ * needs the quote that opened it.
+ */
+function unclosedString(text: string, e: TomlError): { line: number; column: number; quote: string } | undefined {
+  const lineText = text.split('\n')[e.line - 1]?.replace(/\r$/, '') ?? ''
+  const atEnd = e.column > lineText.length
+  if (!/unfinished string/.test(e.message) && !(atEnd && /control characters are not allowed in strings/.test(e.message))) return undefined
+  // walk the line as TOML reads it: the string still open at its end is the one
+  let open: { column: number; quote: string } | undefined
+  for (let i = 0; i < lineText.length; i++) {
+    const c = lineText[i]!
+    if (open) {
+      if (open.quote.startsWith('"') && c === '\\') i++
+      else if (lineText.startsWith(open.quote, i)) {
+        i += open.quote.length - 1
+        open = undefined
+      }
+    } else if (c === '#') break
+    else if (c === '"' || c === "'") {
+      const quote = lineText.startsWith(c.repeat(3), i) ? c.repeat(3) : c
+      open = { column: i + 1, quote }
+      i += quote.length - 1
+    }
+  }
+  return open && { line: e.line, ...open }
 }
 
 function readSettings(path: string, table: Record<string, unknown>, prefix: string): Partial<Settings> {

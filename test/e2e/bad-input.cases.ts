@@ -37,6 +37,7 @@ export const BAD_INPUT: Case[] = [
   { name: 'an empty model id', args: ['claude', '-m', ''], code: 64, message: /invalid --model "": must be a model id such as Qwen\/Qwen3-Coder-Next/ },
   { name: 'a model id that looks like an option', args: ['codex', '-m', '--help'], code: 64, message: /invalid --model "--help": a model id cannot start with "-"/ },
   { name: 'malformed TOML', args: ['serve'], config: 'model = "Qwen/Q"\nport = 80 80\n', code: 65, message: /config\.toml:2:11: invalid TOML: / },
+  { name: 'a string left open in the config file', args: ['serve'], config: 'model = "Qwen/Q\ntimeout = "1m"\n', code: 65, message: /config\.toml:1:9: invalid TOML: this string is not closed; end it with " on the same line$/ },
   { name: 'invalid UTF-8 in the config file', args: ['serve'], config: Buffer.from([...Buffer.from('model = "Qwen/'), 0xc3, 0x28, ...Buffer.from('"\n')]), code: 65, message: /config\.toml:1:15: invalid UTF-8 \(byte 0xc3\); save the file as UTF-8/ },
   { name: 'unknown config key', args: ['serve'], config: 'modle = "Qwen/Q"\n', code: 65, message: /unknown key "modle" \(did you mean "model"\?\)/ },
   { name: 'wrong type in config', args: ['serve'], config: 'model = "Qwen/Q"\nport = "high"\n', code: 65, message: /"port" must be a port number from 1 to 65535, got "high"/ },

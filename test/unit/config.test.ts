@@ -20,6 +20,14 @@ describe('config file errors', () => {
   it('shows file:line:column for a syntax error', async () => {
     expect(await configError('model = "a"\nport = [1,\nhost = "x"')).toMatch(/^\/c\/config\.toml:3:1: invalid TOML: /)
   })
+  it('says a string is not closed, at its opening quote, not that a newline is a control character', async () => {
+    expect(await configError('timeout = "1m"\nmodel = "Qwen/Qwen3-4B\nport = 8080\n')).toBe('/c/config.toml:2:9: invalid TOML: this string is not closed; end it with " on the same line')
+    expect(await configError("model = 'a' # \"\nhost = 'x\r\n")).toBe("/c/config.toml:2:8: invalid TOML: this string is not closed; end it with ' on the same line")
+    expect(await configError('model = "a\\"b')).toBe('/c/config.toml:1:9: invalid TOML: this string is not closed; end it with " on the same line')
+    expect(await configError('model = """a\nb')).toBe('/c/config.toml:1:9: invalid TOML: this string is not closed; end it with """')
+    // a control character inside a closed string is that, and said so
+    expect(await configError('model = "a\u0001b"')).toMatch(/^\/c\/config\.toml:1:\d+: invalid TOML: control characters are not allowed in strings$/)
+  })
   it('names an unknown key and suggests the closest', async () => {
     expect(await configError('prot = 8080')).toBe('config error in /c/config.toml: unknown key "prot" (did you mean "port"?)')
   })
