@@ -15,7 +15,7 @@
 import { cac, type CAC } from 'cac'
 import { ExitCode, MrsError, usageError } from '../errors.js'
 import { closest, editDistance } from '../text.js'
-import { SETTINGS, type HelpCommand, type Scope, type Settings, flagName, parseSettingValue } from '../config/schema.js'
+import { SETTINGS, type HelpCommand, type Origins, type Scope, type Settings, flagName, flagOrigin, parseSettingValue } from '../config/schema.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
 import type { ClientModule } from '../clients/types.js'
 
@@ -35,6 +35,8 @@ export interface ParsedArgs {
   passthrough: string[]
   /** mrs's own tokens as the user typed them (for "the mrs way back" after a session). */
   ownArgv: string[]
+  /** The spelling the user typed for each own option, by key (`--host` for `host`): messages name it so. */
+  spelled?: Record<string, string>
   /** Help or version was asked for: print it, run nothing. */
   info?: 'help' | 'version'
 }
@@ -183,6 +185,7 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
   const client = def.client
   const table = optionTable(def, client)
   const options: Record<string, unknown> = {}
+  const spelled: Record<string, string> = {}
   const own: string[] = []
   const pass: string[] = []
   const positional: string[] = []
@@ -223,6 +226,7 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
       continue
     }
     if (shape.key === 'help') return { command: def.name, args: [], options: {}, passthrough: [], ownArgv: [], info: 'help' }
+    spelled[shape.key] = name
     if (!shape.takesValue) {
       if (eq > 0) throw usageError(`option ${name} takes no value`)
       options[shape.key] = shape.negate ? false : true
@@ -236,11 +240,11 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
     options[shape.key] = shape.repeat ? [...((options[shape.key] as string[] | undefined) ?? []), value] : value
     own.push(name, value)
   }
-  return { command: def.name, args: positional, options, passthrough: pass, ownArgv: own }
+  return { command: def.name, args: positional, options, passthrough: pass, ownArgv: own, spelled }
 }
 
 /** The settings given as flags, validated; keys absent when the flag was not given. */
-export function settingsFromFlags(options: Record<string, unknown>, scope: Scope): Partial<Settings> {
+export function settingsFromFlags(options: Record<string, unknown>, scope: Scope, spelled: Record<string, string> = {}): Partial<Settings> {
   const out: Partial<Settings> = {}
   for (const def of SETTINGS) {
     if (!def.flags || !def.scopes.includes(scope)) continue
@@ -249,8 +253,19 @@ export function settingsFromFlags(options: Record<string, unknown>, scope: Scope
     try {
       ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, raw)
     } catch (e) {
-      throw new MrsError(`invalid ${flagName(def)} ${JSON.stringify(String(raw))}: ${(e as Error).message}`, ExitCode.Usage)
+      throw new MrsError(`invalid ${spelled[def.key] ?? flagName(def)} ${JSON.stringify(String(raw))}: ${(e as Error).message}`, ExitCode.Usage)
     }
+  }
+  return out
+}
+
+/** Where each setting given as a flag came from: the spelling typed, and its value. */
+export function flagOrigins(parsed: Pick<ParsedArgs, 'options' | 'spelled'>): Origins {
+  const out: Origins = {}
+  for (const def of SETTINGS) {
+    const raw = parsed.options[def.key]
+    if (raw === undefined || !def.flags) continue
+    out[def.key] = flagOrigin(parsed.spelled?.[def.key] ?? flagName(def)!, raw)
   }
   return out
 }

@@ -10,6 +10,7 @@
  * collisions, and mrs gives way to the client on those).
  */
 import { parseDuration } from '../duration.js'
+import { shellQuote } from '../text.js'
 
 /** Where a setting's flag is taken: `mrs serve`, the client commands, `mrs check`, `mrs env`/`setup`. */
 export type Scope = 'serve' | 'client' | 'check' | 'env'
@@ -224,4 +225,48 @@ export function parseSettingValue(def: SettingDef, raw: unknown, source: Source 
 /** The canonical flag of a setting, for messages: `--server-port`. */
 export function flagName(def: SettingDef): string | undefined {
   return def.flags?.find((f) => f.startsWith('--'))
+}
+
+/**
+ * How the user gave a setting, so that a message names it as they wrote it:
+ * the flag as typed (`--host`, not `--server-host`), the variable, or the
+ * config key and where it is.
+ */
+export interface Origin {
+  kind: 'flag' | 'env' | 'config' | 'preset'
+  /** `--host`, `MRS_HOST`, `host in /home/me/.config/mrs/config.toml`, `host in [presets.gpu]` */
+  name: string
+  /** With its value: `--host 0.0.0.0`, `MRS_HOST=0.0.0.0`, `host = "0.0.0.0" in …` */
+  said: string
+}
+
+/** The origin of each setting a layer gave (the one that won the merge). */
+export type Origins = Partial<Record<keyof Settings, Origin>>
+
+export function flagOrigin(spelling: string, raw: unknown): Origin {
+  const values = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : []
+  // a value that looks like an option is written the way it must be typed: --server-arg=--isq
+  const said = values.length ? values.map((v) => (v.startsWith('-') ? `${spelling}=${shellQuote(v)}` : `${spelling} ${shellQuote(v)}`)).join(' ') : spelling
+  return { kind: 'flag', name: spelling, said }
+}
+
+export function envOrigin(variable: string, raw: string): Origin {
+  return { kind: 'env', name: variable, said: `${variable}=${shellQuote(raw)}` }
+}
+
+/** A key of the config file's top level (`where` is its path), or of a preset (`where` is `[presets.NAME]`). */
+export function tomlOrigin(kind: 'config' | 'preset', key: string, raw: unknown, where: string): Origin {
+  const value = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? '{ … }' : JSON.stringify(raw)
+  return { kind, name: `${key} in ${where}`, said: `${key} = ${value} in ${where}` }
+}
+
+/** A setting as a message names it: as the user gave it, else by its canonical flag (or config key). */
+export function nameOf(origins: Origins | undefined, key: keyof Settings): string {
+  const def = SETTING_BY_KEY.get(key)!
+  return origins?.[key]?.name ?? flagName(def) ?? def.toml
+}
+
+/** A setting with its value, as the user gave it: `--host 0.0.0.0`, `MRS_SLURM=1`, `host = "0.0.0.0" in …` (a switch without one). */
+export function saidOf(origins: Origins | undefined, key: keyof Settings, value?: string | number): string {
+  return origins?.[key]?.said ?? (value === undefined ? nameOf(undefined, key) : `${nameOf(undefined, key)} ${value}`)
 }

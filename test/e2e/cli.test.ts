@@ -73,6 +73,26 @@ describe('the mrs command line', () => {
   })
 })
 
+describe('messages that name a setting as the user gave it', () => {
+  const readyLine = (stderr: string) => /^mrs: mistral\.rs is ready at .*$/m.exec(stderr)?.[0] ?? ''
+  it('the ready line says where the window came from: --context, --context-window, MRS_CONTEXT or the config file', async () => {
+    const ways: [string[], Record<string, string>, string | undefined, string][] = [
+      [['--context', '32768'], {}, undefined, 'from --context;'],
+      [['--context-window', '32768'], {}, undefined, 'from --context-window;'],
+      [[], { MRS_CONTEXT: '32768' }, undefined, 'from MRS_CONTEXT;'],
+      [[], {}, 'context = 32768\n', 'from context in '],
+    ]
+    for (const [flags, env, config, from] of ways) {
+      await withSandbox({}, async (sb) => {
+        if (config) sb.writeConfig(config)
+        const result = await sb.run(['claude', '-m', MODEL, ...flags], { env })
+        expect(result.code, result.stderr).toBe(0)
+        expect(readyLine(result.stderr)).toContain(`context 32768 tokens, ${from}`)
+      })
+    }
+  })
+})
+
 describe("a client's --version after its name", () => {
   it.each([
     ['claude', '--version', /\(Claude Code\)/],

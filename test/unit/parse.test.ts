@@ -136,7 +136,7 @@ describe('argument errors', () => {
 describe('flags to settings', () => {
   const settings = (argv: string[]) => {
     const p = parseArgs(argv)
-    return settingsFromFlags(p.options, p.command === 'serve' ? 'serve' : 'client')
+    return settingsFromFlags(p.options, p.command === 'serve' ? 'serve' : 'client', p.spelled)
   }
   it('types and names every value', () => {
     expect(settings(['serve', '-m', 'Qwen/Q', '-p', '8080', '--timeout', '90s', '--agent', '--server-arg=--isq', '--server-arg=4'])).toEqual({
@@ -148,17 +148,17 @@ describe('flags to settings', () => {
     })
   })
   it.each([
-    [['serve', '-p', '0'], /invalid --server-port "0": must be a port number from 1 to 65535/],
-    [['serve', '-p', '70000'], /invalid --server-port "70000"/],
-    [['serve', '-p', 'abc'], /invalid --server-port "abc"/],
+    [['serve', '-p', '0'], /invalid -p "0": must be a port number from 1 to 65535/],
+    [['serve', '-p', '70000'], /invalid -p "70000"/],
+    [['serve', '--server-port', 'abc'], /invalid --server-port "abc"/],
     [['serve', '--timeout', 'soon'], /invalid --timeout "soon": must be a duration/],
     [['serve', '--keep-alive', '600h'], /invalid --keep-alive "600h": must be at most 596h/],
     [['claude', '--url', 'gpu-box:1234'], /invalid --url "gpu-box:1234": must be an http/],
     [['claude', '--url', 'not a url'], /invalid --url "not a url": must be a URL/],
     [['claude', '--api-key-env', '$KEY'], /invalid --api-key-env/],
-    [['claude', '-m', ''], /invalid --model "": must be a model id/],
-    [['claude', '-m', '--help'], /invalid --model "--help": a model id cannot start with "-"/],
-  ])('%j is a usage error', (argv, message) => {
+    [['claude', '-m', ''], /invalid -m "": must be a model id/],
+    [['claude', '--model', '--help'], /invalid --model "--help": a model id cannot start with "-"/],
+  ])('%j is a usage error, naming the option as it was typed', (argv, message) => {
     expect(() => settings(argv)).toThrow(message)
   })
   it('treats --timeout 0 as no limit', () => {

@@ -12,6 +12,7 @@ import { localContextWindow } from '../../hf.js'
 import { CLIENTS } from '../../clients/registry.js'
 import { maxOutputFor, shortName, type ClientContext, type ClientModule } from '../../clients/types.js'
 import { clientArg, resolveFor } from '../commands.js'
+import { nameOf } from '../../config/schema.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 import type { ServerInfo } from '../../keeper/protocol.js'
@@ -31,11 +32,12 @@ async function targetServer(url: string | undefined, port: number | undefined, o
 }
 
 async function clientContext(parsed: ParsedArgs, client: ClientModule, out: Output): Promise<Omit<ClientContext, 'userArgs' | 'tmpDir' | 'prepared'>> {
-  const { settings: s } = await resolveFor(parsed, 'env')
+  const { settings: s, origins } = await resolveFor(parsed, 'env')
   const { url, info } = await targetServer(s.url, s.port, out)
   const model = s.model ?? info?.models[0] ?? 'default'
-  const small = s.smallModel ?? info?.models[1]
-  if (small && !client.smallModelSlot) throw usageError(`--small-model: ${client.title} has no slot for a second model; leave it out`)
+  // the running server's second model is for clients with a slot for one; the others use its first
+  const small = s.smallModel ?? (client.smallModelSlot ? info?.models[1] : undefined)
+  if (small && !client.smallModelSlot) throw usageError(`${nameOf(origins, 'smallModel')}: ${client.title} has no slot for a second model; leave it out`)
   const contextWindow = s.context ?? info?.contextWindow ?? (model !== 'default' ? localContextWindow(model, process.env).tokens : undefined)
   return {
     url,
