@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
@@ -90,6 +90,24 @@ describe('messages that name a setting as the user gave it', () => {
         expect(readyLine(result.stderr)).toContain(`context 32768 tokens, ${from}`)
       })
     }
+  })
+})
+
+describe('mrs env against a running server with two models', () => {
+  it('gives a client without a slot for the second model the first, instead of blaming a --small-model nobody typed', async () => {
+    await withSandbox({}, async (sb) => {
+      const serve = sb.start(['serve', '-m', MODEL, '--small-model', 'Qwen/Qwen3-0.6B'])
+      await serve.waitForStderr(/Press Ctrl-C to stop/)
+      const codex = await sb.run(['env', 'codex'])
+      expect(codex.code, codex.stderr).toBe(0)
+      expect(codex.stdout).toContain(MODEL)
+      expect(codex.stdout).not.toContain('Qwen3-0.6B')
+      // a client with the slot still gets both
+      expect((await sb.run(['env', 'claude'])).stdout).toContain('Qwen3-0.6B')
+      serve.kill('SIGINT')
+      expect((await serve.done()).code).toBe(130)
+      await expectNoLeftovers(sb)
+    })
   })
 })
 
