@@ -140,7 +140,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
       throw usageError(`${name('smallModel')} with ${origins.slurmNodes ? saidOf(origins, 'slurmNodes', place.nodes) : `nodes = ${place.nodes} (${origins.slurm?.name ?? '[slurm]'})`}: a second model is served with mistral.rs's from-config, which multi-node serving does not take; leave one out`)
     if (place.kind === 'local') await validateHost(saidOf(origins, 'host', s.host), s.host)
     else if (s.host !== DEFAULTS.host)
-      throw usageError(`${saidOf(origins, 'host', s.host)} with ${place.kind === 'slurm' ? saidOf(origins, 'useSlurm') : saidOf(origins, 'on', s.on ?? '')}: the server listens only on ${describePlace(place)}'s loopback, reached through your ssh; leave ${name('host')} out`)
+      throw usageError(`${saidOf(origins, 'host', s.host)} with ${place.kind === 'slurm' ? saidOf(origins, 'useSlurm') : name('on')}: the server listens only on ${describePlace(place)}'s loopback, reached through your ssh; leave ${name('host')} out`)
     // reaching the place may prompt (ssh: a password, 2FA, a host key): before anything else is said or started
     prepared = await placeModule(place).prepare(place, { env, paths, interactive: onTerminal() && !options.dryRun, mistralrs: place.kind === 'local' ? s.mistralrs : undefined })
     const family = familyKey({ place, binary: prepared.binary, host: s.host, tools: toolsOf(s), serverArgs: s.serverArgs, models: [] })
