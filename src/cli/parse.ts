@@ -288,8 +288,8 @@ export function buildCli(): CAC {
     for (const [, shape] of table) {
       if (seen.has(shape.key) || shape.key === 'help') continue
       seen.add(shape.key)
-      // taken, so that the refusal says why, but not offered: this client has no slot for a second model
-      if (shape.key === 'smallModel' && def.client && !def.client.smallModelSlot) continue
+      // taken, so that the refusal says why, but not offered where no client it serves has a slot for a second model
+      if (shape.key === 'smallModel' && !offersSmallModel(def)) continue
       const spellings = table.filter(([, s]) => s.key === shape.key).map(([f]) => f)
       cmd.option(rawName(spellings, shape.value), shape.help)
     }
@@ -318,6 +318,12 @@ export function buildCli(): CAC {
   })
   cli.option('-V, --version', 'Print the version')
   return cli
+}
+
+function offersSmallModel(def: CommandDef): boolean {
+  if (def.client) return def.client.smallModelSlot
+  if (def.kind === 'setup') return CLIENTS.some((c) => c.setup && c.smallModelSlot)
+  return true
 }
 
 function clientHelp(c: ClientModule): { title: string; body: string }[] {
