@@ -7,18 +7,14 @@
 // loads mrs (with V8's code cache: dist/boot.cjs).
 const argv = process.argv.slice(2)
 const [first, second] = argv
-const asks = (words) => words.includes(argv.length === 1 ? first : argv.length === 2 ? (first === 'help' ? 'help' : second) : undefined)
+const isHelp = (word) => word === '--help' || word === '-h'
+const asksVersion = argv.length === 1 && (first === '--version' || first === '-V' || first === 'version')
+// whose help: '' for mrs's own. `mrs NAME --version` is not answered here: after a client's name it is the client's
+const topic =
+  argv.length === 1 && (isHelp(first) || first === 'help') ? '' : argv.length === 2 && first === 'help' ? second : argv.length === 2 && isHelp(second) ? first : undefined
 // the help text is read only when it is asked for: a launch does not parse it
-const { version, help } = asks(['--version', '-V', 'version', '--help', '-h', 'help']) ? require('../dist/help.json') : {}
-const text = !help
-  ? undefined
-  : argv.length === 1 && (first === '--version' || first === '-V' || first === 'version')
-    ? version
-    : argv.length === 1
-      ? help['']
-      : first === 'help'
-        ? help[second]
-        : help[first]
+const answers = asksVersion || topic !== undefined ? require('../dist/help.json') : undefined
+const text = !answers ? undefined : asksVersion ? answers.version : Object.hasOwn(answers.help, topic) ? answers.help[topic] : undefined
 if (text !== undefined) process.stdout.write(text)
 else if (first === '__complete') require('../dist/complete.cjs').complete(argv.slice(1))
 else require('../dist/boot.cjs').boot(argv)

@@ -211,7 +211,7 @@ export async function checkApi(api: ClientApi, target: CheckTarget): Promise<Che
     if (err.code === 'ETIMEDOUT') return { api, ok: false, outcome: 'bad-stream', text: `no complete answer within ${Math.round(timeoutMs / 1000)} s`, fix: 'the server did not finish a short answer in time: see its log (mrs logs) and its load (mrs ps)' }
     if (err.code === 'ETOOBIG') return { api, ok: false, outcome: 'bad-stream', text: err.message, fix: 'the server sent more than a short answer could be: is it a mistral.rs server?' }
     if (err.code === 'ECONNRESET' && g.firstTokenAt !== undefined) return { api, ok: false, outcome: 'bad-stream', text: err.message, fix: 'the stream broke off: see the server log (mrs logs)' }
-    return { api, ok: false, outcome: 'unreachable', text: err.message, fix: 'the server did not answer: is it running (mrs ps), and is --url right?' }
+    return { api, ok: false, outcome: 'unreachable', text: err.message, fix: 'the server did not answer: is it running (mrs ps), and is its URL right?' }
   }
 }
 

@@ -5,7 +5,7 @@
  * fails here, before a process exists. `--dry-run` prints it.
  */
 import { ExitCode, MrsError, usageError } from './errors.js'
-import type { Settings } from './config/schema.js'
+import { nameOf, saidOf, type Origins, type Settings } from './config/schema.js'
 import type { ClientModule } from './clients/types.js'
 import { findExecutable } from './process/which.js'
 import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type AgentTools, type ServerSpec } from './server/spec.js'
@@ -59,6 +59,8 @@ export interface Plan {
   server: ManagedServerPlan | ExternalServerPlan
   client?: ClientPlan
   warnings: string[]
+  /** How the user gave each setting, for the messages of the session. */
+  origins?: Origins
 }
 
 export const MISTRALRS_INSTALL =
@@ -113,58 +115,67 @@ export interface PlanInput {
   platform?: NodeJS.Platform
   /** The flags the user gave on the command line (for the --url warning). */
   flagsGiven?: readonly string[]
+  /** How the user gave each setting: messages name it so. */
+  origins?: Origins
 }
 
 /** mistral.rs versions from which `--quant auto` exists. */
 export const QUANT_AUTO_SINCE = '0.8.2'
 
 export function buildPlan(input: PlanInput): Plan {
-  const { command, client, settings: s, env } = input
+  const { command, client, settings: s, env, origins } = input
   const warnings: string[] = []
+  const name = (key: keyof Settings) => nameOf(origins, key)
 
   // The client is checked first: a missing client must not cost a model load.
   let clientPlan: ClientPlan | undefined
   if (client) {
     const binary = input.clientBinary ?? locateClient(client, env)
-    if (s.apiKeyEnv && !s.url) throw usageError('--api-key-env is for a server behind an authenticating proxy: use it with --url')
-    if (s.apiKeyEnv && !env[s.apiKeyEnv]) throw usageError(`--api-key-env ${s.apiKeyEnv}: that variable is not set; export it first`)
+    if (s.apiKeyEnv && !s.url) throw usageError(`${name('apiKeyEnv')} is for a server behind an authenticating proxy: use it with --url`)
+    if (s.apiKeyEnv && !env[s.apiKeyEnv]) throw usageError(`${saidOf(origins, 'apiKeyEnv', s.apiKeyEnv)}: that variable is not set; export it first`)
     const smallModel = input.smallModel ?? s.smallModel
-    if (smallModel && !client.smallModelSlot) throw usageError(`--small-model: ${client.title} has no slot for a second model; leave it out`)
+    if (smallModel && !client.smallModelSlot)
+      throw usageError(
+        s.smallModel
+          ? `${name('smallModel')}: ${client.title} has no slot for a second model; leave it out`
+          : `the running server serves a second model (${smallModel}), and ${client.title} has no slot for one; pass -m MODEL to start a server of its own`,
+      )
     clientPlan = { module: client, binary, userArgs: input.passthrough, apiKeyEnv: s.apiKeyEnv, smallModel }
   }
 
   if (s.url) {
-    if (command === 'serve') throw usageError('mrs serve starts a server; --url is for the client commands and mrs check')
+    if (command === 'serve') throw usageError(`mrs serve starts a server; ${name('url')} is for the client commands and mrs check`)
     const ignored = (input.flagsGiven ?? []).filter((f) => REMOTE_IGNORES.includes(f))
-    if (ignored.length) warnings.push(`with --url nothing is started here, so ${ignored.join(', ')} ${ignored.length === 1 ? 'has' : 'have'} no effect`)
+    if (ignored.length) warnings.push(`with ${name('url')} nothing is started here, so ${ignored.join(', ')} ${ignored.length === 1 ? 'has' : 'have'} no effect`)
     return {
       command,
       server: { kind: 'external', url: s.url, model: input.model, apiKeyEnv: s.apiKeyEnv, webSearch: s.webSearch || s.agent, context: s.context, timeoutMs: s.timeoutMs || undefined },
       client: clientPlan,
       warnings,
+      origins,
     }
   }
 
   const model = input.model
   if (!model) throw usageError(`no model: pass -m MODEL (e.g. mrs ${command} -m Qwen/Qwen3-Coder-Next) or set model in the config file`)
   const small = clientPlan ? clientPlan.smallModel : (input.smallModel ?? s.smallModel)
-  if (small && small === model) throw usageError('--small-model must differ from -m')
+  if (small && small === model) throw usageError(`${name('smallModel')} must differ from ${origins?.model ? name('model') : 'the model'}`)
   const models = small ? [model, small] : [model]
   if (models.length > 1) {
     const bad = s.serverArgs.find((a) => a.startsWith('-') && !MULTI_MODEL_ARGS.has(a.split('=')[0]!))
     if (bad)
       throw usageError(
-        `--server-arg ${bad} cannot be combined with --small-model: two models are served with \`mistralrs from-config\`, which takes only ${[...MULTI_MODEL_ARGS].join(', ')}`,
+        `${origins?.serverArgs && origins.serverArgs.kind !== 'flag' ? `${bad} in ${name('serverArgs')}` : `--server-arg ${bad}`} cannot be combined with ${s.smallModel ? name('smallModel') : 'a second model'}: two models are served with \`mistralrs from-config\`, which takes only ${[...MULTI_MODEL_ARGS].join(', ')}`,
       )
   }
 
   const binary = input.mistralrs?.binary ?? locateMistralrs(s, env)
   const tools = toolsOf(s)
   // the guard reads the server's effective command line: mrs's flags, --server-arg and the config alike
-  const runsCode = codeTool(tools, s.serverArgs)
+  const runsCode = codeToolNamed(tools, s.serverArgs, origins)
   if (!LOOPBACK_HOSTS.has(s.host)) {
     if (runsCode && !s.allowRemoteTools)
-      throw usageError(`${s.serverArgsAddress ? `--server-arg=--host=${s.host}` : `--host ${s.host}`} with ${runsCode} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`)
+      throw usageError(`${saidOf(origins, 'host', s.host)} with ${runsCode} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`)
     warnings.push(`binding ${s.host}: the server has no authentication, anyone who can reach this port can use it${runsCode ? ' and run code on this machine' : ''}`)
   } else if (runsCode) {
     warnings.push(
@@ -188,7 +199,18 @@ export function buildPlan(input: PlanInput): Plan {
     },
     client: clientPlan,
     warnings,
+    origins,
   }
+}
+
+/** The tool that makes the server run code, as the user asked for it: `--shell`, `shell = true in …`, `--enable-shell` (a --server-arg). */
+function codeToolNamed(tools: AgentTools, serverArgs: readonly string[], origins: Origins | undefined): string | undefined {
+  const tool = codeTool(tools, serverArgs)
+  const key = tool === '--agent-tools' ? 'agent' : tool === '--code-execution' ? 'codeExecution' : tool === '--shell-tool' ? 'shell' : undefined
+  if (key) return origins?.[key]?.said ?? tool
+  if (!tool) return undefined
+  const given = origins?.serverArgs
+  return given && given.kind !== 'flag' ? `${tool} in ${given.name}` : tool
 }
 
 /** The server-side agent tools the settings ask for. */

@@ -22,6 +22,7 @@ import { chooseServed, listModels, ownServerAt } from './server/remote.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
 import { type ClientPlan, type ManagedServerPlan, type Plan, type ExternalServerPlan } from './plan.js'
+import { nameOf, saidOf, type Origins } from './config/schema.js'
 import { realKillDeps, stopTree } from './process/kill.js'
 import { isAlive } from './process/proc.js'
 import { runInherited, type Exited } from './process/run.js'
@@ -55,6 +56,8 @@ export interface SessionContext {
   json?: boolean
   /** Lets go of the place the session held open while it planned (an ssh master): the keeper holds it once acquired. */
   releasePlace?: () => void
+  /** How the user gave each setting (the plan's): messages name it so. */
+  origins?: Origins
 }
 
 /** The server a client talks to, once it is ready. */
@@ -75,7 +78,8 @@ export interface ReadyServer {
   modelContext?: number
 }
 
-export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> {
+export async function runPlan(plan: Plan, given: SessionContext): Promise<number> {
+  const ctx: SessionContext = { ...given, origins: plan.origins }
   for (const w of plan.warnings) ctx.out.warn(w)
   const abort = new AbortController()
   ctx.signals.set((signal) => abort.abort(new AbortedBySignal(signal)))
@@ -103,7 +107,7 @@ export async function runPlan(plan: Plan, ctx: SessionContext): Promise<number> 
       // from here on the lease is released on every path (finally below)
       handle = acquired.handle
       const info = await waitForReady(handle, plan.server, ctx, abort.signal)
-      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}${contextNote(info)}; log: ${info.logPath ?? 'none'})`)}`)
+      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}${contextNote(info, ctx.origins)}; log: ${info.logPath ?? 'none'})`)}`)
       mark('ready')
       server = readyLocal(plan.server, handle.info, handle)
     } else {
@@ -170,10 +174,10 @@ export function clientLaunch(
   })
 }
 
-/** `; context 32768 tokens` for the ready line. */
-function contextNote(info: ServerInfo): string {
+/** `; context 32768 tokens, from --context-window` for the ready line (the setting named as the user gave it). */
+function contextNote(info: ServerInfo, origins: Origins | undefined): string {
   if (!info.contextWindow) return ''
-  const from = info.requestedContext ? '--context' : info.kvCacheTokens && info.kvCacheTokens <= (info.modelContext ?? Infinity) ? 'its KV cache' : "the model's config.json"
+  const from = info.requestedContext ? nameOf(origins, 'context') : info.kvCacheTokens && info.kvCacheTokens <= (info.modelContext ?? Infinity) ? 'its KV cache' : "the model's config.json"
   return `; context ${info.contextWindow} tokens, from ${from}`
 }
 
@@ -259,7 +263,7 @@ async function checkAll(server: ReadyServer, ctx: SessionContext, signal: AbortS
 
 async function acquireLocal(plan: ManagedServerPlan, ctx: SessionContext): Promise<{ handle: ServerHandle; attached: boolean }> {
   const acquired = await acquireServer(
-    { spec: plan.spec, port: plan.port, share: plan.share, attachTo: plan.attachTo, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
+    { spec: plan.spec, port: plan.port, portName: nameOf(ctx.origins, 'port'), share: plan.share, attachTo: plan.attachTo, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs },
     ctx.paths,
     ctx.env as NodeJS.ProcessEnv,
     { info: (m) => ctx.out.info(m), warn: (m) => ctx.out.warn(m) },
@@ -298,7 +302,7 @@ function waitForReady(handle: ServerHandle, plan: ManagedServerPlan, ctx: Sessio
   const progress = () => status.update(`${downloaded > 0 ? `downloaded ${formatBytes(downloaded)}${lastLine ? ' · ' : ''}` : ''}${lastLine}`)
 
   return new Promise<ServerInfo>((resolvePromise, reject) => {
-    const timer = plan.timeoutMs !== undefined ? setTimeout(() => finish(timeoutError(plan.timeoutMs!, handle.info)), plan.timeoutMs) : undefined
+    const timer = plan.timeoutMs !== undefined ? setTimeout(() => finish(timeoutError(plan.timeoutMs!, handle.info, ctx.origins)), plan.timeoutMs) : undefined
     const onAbort = () => finish(signal.reason as Error)
     const onEvent = (e: KeeperEvent) => {
       switch (e.t) {
@@ -321,7 +325,7 @@ function waitForReady(handle: ServerHandle, plan: ManagedServerPlan, ctx: Sessio
         case 'ready':
           return finish(undefined, e.info)
         case 'exited':
-          return finish(serverFailed(e, handle.info, plan.port))
+          return finish(serverFailed(e, handle.info, plan.port === undefined ? undefined : nameOf(ctx.origins, 'port')))
         case 'stopped':
           return finish(new MrsError(`the server was stopped while loading (${e.reason === 'stop-command' ? 'mrs stop' : e.reason})`, ExitCode.ServerLost))
       }
@@ -352,8 +356,8 @@ export function meaningful(line: string): string {
   return line.replace(/^\S+Z\s+(TRACE|DEBUG|INFO|WARN|ERROR)\s+\S+?:\s/, '').trim()
 }
 
-function timeoutError(timeoutMs: number, info: ServerInfo): MrsError {
-  return new MrsError(`mistral.rs was not ready within ${formatDuration(timeoutMs)} (--timeout); log: ${info.logPath ?? 'none'}`, ExitCode.Timeout)
+function timeoutError(timeoutMs: number, info: ServerInfo, origins: Origins | undefined): MrsError {
+  return new MrsError(`mistral.rs was not ready within ${formatDuration(timeoutMs)} (${nameOf(origins, 'timeoutMs')}); log: ${info.logPath ?? 'none'}`, ExitCode.Timeout)
 }
 
 type ServerExit = Extract<KeeperEvent, { t: 'exited' }>
@@ -369,7 +373,8 @@ const whatHappened = (e: ServerExit) => {
   return `mistral.rs ${howItEnded(e)}${reason ? ` (${meaningful(reason)})` : ''}`
 }
 
-function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): MrsError {
+/** `portGiven`: how the user gave the port, when they did. */
+function serverFailed(e: ServerExit, info: ServerInfo, portGiven?: string): MrsError {
   const how = howItEnded(e)
   const log = `log: ${info.logPath ?? 'none'}`
   // the place knew what went wrong (no mistralrs there, no free port, a refused job): as it said it
@@ -378,7 +383,7 @@ function serverFailed(e: ServerExit, info: ServerInfo, explicitPort?: number): M
   if (e.lost) return new MrsError(`${e.lost} while mistral.rs loaded; the host stops it when the connection closes, so nothing is left running there; ${log}`, ExitCode.Unreachable, e.tail.slice(-5))
   if (e.portInUse)
     return new MrsError(
-      `mistral.rs could not bind port ${info.port}: it is already in use${explicitPort ? '; pick another --server-port or leave it out for a free one' : ''}; ${log}`,
+      `mistral.rs could not bind port ${info.port}: it is already in use${portGiven ? `; pick another ${portGiven} or leave it out for a free one` : ''}; ${log}`,
       ExitCode.PortInUse,
       e.tail.slice(-5),
     )
@@ -401,11 +406,11 @@ export function failureReason(tail: string[]): string | undefined {
 /** GET /v1/models, with an error that says what went wrong for each way it can. */
 async function checkRemote(plan: ExternalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ReadyServer> {
   const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
-  const ids = await listModels(plan.url, headers, plan.apiKeyEnv, signal).catch(async (e: MrsError) => {
+  const ids = await listModels(plan.url, headers, plan.apiKeyEnv, signal, ctx.origins).catch(async (e: MrsError) => {
     // a server that is still loading refuses connections (mistral.rs binds after the load): with --timeout, wait for it
     if (!plan.timeoutMs || e.exitCode !== ExitCode.Unreachable || !/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH/.test(e.message)) throw e
     await waitForRemote(plan.url, plan.timeoutMs, headers, ctx, signal)
-    return listModels(plan.url, headers, plan.apiKeyEnv, signal)
+    return listModels(plan.url, headers, plan.apiKeyEnv, signal, ctx.origins)
   })
   const { model, why } = chooseServed(plan.url, ids, plan.model)
   // a server of the user's own mrs: its record knows the window
@@ -420,7 +425,7 @@ async function checkRemote(plan: ExternalServerPlan, ctx: SessionContext, signal
  * /v1/models, up to --timeout; Ctrl-C ends the wait at once.
  */
 async function waitForRemote(url: string, timeoutMs: number, headers: Record<string, string> | undefined, ctx: SessionContext, signal: AbortSignal): Promise<void> {
-  ctx.out.startStatus(`Waiting for ${url} to answer (up to ${formatDuration(timeoutMs)}, --timeout)`)
+  ctx.out.startStatus(`Waiting for ${url} to answer (up to ${formatDuration(timeoutMs)}, ${nameOf(ctx.origins, 'timeoutMs')})`)
   try {
     const { default: waitOn } = await import('wait-on')
     const aborted = new Promise<never>((_, reject) => {
@@ -433,7 +438,7 @@ async function waitForRemote(url: string, timeoutMs: number, headers: Record<str
     ])
   } catch (e) {
     if (signal.aborted) throw signal.reason
-    throw new MrsError(`${url} did not answer within ${formatDuration(timeoutMs)} (--timeout); is the server running, and is --url right?`, ExitCode.Timeout)
+    throw new MrsError(`${url} did not answer within ${formatDuration(timeoutMs)} (${nameOf(ctx.origins, 'timeoutMs')}); is the server running, and is ${nameOf(ctx.origins, 'url')} right?`, ExitCode.Timeout)
   } finally {
     ctx.out.endStatus()
   }
@@ -511,7 +516,7 @@ function watchServer(handle: ServerHandle, ctx: SessionContext, opts: WatchOptio
           : e.reason === 'gave-up'
             ? lastExit?.final
               ? crash
-              : `${crash || 'mistral.rs crashed'}; ${restarts ? `gave up after ${restarts} restart${restarts === 1 ? '' : 's'}` : 'not restarted (--restarts 0)'}`
+              : `${crash || 'mistral.rs crashed'}; ${restarts ? `gave up after ${restarts} restart${restarts === 1 ? '' : 's'}` : `not restarted (${saidOf(ctx.origins, 'restarts', 0)})`}`
             : `the server stopped (${e.reason})`
       // the session ends with it: said once, after the client (which may own the terminal) is gone
       end(`${why}; log: ${log()}`)

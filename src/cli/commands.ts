@@ -7,10 +7,10 @@
 import { createServer } from 'node:net'
 import { isatty } from 'node:tty'
 import { ExitCode, MrsError, usageError } from '../errors.js'
-import { helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
+import { flagOrigins, helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
 import { Output } from './output.js'
 import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
-import type { Scope } from '../config/schema.js'
+import { nameOf, saidOf, type Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
 import { buildPlan, checkClientVersion, locateClient, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
 import { shellQuote } from '../text.js'
@@ -98,8 +98,8 @@ async function bare(): Promise<number> {
 export async function resolveFor(parsed: ParsedArgs, scope: Scope): Promise<Resolved> {
   const env = process.env
   const config = await loadConfig(parsed.options.config as string | undefined, env)
-  const flags = settingsFromFlags(parsed.options, scope)
-  return resolveSettings({ config, preset: parsed.options.preset as string | undefined, env, flags, scope })
+  const flags = settingsFromFlags(parsed.options, scope, parsed.spelled)
+  return resolveSettings({ config, preset: parsed.options.preset as string | undefined, env, flags, flagOrigins: flagOrigins(parsed), scope })
 }
 
 /** Where `mrs models` and `mrs doctor` look: --on HOST, else the config's (or preset's, or MRS_ON's) `on`, else this machine. */
@@ -138,12 +138,15 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   const env = process.env
   const cwd = process.cwd()
   const { options } = parsed
-  if (options.quiet && options.serverLog) throw usageError('-q (no status output) and --server-log (stream the server\'s log) contradict each other; pick one')
+  if (options.quiet && options.serverLog)
+    throw usageError(`${parsed.spelled?.quiet ?? '-q'} (no status output) and ${parsed.spelled?.serverLog ?? '--server-log'} (stream the server's log) contradict each other; pick one`)
   // the client's own help, version or housekeeping needs no model: run it at once
   if (client?.needsNoServer(parsed.passthrough)) return withSignals((signals) => runDirect(locateClient(client, env), parsed.passthrough, { signals, cwd }))
   const out = new Output({ quiet: Boolean(options.quiet), verbose: Boolean(options.serverLog) })
   const resolved = await resolveFor(parsed, scope)
   const s = resolved.settings
+  const { origins } = resolved
+  const name = (key: Parameters<typeof nameOf>[1]) => nameOf(origins, key)
   mark('settings resolved')
   const clientBinary = client ? await clientOrInstall(client, env, out, Boolean(options.dryRun)) : undefined
   if (client) {
@@ -154,17 +157,18 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   let prepared: PreparedPlace | undefined
   let choice
   if (s.url) {
-    if (s.on) throw usageError(`--url is a server that runs already and --on ${s.on} starts one there: pick one`)
-    if (s.useSlurm) throw usageError('--url is a server that runs already and --slurm starts one in a job: pick one')
+    if (s.on) throw usageError(`${name('url')} is a server that runs already and ${saidOf(origins, 'on', s.on)} starts one there: pick one`)
+    if (s.useSlurm) throw usageError(`${name('url')} is a server that runs already and ${saidOf(origins, 'useSlurm')} starts one in a job: pick one`)
     // a remote server's model is -m, MRS_MODEL or the preset's (the config's top-level model is for local servers)
     choice = { model: s.model, rule: s.model && resolved.modelSource ? namedBy(resolved.modelSource, resolved.preset) : undefined }
   } else {
     const place = placeFor(s, options.mistralrs as string | undefined)
-    if (place.kind !== 'slurm' && (s.slurmArgs.length || s.slurmNodes)) throw usageError(`${s.slurmArgs.length ? '--slurm-arg' : '--slurm-nodes'} is for a server in a Slurm job: add --slurm`)
-    if (place.kind === 'slurm' && place.nodes > 1 && s.smallModel) throw usageError(`--small-model with --slurm-nodes ${place.nodes}: a second model is served with mistral.rs's from-config, which multi-node serving does not take; leave one out`)
-    if (place.kind === 'local') await validateHost(s.host)
+    if (place.kind !== 'slurm' && (s.slurmArgs.length || s.slurmNodes)) throw usageError(`${s.slurmArgs.length ? name('slurmArgs') : name('slurmNodes')} is for a server in a Slurm job: add --slurm`)
+    if (place.kind === 'slurm' && place.nodes > 1 && s.smallModel)
+      throw usageError(`${name('smallModel')} with ${origins.slurmNodes ? saidOf(origins, 'slurmNodes', place.nodes) : `nodes = ${place.nodes} (${origins.slurm?.name ?? '[slurm]'})`}: a second model is served with mistral.rs's from-config, which multi-node serving does not take; leave one out`)
+    if (place.kind === 'local') await validateHost(saidOf(origins, 'host', s.host), s.host)
     else if (s.host !== DEFAULTS.host)
-      throw usageError(`--server-host ${s.host} with ${place.kind === 'slurm' ? '--slurm' : '--on'}: the server listens only on ${describePlace(place)}'s loopback, reached through your ssh; leave --server-host out`)
+      throw usageError(`${saidOf(origins, 'host', s.host)} with ${place.kind === 'slurm' ? saidOf(origins, 'useSlurm') : name('on')}: the server listens only on ${describePlace(place)}'s loopback, reached through your ssh; leave ${name('host')} out`)
     // reaching the place may prompt (ssh: a password, 2FA, a host key): before anything else is said or started
     prepared = await placeModule(place).prepare(place, { env, paths, interactive: onTerminal() && !options.dryRun, mistralrs: place.kind === 'local' ? s.mistralrs : undefined })
     const family = familyKey({ place, binary: prepared.binary, host: s.host, tools: toolsOf(s), serverArgs: s.serverArgs, models: [] })
@@ -207,6 +211,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
     place: prepared ? placeFor(s, options.mistralrs as string | undefined) : undefined,
     clientBinary,
     flagsGiven: parsed.ownArgv.filter((a) => a.startsWith('-')),
+    origins,
   })
   // every check passed: now it is worth asking mistral.rs its version (for --quant auto)
   const plan = prepared ? withVersion(checked, await prepared.version()) : checked
@@ -253,22 +258,22 @@ async function offerSave(model: string, resolved: Resolved, out: Output): Promis
   }
 }
 
-/** A host that does not resolve, or is not an address of this machine, fails now: mistral.rs would fail only after the load. */
-async function validateHost(host: string): Promise<void> {
+/** A host that does not resolve, or is not an address of this machine, fails now: mistral.rs would fail only after the load. `said` is how the user gave it. */
+async function validateHost(said: string, host: string): Promise<void> {
   if (LOOPBACK_HOSTS.has(host)) return
   try {
     const { lookup } = await import('node:dns/promises')
     await lookup(host)
   } catch (e) {
-    throw usageError(`invalid --server-host ${host}: no such host (${(e as NodeJS.ErrnoException).code}); use an address of this machine, such as 0.0.0.0 or 127.0.0.1`)
+    throw usageError(`invalid ${said}: no such host (${(e as NodeJS.ErrnoException).code}); use an address of this machine, such as 0.0.0.0 or 127.0.0.1`)
   }
   const problem = await new Promise<string | undefined>((resolve) => {
     const probe = createServer()
     probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code))
     probe.listen({ port: 0, host }, () => probe.close(() => resolve(undefined)))
   })
-  if (problem === 'EADDRNOTAVAIL') throw usageError(`--server-host ${host} is not an address of this machine; use one of its own, such as 0.0.0.0 or 127.0.0.1`)
-  if (problem) throw usageError(`cannot bind --server-host ${host} (${problem})`)
+  if (problem === 'EADDRNOTAVAIL') throw usageError(`${said} is not an address of this machine; use one of its own, such as 0.0.0.0 or 127.0.0.1`)
+  if (problem) throw usageError(`cannot bind ${said} (${problem})`)
 }
 
 /**
@@ -308,10 +313,10 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     if (s.spec.quantAuto) lines.push('quant:    --quant auto: mistral.rs quantizes the model to fit this machine if it must (retried without it if it fails)')
     else lines.push('quant:    none added (your --server-arg quantizes, or this mistral.rs predates --quant auto)')
     contextWindow = s.spec.context
-    lines.push(`context:  ${contextWindow ? `${contextWindow} tokens (--context-window; the server is sized for it)` : "decided when the server is ready: the smaller of its KV cache and the model's own maximum"}`)
+    lines.push(`context:  ${contextWindow ? `${contextWindow} tokens (${nameOf(plan.origins, 'context')}; the server is sized for it)` : "decided when the server is ready: the smaller of its KV cache and the model's own maximum"}`)
     if (s.attachTo) lines.push(`sharing:  attach to the running server ${s.attachTo}`)
     lines.push(
-      `sharing:  ${s.share ? 'shared with other mrs sessions that ask for the same server' : 'private (--no-share)'}; keep-alive ${s.keepAliveMs / 1000}s; restarts ${s.restarts}; grace ${s.graceMs / 1000}s; timeout ${s.timeoutMs === undefined ? 'none' : `${s.timeoutMs / 1000}s`}`,
+      `sharing:  ${s.share ? 'shared with other mrs sessions that ask for the same server' : `private (${saidOf(plan.origins, 'share')})`}; keep-alive ${s.keepAliveMs / 1000}s; restarts ${s.restarts}; grace ${s.graceMs / 1000}s; timeout ${s.timeoutMs === undefined ? 'none' : `${s.timeoutMs / 1000}s`}`,
     )
   } else {
     url = plan.server.url

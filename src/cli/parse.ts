@@ -15,7 +15,7 @@
 import { cac, type CAC } from 'cac'
 import { ExitCode, MrsError, usageError } from '../errors.js'
 import { closest, editDistance } from '../text.js'
-import { SETTINGS, type Scope, type Settings, flagName, parseSettingValue } from '../config/schema.js'
+import { SETTINGS, type HelpCommand, type Origins, type Scope, type Settings, flagName, flagOrigin, parseSettingValue } from '../config/schema.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
 import type { ClientModule } from '../clients/types.js'
 
@@ -35,6 +35,8 @@ export interface ParsedArgs {
   passthrough: string[]
   /** mrs's own tokens as the user typed them (for "the mrs way back" after a session). */
   ownArgv: string[]
+  /** The spelling the user typed for each own option, by key (`--host` for `host`): messages name it so. */
+  spelled?: Record<string, string>
   /** Help or version was asked for: print it, run nothing. */
   info?: 'help' | 'version'
 }
@@ -58,7 +60,8 @@ const OWN: readonly OwnOption[] = [
   { key: 'preset', flags: ['--preset'], value: 'name', help: 'Use a [presets.NAME] section of the config file', commands: ['doctor', 'models'] },
   { key: 'quiet', flags: ['-q', '--quiet'], help: 'No status output', commands: RUN },
   { key: 'serverLog', flags: ['--server-log', '-v', '--verbose'], help: "Stream the server's log", commands: RUN },
-  { key: 'dryRun', flags: ['--dry-run'], help: 'Print what would run, start nothing', commands: [...RUN, 'setup'] },
+  { key: 'dryRun', flags: ['--dry-run'], help: 'Print what would run, start nothing', commands: RUN },
+  { key: 'dryRun', flags: ['--dry-run'], help: 'Print the file instead of writing it', commands: ['setup'] },
   { key: 'check', flags: ['--check'], help: "Check that the model calls tools through this client's API before launching it (costs a generation)", commands: ['client'] },
   { key: 'json', flags: ['--json'], help: 'Machine-readable output', commands: ['check', 'ps', 'doctor', 'models'] },
   { key: 'watch', flags: ['-w', '--watch'], help: 'Refresh every second (on a terminal)', commands: ['ps'] },
@@ -117,6 +120,10 @@ export interface OptionShape {
   repeat: boolean
   /** `--no-share`: the setting is false when given. */
   negate: boolean
+  /** What it does in this command, for its help. */
+  help: string
+  /** The value's name in help. */
+  value?: string
 }
 
 /** Every spelling mrs takes for a command, minus those its client keeps for itself. */
@@ -131,11 +138,12 @@ export function optionTable(def: Pick<CommandDef, 'kind' | 'scope' | 'name'>, cl
     if (!s.flags || !def.scope || !s.scopes.includes(def.scope)) continue
     // `mistralrs serve -p` is the port; for the clients `-p` is their own (a print or profile option)
     const flags = s.key === 'port' && def.kind === 'serve' ? [...s.flags, '-p'] : s.flags
-    add(flags, { key: s.key, takesValue: s.value !== undefined, repeat: s.kind === 'strings', negate: s.key === 'share' })
+    const help = s.helpIn?.[def.kind as HelpCommand] ?? s.help
+    add(flags, { key: s.key, takesValue: s.value !== undefined, repeat: s.kind === 'strings', negate: s.key === 'share', help, value: s.value })
   }
   for (const o of [...OWN, ...formatOptions()]) {
     if (!o.commands.includes('*') && !o.commands.includes(def.kind)) continue
-    add(o.flags, { key: o.key, takesValue: o.value !== undefined, repeat: Boolean(o.repeat), negate: false })
+    add(o.flags, { key: o.key, takesValue: o.value !== undefined, repeat: Boolean(o.repeat), negate: false, help: o.help, value: o.value })
   }
   return table
 }
@@ -148,7 +156,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (first === '--version' || first === '-V') return { command: '', args: [], options: {}, passthrough: [], ownArgv: [], info: 'version' }
     if (first === '') return { command: '', args: [], options: {}, passthrough: [], ownArgv: [] }
     if (first === '--help' || first === '-h') return { command: '', args: [], options: {}, passthrough: [], ownArgv: [], info: 'help' }
-    throw usageError(`unknown option ${first}; run mrs --help`)
+    const hint = closest(first.split('=')[0]!, ['--version', '--help'])
+    throw usageError(`unknown option ${first}${hint ? ` (did you mean ${hint}?)` : ''}; run mrs --help`)
   }
   const def = defs.find((d) => d.name === first)
   if (!def) {
@@ -176,10 +185,13 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
   const client = def.client
   const table = optionTable(def, client)
   const options: Record<string, unknown> = {}
+  const spelled: Record<string, string> = {}
   const own: string[] = []
   const pass: string[] = []
   const positional: string[] = []
   const mrsLongs = [...table.keys()].filter((k) => k.startsWith('--'))
+  // a near miss of the client's --version is caught too: run as it is, the client would refuse it only after the load
+  const nearMisses = client?.options.includes('--version') ? [...mrsLongs, '--version'] : mrsLongs
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     if (arg === '--') {
@@ -198,12 +210,13 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
       if (client) {
         // a client's own option passes; a near miss of one of mrs's would only fail after the load
         if (name.startsWith('--') && !client.options.includes(name)) {
-          const hint = mrsLongs.map((f) => [f, editDistance(name, f)] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0]?.[0]
+          const hint = nearMisses.map((f) => [f, editDistance(name, f)] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0]?.[0]
           if (hint) throw usageError(`unknown option ${name} (did you mean ${hint}?); to pass ${name} to ${client.name}, put it after --`)
         }
         pass.push(arg)
         continue
       }
+      if (name === '--version' || name === '-V') throw usageError(`mrs ${def.name} has no ${name}; mrs --version prints mrs's version`)
       const hint = closest(name, mrsLongs)
       throw usageError(`unknown option ${name}${hint ? ` (did you mean ${hint}?)` : ''}; run mrs ${def.name} --help`)
     }
@@ -213,6 +226,7 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
       continue
     }
     if (shape.key === 'help') return { command: def.name, args: [], options: {}, passthrough: [], ownArgv: [], info: 'help' }
+    spelled[shape.key] = name
     if (!shape.takesValue) {
       if (eq > 0) throw usageError(`option ${name} takes no value`)
       options[shape.key] = shape.negate ? false : true
@@ -226,11 +240,11 @@ function splitArgs(args: readonly string[], def: CommandDef): ParsedArgs {
     options[shape.key] = shape.repeat ? [...((options[shape.key] as string[] | undefined) ?? []), value] : value
     own.push(name, value)
   }
-  return { command: def.name, args: positional, options, passthrough: pass, ownArgv: own }
+  return { command: def.name, args: positional, options, passthrough: pass, ownArgv: own, spelled }
 }
 
 /** The settings given as flags, validated; keys absent when the flag was not given. */
-export function settingsFromFlags(options: Record<string, unknown>, scope: Scope): Partial<Settings> {
+export function settingsFromFlags(options: Record<string, unknown>, scope: Scope, spelled: Record<string, string> = {}): Partial<Settings> {
   const out: Partial<Settings> = {}
   for (const def of SETTINGS) {
     if (!def.flags || !def.scopes.includes(scope)) continue
@@ -239,8 +253,19 @@ export function settingsFromFlags(options: Record<string, unknown>, scope: Scope
     try {
       ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, raw)
     } catch (e) {
-      throw new MrsError(`invalid ${flagName(def)} ${JSON.stringify(String(raw))}: ${(e as Error).message}`, ExitCode.Usage)
+      throw new MrsError(`invalid ${spelled[def.key] ?? flagName(def)} ${JSON.stringify(String(raw))}: ${(e as Error).message}`, ExitCode.Usage)
     }
+  }
+  return out
+}
+
+/** Where each setting given as a flag came from: the spelling typed, and its value. */
+export function flagOrigins(parsed: Pick<ParsedArgs, 'options' | 'spelled'>): Origins {
+  const out: Origins = {}
+  for (const def of SETTINGS) {
+    const raw = parsed.options[def.key]
+    if (raw === undefined || !def.flags) continue
+    out[def.key] = flagOrigin(parsed.spelled?.[def.key] ?? flagName(def)!, raw)
   }
   return out
 }
@@ -258,15 +283,15 @@ export function buildCli(): CAC {
   const cli = cac('mrs')
   for (const def of commandDefs()) {
     const cmd = cli.command(`${def.name}${def.args ? ` ${def.args}` : ''}`, def.description, { ignoreOptionDefaultValue: true })
+    const table = [...optionTable(def, def.client)]
     const seen = new Set<string>()
-    for (const [flag, shape] of optionTable(def, def.client)) {
+    for (const [, shape] of table) {
       if (seen.has(shape.key) || shape.key === 'help') continue
       seen.add(shape.key)
-      const spellings = [...optionTable(def, def.client)].filter(([, s]) => s.key === shape.key).map(([f]) => f)
-      const setting = SETTINGS.find((s) => s.key === shape.key)
-      const own = [...OWN, ...formatOptions()].find((o) => o.key === shape.key)
-      void flag
-      cmd.option(rawName(spellings, setting ? setting.value : own?.value), setting?.help ?? own?.help ?? '')
+      // taken, so that the refusal says why, but not offered where no client it serves has a slot for a second model
+      if (shape.key === 'smallModel' && !offersSmallModel(def)) continue
+      const spellings = table.filter(([, s]) => s.key === shape.key).map(([f]) => f)
+      cmd.option(rawName(spellings, shape.value), shape.help)
     }
     if (def.client) {
       const c = def.client
@@ -285,11 +310,20 @@ export function buildCli(): CAC {
     sections[0] = { body: def ? `mrs ${def.name} — ${def.description}` : `mrs ${VERSION} — coding agents on a local mistral.rs model` }
     for (const s of sections) s.body = s.body.replace(/ \(default: true\)/g, '').replace(/ +$/gm, '')
     if (def?.client) sections.splice(sections.length - 1, 0, ...clientHelp(def.client))
-    if (!def) sections.splice(sections.length - 1, 0, ...mainHelp())
-    return sections
+    if (def) return sections
+    // one pointer to every command's own help, not a line per command
+    const main = sections.filter((s) => !s.title?.startsWith('For more info'))
+    main.splice(main.length - 1, 0, ...mainHelp())
+    return [...main, { body: "A command's options and examples: mrs COMMAND --help" }]
   })
   cli.option('-V, --version', 'Print the version')
   return cli
+}
+
+function offersSmallModel(def: CommandDef): boolean {
+  if (def.client) return def.client.smallModelSlot
+  if (def.kind === 'setup') return CLIENTS.some((c) => c.setup && c.smallModelSlot)
+  return true
 }
 
 function clientHelp(c: ClientModule): { title: string; body: string }[] {

@@ -12,6 +12,8 @@ import { PRESET_EXTRA_KEYS, SETTING_BY_TOML, type Settings, parseSettingValue } 
 
 export interface Preset {
   settings: Partial<Settings>
+  /** The values as written, for messages that quote them. */
+  raw?: RawSettings
   /** The client its alias runs (`mrs alias`). */
   client?: string
   description?: string
@@ -22,8 +24,12 @@ export interface ConfigFile {
   /** False when the default path has no file: that is fine, all defaults apply. */
   exists: boolean
   settings: Partial<Settings>
+  /** The top-level values as written, for messages that quote them. */
+  raw?: RawSettings
   presets: Record<string, Preset>
 }
+
+export type RawSettings = Partial<Record<keyof Settings, unknown>>
 
 const configError = (path: string, message: string) => new MrsError(`config error in ${path}: ${message}`, ExitCode.Config)
 
@@ -68,13 +74,15 @@ export async function parseConfigText(path: string, text: string): Promise<Confi
     doc = parse(text) as Record<string, unknown>
   } catch (e) {
     if (e instanceof TomlError) {
+      const open = unclosedString(text, e)
+      if (open) throw new MrsError(`${path}:${open.line}:${open.column}: invalid TOML: this string is not closed; end it with ${open.quote}${open.quote.length === 1 ? ' on the same line' : ''}`, ExitCode.Config)
       const reason = e.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '')
       throw new MrsError(`${path}:${e.line}:${e.column}: invalid TOML: ${reason}`, ExitCode.Config)
     }
     throw e
   }
   const { presets: rawPresets, ...top } = doc
-  const settings = readSettings(path, top, '')
+  const { settings, raw } = readSettings(path, top, '')
   // no prototype: a preset named "toString" or "__proto__" is just a name
   const presets: Record<string, Preset> = Object.create(null)
   if (rawPresets !== undefined) {
@@ -86,15 +94,45 @@ export async function parseConfigText(path: string, text: string): Promise<Confi
         throw configError(path, `"presets.${name}.client" must be one of ${CLIENT_NAMES.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(client)}`)
       if (description !== undefined && typeof description !== 'string')
         throw configError(path, `"presets.${name}.description" must be a string`)
-      presets[name] = { settings: readSettings(path, rest, `presets.${name}.`), client: client as string | undefined, description }
+      presets[name] = { ...readSettings(path, rest, `presets.${name}.`), client: client as string | undefined, description }
     }
   }
-  return { path, exists: true, settings, presets }
+  return { path, exists: true, settings, raw, presets }
 }
 
-function readSettings(path: string, table: Record<string, unknown>, prefix: string): Partial<Settings> {
+/**
+ * A string left open: smol-toml reports the line's end ("control characters
+ * are not allowed in strings") or the file's ("unfinished string"); the user
+ * needs the quote that opened it.
+ */
+function unclosedString(text: string, e: TomlError): { line: number; column: number; quote: string } | undefined {
+  const lineText = text.split('\n')[e.line - 1]?.replace(/\r$/, '') ?? ''
+  const atEnd = e.column > lineText.length
+  if (!/unfinished string/.test(e.message) && !(atEnd && /control characters are not allowed in strings/.test(e.message))) return undefined
+  // walk the line as TOML reads it: the string still open at its end is the one
+  let open: { column: number; quote: string } | undefined
+  for (let i = 0; i < lineText.length; i++) {
+    const c = lineText[i]!
+    if (open) {
+      if (open.quote.startsWith('"') && c === '\\') i++
+      else if (lineText.startsWith(open.quote, i)) {
+        i += open.quote.length - 1
+        open = undefined
+      }
+    } else if (c === '#') break
+    else if (c === '"' || c === "'") {
+      const quote = lineText.startsWith(c.repeat(3), i) ? c.repeat(3) : c
+      open = { column: i + 1, quote }
+      i += quote.length - 1
+    }
+  }
+  return open && { line: e.line, ...open }
+}
+
+function readSettings(path: string, table: Record<string, unknown>, prefix: string): { settings: Partial<Settings>; raw: RawSettings } {
   const out: Partial<Settings> = {}
-  for (const [key, raw] of Object.entries(table)) {
+  const raw: RawSettings = {}
+  for (const [key, value] of Object.entries(table)) {
     const def = SETTING_BY_TOML.get(key)
     if (!def) {
       const known = [...SETTING_BY_TOML.keys(), ...(prefix ? PRESET_EXTRA_KEYS : ['presets'])]
@@ -102,12 +140,13 @@ function readSettings(path: string, table: Record<string, unknown>, prefix: stri
       throw configError(path, `unknown key "${prefix}${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`)
     }
     try {
-      ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, raw, 'toml')
+      ;(out as Record<string, unknown>)[def.key] = parseSettingValue(def, value, 'toml')
     } catch (e) {
-      throw configError(path, `"${prefix}${key}" ${(e as Error).message}, got ${JSON.stringify(raw)}`)
+      throw configError(path, `"${prefix}${key}" ${(e as Error).message}, got ${JSON.stringify(value)}`)
     }
+    raw[def.key] = value
   }
-  return out
+  return { settings: out, raw }
 }
 
 const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date)

@@ -9,7 +9,7 @@ import { ExitCode, MrsError } from '../errors.js'
 import { closest } from '../text.js'
 import { type Env, xdgDir } from '../paths.js'
 import { loadConfigFile, type ConfigFile } from './file.js'
-import { DEFAULTS, SETTINGS, type Scope, type Settings, parseSettingValue } from './schema.js'
+import { DEFAULTS, SETTINGS, type Origin, type Origins, type Scope, type Settings, envOrigin, parseSettingValue, tomlOrigin } from './schema.js'
 
 export function defaultConfigPath(env: Env): string {
   return join(xdgDir(env, 'XDG_CONFIG_HOME', '.config'), 'mrs', 'config.toml')
@@ -21,7 +21,7 @@ export async function loadConfig(flagPath: string | undefined, env: Env): Promis
   return loadConfigFile(explicit || defaultConfigPath(env), Boolean(explicit))
 }
 
-export function settingsFromEnv(env: Env, scope: Scope): Partial<Settings> {
+export function settingsFromEnv(env: Env, scope: Scope, origins: Origins = {}): Partial<Settings> {
   const out: Partial<Settings> = {}
   for (const def of SETTINGS) {
     if (!def.env || !def.scopes.includes(scope)) continue
@@ -32,7 +32,15 @@ export function settingsFromEnv(env: Env, scope: Scope): Partial<Settings> {
     } catch (e) {
       throw new MrsError(`invalid ${def.env}=${JSON.stringify(raw)}: ${(e as Error).message}`, ExitCode.Usage)
     }
+    origins[def.key] = envOrigin(def.env, raw)
   }
+  return out
+}
+
+/** Where each setting of a config file's layer (its top level, or a preset) was written. */
+function tomlOrigins(kind: 'config' | 'preset', raw: Partial<Record<keyof Settings, unknown>> | undefined, where: string): Origins {
+  const out: Origins = {}
+  for (const def of SETTINGS) if (raw && def.key in raw) out[def.key] = tomlOrigin(kind, def.toml, raw[def.key], where)
   return out
 }
 
@@ -45,12 +53,15 @@ export interface Resolved {
   preset?: string
   /** Set when a layer named the model. */
   modelSource?: ModelSource
+  /** How the user gave each setting that is not a default: messages name it so. */
+  origins: Origins
 }
 
-export function resolveSettings(opts: { config: ConfigFile; preset?: string; env: Env; flags: Partial<Settings>; scope: Scope }): Resolved {
+export function resolveSettings(opts: { config: ConfigFile; preset?: string; env: Env; flags: Partial<Settings>; flagOrigins?: Origins; scope: Scope }): Resolved {
   const { config, env, flags, scope } = opts
   const presetName = opts.preset ?? (env.MRS_PRESET || undefined)
   let preset: Partial<Settings> = {}
+  let presetOrigins: Origins = {}
   if (presetName !== undefined) {
     // own properties only: `--preset toString` is an unknown preset, not a function
     const found = Object.hasOwn(config.presets, presetName) ? config.presets[presetName] : undefined
@@ -64,15 +75,20 @@ export function resolveSettings(opts: { config: ConfigFile; preset?: string; env
       )
     }
     preset = found.settings
+    presetOrigins = tomlOrigins('preset', found.raw, `[presets.${presetName}]`)
   }
-  const fromEnv = settingsFromEnv(env, scope)
-  const layers: [ModelSource, Partial<Settings>][] = [
-    ['config', defined(config.settings)],
-    ['preset', defined(preset)],
-    ['env', defined(fromEnv)],
-    ['flag', defined(flags)],
+  const envOrigins: Origins = {}
+  const fromEnv = settingsFromEnv(env, scope, envOrigins)
+  const layers: [ModelSource, Partial<Settings>, Origins][] = [
+    ['config', defined(config.settings), tomlOrigins('config', config.raw, config.path)],
+    ['preset', defined(preset), presetOrigins],
+    ['env', defined(fromEnv), envOrigins],
+    ['flag', defined(flags), opts.flagOrigins ?? {}],
   ]
-  const settings: Settings = liftServerAddress(Object.assign({ ...DEFAULTS }, ...layers.map(([, l]) => l)))
+  // the layer that gave a setting names it: its origin wins as its value does
+  const origins: Origins = {}
+  for (const [, layer, named] of layers) for (const key of Object.keys(layer) as (keyof Settings)[]) if (named[key]) origins[key] = named[key]
+  const settings: Settings = liftServerAddress(Object.assign({ ...DEFAULTS }, ...layers.map(([, l]) => l)), origins)
   // [slurm] of a preset adds to the config's own, key by key
   const slurm = Object.assign({}, ...layers.map(([, l]) => l.slurm ?? {}))
   if (Object.keys(slurm).length) settings.slurm = slurm
@@ -80,7 +96,9 @@ export function resolveSettings(opts: { config: ConfigFile; preset?: string; env
   const usable = settings.url ? layers.filter(([source]) => source !== 'config') : layers
   const chosen = [...usable].reverse().find(([, l]) => l.model !== undefined)
   settings.model = chosen?.[1].model
-  return { settings, config, preset: presetName, modelSource: chosen?.[0] }
+  if (chosen?.[2].model) origins.model = chosen[2].model
+  else delete origins.model
+  return { settings, config, preset: presetName, modelSource: chosen?.[0], origins }
 }
 
 /**
@@ -88,34 +106,45 @@ export function resolveSettings(opts: { config: ConfigFile; preset?: string; env
  * (--server-port) said another way: mistral.rs itself always listens on
  * loopback behind the keeper, and the address clients reach goes through the
  * same guard as --server-host (tools that run code are refused on a public
- * address). So it is taken out of the server's arguments and used as that.
+ * address). So it is taken out of the server's arguments and used as that
+ * (and `origins`, when given, name it as written there).
  */
-export function liftServerAddress(settings: Settings): Settings {
+export function liftServerAddress(settings: Settings, origins?: Origins): Settings {
+  // `--server-arg=--host=…` on the command line, `--host` in server_args of a config file or preset
+  const given = origins?.serverArgs
+  const spell = (name: string, value?: string): Origin =>
+    !given || given.kind === 'flag'
+      ? { kind: 'flag', name: `--server-arg=${name}`, said: `--server-arg=${name}${value === undefined ? '' : `=${value}`}` }
+      : { kind: given.kind, name: `${name} in ${given.name}`, said: `${name}${value === undefined ? '' : ` ${value}`} in ${given.name}` }
   const args = [...settings.serverArgs]
-  const take = (names: string[]): string | undefined => {
-    let value: string | undefined
+  const take = (names: string[]): Origin & { value: string } | undefined => {
+    let found: (Origin & { value: string }) | undefined
     for (let i = 0; i < args.length; ) {
       const [name, inline] = args[i]!.split(/=(.*)/s) as [string, string | undefined]
       if (!names.includes(name)) {
         i++
         continue
       }
-      const given = inline ?? args[i + 1]
-      if (given === undefined) throw new MrsError(`--server-arg ${name} needs a value`, ExitCode.Usage)
+      const value = inline ?? args[i + 1]
+      if (value === undefined) throw new MrsError(`${spell(name).name} needs a value`, ExitCode.Usage)
       args.splice(i, inline === undefined ? 2 : 1)
-      value = given
+      found = { ...spell(name, value), value }
     }
-    return value
+    return found
   }
   const host = take(['--host'])
   const port = take(['-p', '--port'])
   if (host === undefined && port === undefined) return settings
   const out: Settings = { ...settings, serverArgs: args, serverArgsAddress: true }
-  if (host !== undefined) out.host = host
+  if (host !== undefined) {
+    out.host = host.value
+    if (origins) origins.host = { kind: host.kind, name: host.name, said: host.said }
+  }
   if (port !== undefined) {
-    const n = Number(port)
-    if (!/^\d+$/.test(port) || n < 1 || n > 65535) throw new MrsError(`invalid --server-arg port "${port}": must be a port number from 1 to 65535`, ExitCode.Usage)
+    const n = Number(port.value)
+    if (!/^\d+$/.test(port.value) || n < 1 || n > 65535) throw new MrsError(`invalid ${port.said}: must be a port number from 1 to 65535`, ExitCode.Usage)
     out.port = n
+    if (origins) origins.port = { kind: port.kind, name: port.name, said: port.said }
   }
   return out
 }

@@ -10,6 +10,7 @@
  * collisions, and mrs gives way to the client on those).
  */
 import { parseDuration } from '../duration.js'
+import { shellQuote } from '../text.js'
 
 /** Where a setting's flag is taken: `mrs serve`, the client commands, `mrs check`, `mrs env`/`setup`. */
 export type Scope = 'serve' | 'client' | 'check' | 'env'
@@ -97,27 +98,34 @@ export interface SettingDef {
   /** The value's name in help, for flags that take one. */
   value?: string
   scopes: readonly Scope[]
+  /** What it does for a client command; `helpIn` says it for another command where that differs. */
   help: string
+  helpIn?: Partial<Record<HelpCommand, string>>
 }
 
+/** The commands whose help may say a setting another way: `env` and `setup` point a client at a server the user runs. */
+export type HelpCommand = 'serve' | 'check' | 'env' | 'setup'
+
 const RUN: readonly Scope[] = ['serve', 'client', 'check']
+/** The same words for `mrs env` and `mrs setup`. */
+const POINT = (text: string): Partial<Record<HelpCommand, string>> => ({ env: text, setup: text })
 const LOCAL: readonly Scope[] = ['serve', 'client', 'check']
 
 export const SETTINGS: readonly SettingDef[] = [
-  { key: 'model', toml: 'model', env: 'MRS_MODEL', kind: 'model', flags: ['-m', '--model'], value: 'id', scopes: [...RUN, 'env'], help: 'Model: a Hugging Face id or a local directory (default: a running server, the config file, or a picker)' },
-  { key: 'smallModel', toml: 'small_model', env: 'MRS_SMALL_MODEL', kind: 'model', flags: ['--small-model'], value: 'id', scopes: ['serve', 'client', 'env'], help: "Serve a second, small model beside it for the client's background work (where the client has a slot for one)" },
-  { key: 'port', toml: 'port', env: 'MRS_PORT', kind: 'port', flags: ['--server-port', '--port'], value: 'n', scopes: [...LOCAL, 'env'], help: 'Port for mistral.rs (default: a free port)' },
+  { key: 'model', toml: 'model', env: 'MRS_MODEL', kind: 'model', flags: ['-m', '--model'], value: 'id', scopes: [...RUN, 'env'], help: 'Model: a Hugging Face id or a local directory (default: a running server, the config file, or a picker)', helpIn: { serve: "Model: a Hugging Face id or a local directory (default: the config file's, or a picker)", ...POINT("The model the client asks for (default: the running mrs server's, else the server's default)") } },
+  { key: 'smallModel', toml: 'small_model', env: 'MRS_SMALL_MODEL', kind: 'model', flags: ['--small-model'], value: 'id', scopes: ['serve', 'client', 'env'], help: "Serve a second, small model beside it for the client's background work (where the client has a slot for one)", helpIn: { serve: 'Serve a second, small model beside it, for the background work of the clients that have a slot for one', ...POINT("The client's small model for its background work, where it has a slot for one (default: the running mrs server's second)") } },
+  { key: 'port', toml: 'port', env: 'MRS_PORT', kind: 'port', flags: ['--server-port', '--port'], value: 'n', scopes: [...LOCAL, 'env'], help: 'The port clients reach the server on (default: a free one)', helpIn: POINT('The port of a server on this machine (default: the running mrs server, else port 1234)') },
   { key: 'host', toml: 'host', env: 'MRS_HOST', kind: 'string', flags: ['--server-host', '--host'], value: 'addr', scopes: LOCAL, help: `Address to bind (default: ${DEFAULTS.host}; anything else is reachable without authentication)` },
-  { key: 'webSearch', toml: 'web_search', kind: 'bool', flags: ['--web-search'], scopes: [...RUN, 'env'], help: 'Server-side web search (mistralrs --enable-search)' },
+  { key: 'webSearch', toml: 'web_search', kind: 'bool', flags: ['--web-search'], scopes: [...RUN, 'env'], help: 'Server-side web search (mistralrs --enable-search)', helpIn: POINT("The server runs web search: the client offers its web-search tool") },
   { key: 'codeExecution', toml: 'code_execution', kind: 'bool', flags: ['--code-execution'], scopes: LOCAL, help: 'Server-side Python execution (mistralrs --enable-code-execution)' },
   { key: 'shell', toml: 'shell', kind: 'bool', flags: ['--shell-tool', '--shell'], scopes: LOCAL, help: 'Server-side shell tool (mistralrs --enable-shell)' },
-  { key: 'agent', toml: 'agent', kind: 'bool', flags: ['--agent-tools', '--agent'], scopes: [...RUN, 'env'], help: 'All server-side agent tools: search, code, shell (mistralrs --agent)' },
+  { key: 'agent', toml: 'agent', kind: 'bool', flags: ['--agent-tools', '--agent'], scopes: [...RUN, 'env'], help: 'All server-side agent tools: search, code, shell (mistralrs --agent)', helpIn: POINT("The server runs mistral.rs's agent tools (--agent): the client offers its web-search tool") },
   { key: 'allowRemoteTools', toml: 'allow_remote_tools', kind: 'bool', flags: ['--allow-remote-tools'], scopes: LOCAL, help: 'Allow code execution or shell tools on a non-loopback host' },
   { key: 'serverArgs', toml: 'server_args', kind: 'strings', flags: ['--server-arg'], value: 'arg', scopes: LOCAL, help: 'Pass one argument to mistralrs serve (repeatable: --server-arg=--isq --server-arg=4)' },
   { key: 'mistralrs', toml: 'mistralrs', env: 'MRS_MISTRALRS', kind: 'string', flags: ['--mistralrs'], value: 'path', scopes: LOCAL, help: 'The mistralrs binary (default: found on PATH)' },
-  { key: 'timeoutMs', toml: 'timeout', env: 'MRS_TIMEOUT', kind: 'duration', flags: ['--timeout'], value: 'duration', scopes: LOCAL, help: 'Give up if the server is not ready in time, e.g. 90s, 10m; 0 means no limit (default: wait while it lives; with --url, do not wait)' },
+  { key: 'timeoutMs', toml: 'timeout', env: 'MRS_TIMEOUT', kind: 'duration', flags: ['--timeout'], value: 'duration', scopes: LOCAL, help: 'Give up if the server is not ready in time, e.g. 90s, 10m; 0 means no limit (default: wait while it lives; with --url, do not wait)', helpIn: { serve: 'Give up if the server is not ready in time, e.g. 90s, 10m; 0 means no limit (default: wait while it lives)' } },
   { key: 'graceMs', toml: 'grace', env: 'MRS_GRACE', kind: 'duration', flags: ['--grace'], value: 'duration', scopes: LOCAL, help: `Time the server gets to exit after SIGTERM before SIGKILL (default: ${DEFAULTS.graceMs / 1000}s)` },
-  { key: 'context', toml: 'context', env: 'MRS_CONTEXT', kind: 'int', flags: ['--context-window', '--context'], value: 'tokens', scopes: [...RUN, 'env'], help: 'The context window: the server is sized for it and the client told it (default: what the server holds and the model takes)' },
+  { key: 'context', toml: 'context', env: 'MRS_CONTEXT', kind: 'int', flags: ['--context-window', '--context'], value: 'tokens', scopes: [...RUN, 'env'], help: 'The context window: the server is sized for it and the client told it (default: what the server holds and the model takes)', helpIn: { serve: 'The context window the server is sized for; the clients that use it are told it (default: what the server holds and the model takes)', check: 'The context window the server is sized for (default: what the server holds and the model takes)', ...POINT("The context window the client is told (default: the running mrs server's, else the model's config.json)") } },
   { key: 'restarts', toml: 'restarts', env: 'MRS_RESTARTS', kind: 'int', flags: ['--restarts'], value: 'n', scopes: LOCAL, help: `Restart a server that dies mid-session up to n times (default: ${DEFAULTS.restarts})` },
   { key: 'keepAliveMs', toml: 'keep_alive', env: 'MRS_KEEP_ALIVE', kind: 'duration', flags: ['--keep-alive'], value: 'duration', scopes: LOCAL, help: `Keep a shared server up this long after the last session ends (default: ${DEFAULTS.keepAliveMs / 1000}s)` },
   { key: 'share', toml: 'share', env: 'MRS_SHARE', kind: 'bool', flags: ['--no-share'], scopes: LOCAL, help: 'Start a private server (by default one is shared with other mrs sessions)' },
@@ -127,8 +135,8 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'slurmArgs', toml: 'slurm_args', kind: 'strings', flags: ['--slurm-arg'], value: 'arg', scopes: RUN, help: 'One more sbatch option for the job, repeatable: --slurm-arg=--gpus=4 (after [slurm] in the config)' },
   { key: 'slurmNodes', toml: 'slurm_nodes', kind: 'int', flags: ['--slurm-nodes'], value: 'n', scopes: RUN, help: "Spread the model over n nodes (mistral.rs's multi-node tensor parallelism)" },
   { key: 'slurm', toml: 'slurm', kind: 'slurmTable', scopes: RUN, help: 'The job: partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes' },
-  { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flags: ['--url'], value: 'url', scopes: ['client', 'check', 'env'], help: 'Use a mistral.rs server that already runs somewhere; start nothing' },
-  { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flags: ['--api-key-env'], value: 'var', scopes: ['client', 'check', 'env'], help: 'With --url: send $VAR as the bearer token (for a server behind an authenticating proxy)' },
+  { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flags: ['--url'], value: 'url', scopes: ['client', 'check', 'env'], help: 'Use a mistral.rs server that already runs somewhere; start nothing', helpIn: POINT("The server's URL (default: the running mrs server's, else http://127.0.0.1:1234)") },
+  { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flags: ['--api-key-env'], value: 'var', scopes: ['client', 'check', 'env'], help: 'With --url: send $VAR as the bearer token (for a server behind an authenticating proxy)', helpIn: POINT('With --url: the client sends $VAR as the bearer token (for a server behind an authenticating proxy)') },
 ]
 
 /** Keys a preset may hold beyond the settings themselves. */
@@ -217,4 +225,48 @@ export function parseSettingValue(def: SettingDef, raw: unknown, source: Source 
 /** The canonical flag of a setting, for messages: `--server-port`. */
 export function flagName(def: SettingDef): string | undefined {
   return def.flags?.find((f) => f.startsWith('--'))
+}
+
+/**
+ * How the user gave a setting, so that a message names it as they wrote it:
+ * the flag as typed (`--host`, not `--server-host`), the variable, or the
+ * config key and where it is.
+ */
+export interface Origin {
+  kind: 'flag' | 'env' | 'config' | 'preset'
+  /** `--host`, `MRS_HOST`, `host in /home/me/.config/mrs/config.toml`, `host in [presets.gpu]` */
+  name: string
+  /** With its value: `--host 0.0.0.0`, `MRS_HOST=0.0.0.0`, `host = "0.0.0.0" in …` */
+  said: string
+}
+
+/** The origin of each setting a layer gave (the one that won the merge). */
+export type Origins = Partial<Record<keyof Settings, Origin>>
+
+export function flagOrigin(spelling: string, raw: unknown): Origin {
+  const values = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : []
+  // a value that looks like an option is written the way it must be typed: --server-arg=--isq
+  const said = values.length ? values.map((v) => (v.startsWith('-') ? `${spelling}=${shellQuote(v)}` : `${spelling} ${shellQuote(v)}`)).join(' ') : spelling
+  return { kind: 'flag', name: spelling, said }
+}
+
+export function envOrigin(variable: string, raw: string): Origin {
+  return { kind: 'env', name: variable, said: `${variable}=${shellQuote(raw)}` }
+}
+
+/** A key of the config file's top level (`where` is its path), or of a preset (`where` is `[presets.NAME]`). */
+export function tomlOrigin(kind: 'config' | 'preset', key: string, raw: unknown, where: string): Origin {
+  const value = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? '{ … }' : JSON.stringify(raw)
+  return { kind, name: `${key} in ${where}`, said: `${key} = ${value} in ${where}` }
+}
+
+/** A setting as a message names it: as the user gave it, else by its canonical flag (or config key). */
+export function nameOf(origins: Origins | undefined, key: keyof Settings): string {
+  const def = SETTING_BY_KEY.get(key)!
+  return origins?.[key]?.name ?? flagName(def) ?? def.toml
+}
+
+/** A setting with its value, as the user gave it: `--host 0.0.0.0`, `MRS_SLURM=1`, `host = "0.0.0.0" in …` (a switch without one). */
+export function saidOf(origins: Origins | undefined, key: keyof Settings, value?: string | number): string {
+  return origins?.[key]?.said ?? (value === undefined ? nameOf(undefined, key) : `${nameOf(undefined, key)} ${value}`)
 }

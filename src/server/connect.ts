@@ -26,6 +26,8 @@ export interface ServerRequest {
   spec: ServerSpec
   /** Explicit --port; undefined picks a free one. */
   port?: number
+  /** How the user gave that port (`--port`, `MRS_PORT`, `port in …`), for the message when it is taken. */
+  portName?: string
   share: boolean
   /** Attach to exactly this server (its model was chosen because it runs). */
   attachTo?: string
@@ -243,7 +245,7 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
   if (port !== undefined && !(await portIsFree(port, host))) {
     // said here with who holds it, when mrs can tell; the keeper's own bind is what makes it atomic
     const owner = (await listServers(paths)).find((s) => s.info.port === port)
-    const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : '; pick another with --server-port, or leave it out for a free one'
+    const by = owner ? ` by mrs server ${owner.info.id} (${owner.info.models.join(', ')}); stop it with: mrs stop ${owner.info.id}` : `; pick another ${req.portName ?? '--server-port'} or leave it out for a free one`
     throw new MrsError(`port ${port} is already in use${by}`, ExitCode.PortInUse)
   }
 

@@ -6,12 +6,13 @@
 import { ExitCode, MrsError } from '../errors.js'
 import { formatCap, getJson, modelIds, MODEL_LIST_MAX_BYTES } from '../http.js'
 import type { ServerInfo } from '../keeper/protocol.js'
+import { nameOf, type Origins } from '../config/schema.js'
 import type { Paths } from '../paths.js'
 import { printable, shortList } from '../text.js'
 import { listServers } from './registry.js'
 
 /** The ids `GET /v1/models` lists, or one clear error (exit 69). */
-export async function listModels(url: string, headers: Record<string, string> | undefined, apiKeyEnv: string | undefined, signal: AbortSignal): Promise<string[]> {
+export async function listModels(url: string, headers: Record<string, string> | undefined, apiKeyEnv: string | undefined, signal: AbortSignal, origins?: Origins): Promise<string[]> {
   let res
   try {
     res = await getJson(`${url}/v1/models`, { headers, timeoutMs: 10_000, maxBytes: MODEL_LIST_MAX_BYTES, signal })
@@ -20,10 +21,10 @@ export async function listModels(url: string, headers: Record<string, string> | 
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message
     if (code === 'ETOOBIG') throw new MrsError(`${url}/v1/models sent more than ${formatCap(MODEL_LIST_MAX_BYTES)}, which is no model list; is this a mistral.rs server?`, ExitCode.Unreachable)
     if (code === 'ETIMEDOUT') throw new MrsError(`${url}/v1/models did not answer completely within 10 s; is this a mistral.rs server, and is it overloaded?`, ExitCode.Unreachable)
-    throw new MrsError(`cannot reach ${url} (${code}); is the server running, and is --url right?`, ExitCode.Unreachable)
+    throw new MrsError(`cannot reach ${url} (${code}); is the server running, and is ${nameOf(origins, 'url')} right?`, ExitCode.Unreachable)
   }
   if (res.status === 401 || res.status === 403)
-    throw new MrsError(`${url} refused ${apiKeyEnv ? `the key in $${apiKeyEnv}` : 'the request (no key sent; pass --api-key-env VAR)'} with HTTP ${res.status}`, ExitCode.Unreachable)
+    throw new MrsError(`${url} refused ${apiKeyEnv ? `the key in $${apiKeyEnv}${origins?.apiKeyEnv && origins.apiKeyEnv.kind !== 'flag' ? ` (${origins.apiKeyEnv.name})` : ''}` : 'the request (no key sent; pass --api-key-env VAR)'} with HTTP ${res.status}`, ExitCode.Unreachable)
   const ids = modelIds(res.body)
   if (res.status !== 200 || !ids)
     throw new MrsError(`${url}/v1/models answered HTTP ${res.status}${ids ? '' : ' without a model list'}; is this a mistral.rs server?`, ExitCode.Unreachable)

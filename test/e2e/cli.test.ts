@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 
@@ -69,6 +69,112 @@ describe('the mrs command line', () => {
       // injected: the settings file, and (headless) the per-machine prompt sections moved after the cached part
       expect(args(sb).slice(3)).toEqual(['--continue', '--resume', 'abc-123', '--model', 'X', '-p', 'hi there'])
       expect([args(sb)[0], args(sb)[2]]).toEqual(['--settings', '--exclude-dynamic-system-prompt-sections'])
+    })
+  })
+})
+
+describe('messages that name a setting as the user gave it', () => {
+  const readyLine = (stderr: string) => /^mrs: mistral\.rs is ready at .*$/m.exec(stderr)?.[0] ?? ''
+  it('the ready line says where the window came from: --context, --context-window, MRS_CONTEXT or the config file', async () => {
+    const ways: [string[], Record<string, string>, string | undefined, string][] = [
+      [['--context', '32768'], {}, undefined, 'from --context;'],
+      [['--context-window', '32768'], {}, undefined, 'from --context-window;'],
+      [[], { MRS_CONTEXT: '32768' }, undefined, 'from MRS_CONTEXT;'],
+      [[], {}, 'context = 32768\n', 'from context in '],
+    ]
+    for (const [flags, env, config, from] of ways) {
+      await withSandbox({}, async (sb) => {
+        if (config) sb.writeConfig(config)
+        const result = await sb.run(['claude', '-m', MODEL, ...flags], { env })
+        expect(result.code, result.stderr).toBe(0)
+        expect(readyLine(result.stderr)).toContain(`context 32768 tokens, ${from}`)
+      })
+    }
+  })
+})
+
+describe('mrs env against a running server with two models', () => {
+  it('gives a client without a slot for the second model the first, instead of blaming a --small-model nobody typed', async () => {
+    await withSandbox({}, async (sb) => {
+      const serve = sb.start(['serve', '-m', MODEL, '--small-model', 'Qwen/Qwen3-0.6B'])
+      await serve.waitForStderr(/Press Ctrl-C to stop/)
+      const codex = await sb.run(['env', 'codex'])
+      expect(codex.code, codex.stderr).toBe(0)
+      expect(codex.stdout).toContain(MODEL)
+      expect(codex.stdout).not.toContain('Qwen3-0.6B')
+      // a client with the slot still gets both
+      expect((await sb.run(['env', 'claude'])).stdout).toContain('Qwen3-0.6B')
+      serve.kill('SIGINT')
+      expect((await serve.done()).code).toBe(130)
+      await expectNoLeftovers(sb)
+    })
+  })
+})
+
+describe("a client's --version after its name", () => {
+  it.each([
+    ['claude', '--version', /\(Claude Code\)/],
+    ['codex', '--version', /^codex-cli \d/m],
+    ['codex', '-V', /^codex-cli \d/m],
+  ])('mrs %s %s is the client\'s version, at once: no help page, no server', async (name, flag, version) => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run([name, flag])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(version)
+      expect(result.stdout).not.toMatch(/Usage:/)
+      expect(sb.serverPids()).toEqual([])
+    })
+  })
+})
+
+describe('help that says what each command takes', () => {
+  const help = async (sb: Sandbox, args: string[]) => {
+    const result = await sb.run(args)
+    expect(result.code).toBe(0)
+    return result.stdout
+  }
+
+  it('mrs --help ends with one pointer to the commands\' own help', async () => {
+    await withSandbox({}, async (sb) => {
+      const text = await help(sb, ['--help'])
+      expect(text).not.toMatch(/--help\n\s+\$ mrs \w+ --help/)
+      expect(text).not.toMatch(/mrs help --help/)
+      expect(text.trimEnd().split('\n').at(-1)).toBe("A command's options and examples: mrs COMMAND --help")
+    })
+  })
+
+  it('mrs env and mrs setup list no launch options, and say what theirs do there', async () => {
+    await withSandbox({}, async (sb) => {
+      for (const command of ['env', 'setup']) {
+        const text = await help(sb, [command, '--help'])
+        expect(text, command).not.toMatch(/Serve a second|--server-host|--timeout|start nothing|Port for mistral\.rs|the server is sized/)
+        expect(text, command).toMatch(/--server-port, --port <n> +The port of a server on this machine/)
+      }
+      expect(await help(sb, ['env', '--help'])).toMatch(/--small-model <id> +The client's small model/)
+      // mrs setup writes files only for clients with no slot for a second model
+      expect(await help(sb, ['setup', '--help'])).not.toMatch(/--small-model/)
+      expect(await help(sb, ['setup', '--help'])).toMatch(/--dry-run +Print the file instead of writing it/)
+    })
+  })
+
+  it('mrs serve --help speaks of no --url and no single client', async () => {
+    await withSandbox({}, async (sb) => {
+      const text = await help(sb, ['serve', '--help'])
+      expect(text).not.toMatch(/--url|the client\b|client's/)
+      expect(text).toMatch(/--timeout <duration> +Give up if the server is not ready in time/)
+    })
+  })
+
+  it('mrs models and mrs doctor say what --on means for them', async () => {
+    await withSandbox({}, async (sb) => {
+      for (const command of ['models', 'doctor']) expect(await help(sb, [command, '--help']), command).toMatch(/--on <host> +The models, GPU and mistralrs of this SSH host/)
+    })
+  })
+
+  it('offers --small-model only to a client with a slot for it', async () => {
+    await withSandbox({}, async (sb) => {
+      expect(await help(sb, ['claude', '--help'])).toMatch(/--small-model/)
+      expect(await help(sb, ['codex', '--help'])).not.toMatch(/--small-model/)
     })
   })
 })

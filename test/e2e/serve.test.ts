@@ -129,7 +129,7 @@ describe('mrs serve', () => {
       try {
         const result = await sb.run(['serve', '-m', MODEL, '--port', String(port)])
         expect(result.code).toBe(66)
-        expect(result.stderr).toMatch(new RegExp(`port ${port} is already in use; pick another with --server-port`))
+        expect(result.stderr).toMatch(new RegExp(`port ${port} is already in use; pick another --port or leave it out for a free one`))
         expect(sb.serverPids()).toEqual([])
       } finally {
         blocker.close()

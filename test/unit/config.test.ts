@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { firstInvalidUtf8, parseConfigText, loadConfigFile } from '../../src/config/file.js'
 import { defaultConfigPath, loadConfig, resolveSettings, settingsFromEnv } from '../../src/config/resolve.js'
-import { DEFAULTS } from '../../src/config/schema.js'
+import { DEFAULTS, nameOf, saidOf } from '../../src/config/schema.js'
+import { flagOrigins, parseArgs, settingsFromFlags } from '../../src/cli/parse.js'
 import { ExitCode, MrsError } from '../../src/errors.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -19,6 +20,14 @@ const configError = async (text: string) => {
 describe('config file errors', () => {
   it('shows file:line:column for a syntax error', async () => {
     expect(await configError('model = "a"\nport = [1,\nhost = "x"')).toMatch(/^\/c\/config\.toml:3:1: invalid TOML: /)
+  })
+  it('says a string is not closed, at its opening quote, not that a newline is a control character', async () => {
+    expect(await configError('timeout = "1m"\nmodel = "Qwen/Qwen3-4B\nport = 8080\n')).toBe('/c/config.toml:2:9: invalid TOML: this string is not closed; end it with " on the same line')
+    expect(await configError("model = 'a' # \"\nhost = 'x\r\n")).toBe("/c/config.toml:2:8: invalid TOML: this string is not closed; end it with ' on the same line")
+    expect(await configError('model = "a\\"b')).toBe('/c/config.toml:1:9: invalid TOML: this string is not closed; end it with " on the same line')
+    expect(await configError('model = """a\nb')).toBe('/c/config.toml:1:9: invalid TOML: this string is not closed; end it with """')
+    // a control character inside a closed string is that, and said so
+    expect(await configError('model = "a\u0001b"')).toMatch(/^\/c\/config\.toml:1:\d+: invalid TOML: control characters are not allowed in strings$/)
   })
   it('names an unknown key and suggests the closest', async () => {
     expect(await configError('prot = 8080')).toBe('config error in /c/config.toml: unknown key "prot" (did you mean "port"?)')
@@ -61,7 +70,7 @@ describe('config file errors', () => {
       `model = "Qwen/Q"\nport = 8080\ntimeout = "10m"\nkeep_alive = 30\nserver_args = ["--isq", "4"]\nweb_search = true\n[presets.small]\nmodel = "Qwen/Qwen3-4B"\nclient = "codex"\n`,
     )
     expect(c.settings).toEqual({ model: 'Qwen/Q', port: 8080, timeoutMs: 600_000, keepAliveMs: 30_000, serverArgs: ['--isq', '4'], webSearch: true })
-    expect(c.presets.small).toEqual({ settings: { model: 'Qwen/Qwen3-4B' }, client: 'codex', description: undefined })
+    expect(c.presets.small).toMatchObject({ settings: { model: 'Qwen/Qwen3-4B' }, client: 'codex', description: undefined })
   })
 })
 
@@ -97,6 +106,20 @@ describe('precedence', () => {
     expect(r.settings).toMatchObject({ model: 'preset-model', port: 4444, restarts: 5, host: DEFAULTS.host })
     expect(resolveSettings({ config, preset: 'fast', env: { MRS_PORT: '3333' }, flags: {}, scope: 'client' }).settings.port).toBe(3333)
     expect(resolveSettings({ config, env: {}, flags: {}, scope: 'client' }).settings.port).toBe(1111)
+  })
+  it('remembers how each setting was given, so that messages name it as the user wrote it', async () => {
+    const file = await parseConfigText('/c/config.toml', 'timeout = "30m"\nserver_args = ["--host", "0.0.0.0"]\n[presets.gpu]\napi_key_env = "KEY"\nurl = "http://gpu:1"\n')
+    const parsed = parseArgs(['claude', '--preset', 'gpu', '--context', '8192', '-m', 'M'])
+    const { origins } = resolveSettings({ config: file, preset: 'gpu', env: { MRS_RESTARTS: '0' }, flags: settingsFromFlags(parsed.options, 'client', parsed.spelled), flagOrigins: flagOrigins(parsed), scope: 'client' })
+    expect(saidOf(origins, 'context', 8192)).toBe('--context 8192')
+    expect(nameOf(origins, 'model')).toBe('-m')
+    expect(saidOf(origins, 'restarts', 0)).toBe('MRS_RESTARTS=0')
+    expect(nameOf(origins, 'timeoutMs')).toBe('timeout in /c/config.toml')
+    expect(saidOf(origins, 'apiKeyEnv', 'KEY')).toBe('api_key_env = "KEY" in [presets.gpu]')
+    // the address mistral.rs was given through server_args is the clients' address, and named where it was written
+    expect(saidOf(origins, 'host', '0.0.0.0')).toBe('--host 0.0.0.0 in server_args in /c/config.toml')
+    // what no layer gave is named by its canonical flag
+    expect(nameOf(origins, 'port')).toBe('--server-port')
   })
   it('takes the preset from MRS_PRESET when --preset is absent', () => {
     expect(resolveSettings({ config, env: { MRS_PRESET: 'fast' }, flags: {}, scope: 'client' }).settings.model).toBe('preset-model')

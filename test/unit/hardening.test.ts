@@ -133,7 +133,7 @@ describe('--server-arg --host and --port', () => {
     const lifted = liftServerAddress({ ...DEFAULTS, serverArgs: ['--isq', '4', '--host=0.0.0.0', '--enable-shell', '-p', '4321'] })
     expect(lifted).toMatchObject({ host: '0.0.0.0', port: 4321, serverArgs: ['--isq', '4', '--enable-shell'], serverArgsAddress: true })
     expect(liftServerAddress({ ...DEFAULTS, serverArgs: ['--isq', '4'] }).serverArgsAddress).toBeUndefined()
-    expect(() => liftServerAddress({ ...DEFAULTS, serverArgs: ['--port', 'high'] })).toThrow(/invalid --server-arg port "high"/)
+    expect(() => liftServerAddress({ ...DEFAULTS, serverArgs: ['--port', 'high'] })).toThrow('invalid --server-arg=--port=high: must be a port number from 1 to 65535')
   })
 })
 

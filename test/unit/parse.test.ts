@@ -69,6 +69,19 @@ describe('the typo guard', () => {
   ])('refuses %j before anything starts: a near miss of an mrs option', (argv, typo, meant) => {
     expect(message(argv)).toBe(`unknown option ${typo} (did you mean ${meant}?); to pass ${typo} to ${argv[0]}, put it after --`)
   })
+  it('catches a typo of --version or --help as of any other option', () => {
+    expect(message(['--verison'])).toBe('unknown option --verison (did you mean --version?); run mrs --help')
+    expect(message(['--hlep'])).toBe('unknown option --hlep (did you mean --help?); run mrs --help')
+    // after a client's name, --version is the client's: its near miss would fail only after the load
+    expect(message(['claude', '--verison'])).toBe('unknown option --verison (did you mean --version?); to pass --verison to claude, put it after --')
+    expect(message(['codex', '-m', 'M', '--hepl'])).toBe('unknown option --hepl (did you mean --help?); to pass --hepl to codex, put it after --')
+  })
+  it('passes --version after a client\'s name to the client, and points elsewhere at mrs --version', () => {
+    expect(parseArgs(['claude', '--version'])).toEqual(expect.objectContaining({ passthrough: ['--version'] }))
+    expect(parseArgs(['claude', '--version']).info).toBeUndefined()
+    expect(parseArgs(['codex', '-V']).passthrough).toEqual(['-V'])
+    expect(message(['ps', '--version'])).toBe("mrs ps has no --version; mrs --version prints mrs's version")
+  })
   it('never guesses at a client\'s own option, a short one, or one after --', () => {
     // Claude has --resume, Codex --search, opencode --share: near an mrs option, but the client's own
     expect(message(['claude', '--resume', 'x'])).toBeUndefined()
@@ -123,7 +136,7 @@ describe('argument errors', () => {
 describe('flags to settings', () => {
   const settings = (argv: string[]) => {
     const p = parseArgs(argv)
-    return settingsFromFlags(p.options, p.command === 'serve' ? 'serve' : 'client')
+    return settingsFromFlags(p.options, p.command === 'serve' ? 'serve' : 'client', p.spelled)
   }
   it('types and names every value', () => {
     expect(settings(['serve', '-m', 'Qwen/Q', '-p', '8080', '--timeout', '90s', '--agent', '--server-arg=--isq', '--server-arg=4'])).toEqual({
@@ -135,17 +148,17 @@ describe('flags to settings', () => {
     })
   })
   it.each([
-    [['serve', '-p', '0'], /invalid --server-port "0": must be a port number from 1 to 65535/],
-    [['serve', '-p', '70000'], /invalid --server-port "70000"/],
-    [['serve', '-p', 'abc'], /invalid --server-port "abc"/],
+    [['serve', '-p', '0'], /invalid -p "0": must be a port number from 1 to 65535/],
+    [['serve', '-p', '70000'], /invalid -p "70000"/],
+    [['serve', '--server-port', 'abc'], /invalid --server-port "abc"/],
     [['serve', '--timeout', 'soon'], /invalid --timeout "soon": must be a duration/],
     [['serve', '--keep-alive', '600h'], /invalid --keep-alive "600h": must be at most 596h/],
     [['claude', '--url', 'gpu-box:1234'], /invalid --url "gpu-box:1234": must be an http/],
     [['claude', '--url', 'not a url'], /invalid --url "not a url": must be a URL/],
     [['claude', '--api-key-env', '$KEY'], /invalid --api-key-env/],
-    [['claude', '-m', ''], /invalid --model "": must be a model id/],
-    [['claude', '-m', '--help'], /invalid --model "--help": a model id cannot start with "-"/],
-  ])('%j is a usage error', (argv, message) => {
+    [['claude', '-m', ''], /invalid -m "": must be a model id/],
+    [['claude', '--model', '--help'], /invalid --model "--help": a model id cannot start with "-"/],
+  ])('%j is a usage error, naming the option as it was typed', (argv, message) => {
     expect(() => settings(argv)).toThrow(message)
   })
   it('treats --timeout 0 as no limit', () => {

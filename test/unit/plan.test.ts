@@ -131,7 +131,7 @@ describe('buildPlan', () => {
     for (const serverArgs of [['--enable-code-execution'], ['--enable-shell'], ['--agent'], ['--agentic'], ['--agent=true']]) {
       const e = failure(() => plan('serve', { host: '0.0.0.0', serverArgs }))
       expect(e.exitCode).toBe(ExitCode.Usage)
-      expect(e.message).toMatch(new RegExp(`--host 0\\.0\\.0\\.0 with ${serverArgs[0]!.split('=')[0]} would let anyone who can reach this machine run code on it`))
+      expect(e.message).toMatch(new RegExp(`--server-host 0\\.0\\.0\\.0 with ${serverArgs[0]!.split('=')[0]} would let anyone who can reach this machine run code on it`))
     }
   })
   it('says, on loopback too, that code-running tools serve any local user', () => {

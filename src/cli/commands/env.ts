@@ -15,6 +15,7 @@ import { findExecutable } from '../../process/which.js'
 import { clientArg, resolveFor } from '../commands.js'
 import type { Resolved } from '../../config/resolve.js'
 import { chooseServed, listModels, ownServerAt } from '../../server/remote.js'
+import { nameOf } from '../../config/schema.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 import type { ServerInfo } from '../../keeper/protocol.js'
@@ -48,7 +49,7 @@ async function modelFor(resolved: Resolved, url: string, info: ServerInfo | unde
   if (s.model && resolved.modelSource && resolved.modelSource !== 'config') return s.model
   if (info) return info.models[0]!
   const headers = s.apiKeyEnv ? { authorization: `Bearer ${process.env[s.apiKeyEnv] ?? ''}` } : undefined
-  const ids = await listModels(url, headers, s.apiKeyEnv, AbortSignal.timeout(10_000)).catch((e: unknown) => {
+  const ids = await listModels(url, headers, s.apiKeyEnv, AbortSignal.timeout(10_000), resolved.origins).catch((e: unknown) => {
     const why = e instanceof Error ? e.message.replace(/;.*$/, '') : String(e)
     out.info(`no model list from ${url} now (${why}), so ${s.model ? `the config's model ${s.model} is named` : "the client will ask for the server's default model"}`)
     return undefined
@@ -64,8 +65,9 @@ async function clientContext(parsed: ParsedArgs, client: ClientModule, out: Outp
   const s = resolved.settings
   const { url, info } = await targetServer(s.url, s.port, out)
   const model = await modelFor(resolved, url, info, out)
-  const small = s.smallModel ?? info?.models[1]
-  if (small && !client.smallModelSlot) throw usageError(`--small-model: ${client.title} has no slot for a second model; leave it out`)
+  // the running server's second model is for clients with a slot for one; the others use its first
+  const small = s.smallModel ?? (client.smallModelSlot ? info?.models[1] : undefined)
+  if (small && !client.smallModelSlot) throw usageError(`${nameOf(resolved.origins, 'smallModel')}: ${client.title} has no slot for a second model; leave it out`)
   const contextWindow = s.context ?? (info?.models[0] === model ? info.contextWindow : undefined) ?? (model !== 'default' ? localContextWindow(model, process.env).tokens : undefined)
   const paths = getPaths(process.env)
   // what the client itself can tell (a description of the model it knows, say), when it is installed

@@ -164,7 +164,7 @@ export async function logsCommand(parsed: Parsed): Promise<number> {
   if (!path) path = findLog(paths.logDir, id)
   if (!path) throw new MrsError(id ? `no log for ${id} in ${paths.logDir}` : `no logs in ${paths.logDir} yet`, ExitCode.Failure)
   const lines = parsed.options.lines !== undefined ? Number(parsed.options.lines) : undefined
-  if (lines !== undefined && (!Number.isInteger(lines) || lines < 0)) throw usageError(`invalid --lines ${parsed.options.lines}: must be a whole number`)
+  if (lines !== undefined && (!Number.isInteger(lines) || lines < 0)) throw usageError(`invalid ${parsed.spelled?.lines ?? '--lines'} ${parsed.options.lines}: must be a whole number`)
   const text = readFileSync(path, 'utf8')
   process.stdout.write(lines !== undefined ? tail(text, lines) : text)
   if (!parsed.options.follow) return ExitCode.Ok
