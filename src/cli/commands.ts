@@ -25,7 +25,7 @@ import { stringify } from 'smol-toml'
 import { clientLaunch, runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
 import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv } from '../server/spec.js'
-import { describePlace, placeFor, placeModule } from '../places/registry.js'
+import { LOCAL_PLACE, describePlace, placeFor, placeModule } from '../places/registry.js'
 import type { PlaceSpec, PreparedPlace } from '../places/types.js'
 import { DEFAULTS } from '../config/schema.js'
 import { listServers } from '../server/registry.js'
@@ -294,19 +294,8 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
     url = baseUrl(s.spec.host, port)
     const place = s.spec.place
-    if (place?.kind === 'slurm') {
-      const { BATCH_SCRIPT, sbatchArgs, srunArgs } = await import('../places/slurm.js')
-      lines.push(`where:    ${describePlace(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}; mrs reaches its node over ssh`)
-      lines.push(`job:      ${['sbatch', ...sbatchArgs(place, 'mrs-<id>', '~/.local/state/mrs/slurm/job-%j.out')].map(word).join(' ')} < the batch script:`)
-      for (const l of BATCH_SCRIPT.trimEnd().split('\n')) lines.push(`            ${l}`)
-      const srun = srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')
-      lines.push(`server:   ${srun} …: ${[s.spec.binary, ...serverArgv(s.spec, '<free port on the node>', `<its private dir there>/${MULTI_MODEL_FILE}`)].map(word).join(' ')}`)
-      lines.push(`tunnel:   ssh -N -L <private socket here>:127.0.0.1:<that port> <the job's node>${place.via ? ` (through ${place.via})` : ''}`)
-    } else if (place && place.kind !== 'local') {
-      lines.push(`where:    ${describePlace(place)}, through your ssh: one master connection (its socket in mrs's private temp dir) carries the server, its log and a forward from a private socket here to its port on ${describePlace(place)}'s loopback`)
-      const remotePort = `<free port on ${describePlace(place)}>`
-      lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, remotePort, `<its private dir there>/${MULTI_MODEL_FILE}`)].map(word).join(' ')}`)
-    } else lines.push(`server:   ${[s.spec.binary, ...serverArgv(s.spec, '<free port>', configPath)].map(word).join(' ')}`)
+    const serve = (port: string, dir: string) => [s.spec.binary, ...serverArgv(s.spec, port, `${dir}/${MULTI_MODEL_FILE}`)].map(word).join(' ')
+    lines.push(...placeModule(place ?? LOCAL_PLACE).dryRun(place ?? LOCAL_PLACE, serve, word))
     lines.push(`clients:  ${url} (the port mrs holds for the server's whole life)`)
     const multi = multiModelConfig(s.spec, port)
     if (multi) lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))

@@ -44,6 +44,8 @@ export const WATCHDOG = [
 export const local: PlaceModule<LocalPlace> = {
   kind: 'local',
   describe: () => 'this machine',
+  dryRun: (_place, serve) => [`server:   ${serve('<free port>', '<server temp dir>')}`],
+  runThere: (_place, command) => command,
   async prepare(_place, ctx) {
     const binary = locateMistralrs({ mistralrs: ctx.mistralrs }, ctx.env)
     return {

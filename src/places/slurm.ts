@@ -29,7 +29,7 @@ import { serverArgv } from '../server/spec.js'
 import { local } from './local.js'
 import { BOOTSTRAP, PROGRAM, encodeLine, shWords } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
-import { connect, controlPath, hold, inventoryOf, keepAlive, letGo, probe, type SshPlace } from './ssh.js'
+import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe, type SshPlace } from './ssh.js'
 import type { PlaceHost, PlaceModule, ServerExit, ServerRun } from './types.js'
 import type { SlurmTable } from '../config/schema.js'
 
@@ -338,6 +338,17 @@ class SlurmHost implements PlaceHost {
 export const slurm: PlaceModule<SlurmPlace> = {
   kind: 'slurm',
   describe: where,
+  dryRun: (place, serve, word) => [
+    `where:    ${where(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}; mrs reaches its node over ssh`,
+    `job:      ${['sbatch', ...sbatchArgs(place, 'mrs-<id>', '~/.local/state/mrs/slurm/job-%j.out')].map(word).join(' ')} < the batch script:`,
+    ...BATCH_SCRIPT.trimEnd()
+      .split('\n')
+      .map((l) => `            ${l}`),
+    `server:   ${srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')} …: ${serve('<free port on the node>', '<its private dir there>')}`,
+    `tunnel:   ssh -N -L <private socket here>:127.0.0.1:<that port> <the job's node>${place.via ? ` (through ${place.via})` : ''}`,
+  ],
+  // the nodes share the login node's home: what is installed there is theirs
+  runThere: (place, command) => (place.via ? installOn(place.via, command) : command),
   async prepare(place, ctx) {
     let release = () => {}
     if (place.via) {

@@ -302,6 +302,11 @@ export function inventoryOf(facts: HostFacts): Inventory {
 export const ssh: PlaceModule<SshPlace> = {
   kind: 'ssh',
   describe: (place) => place.host,
+  dryRun: (place, serve) => [
+    `where:    ${place.host}, through your ssh: one master connection (its socket in mrs's private temp dir) carries the server, its log and a forward from a private socket here to its port on ${place.host}'s loopback`,
+    `server:   ${serve(`<free port on ${place.host}>`, '<its private dir there>')}`,
+  ],
+  runThere: (place, command) => installOn(place.host, command),
   async prepare(place, ctx) {
     const ctl = await connect(place, ctx)
     const release = hold(place, ctl, ctx.env, ctx.paths)

@@ -133,4 +133,12 @@ export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   inventory(place: P, ctx: PrepareContext): Promise<Inventory>
   /** Keeper side: the place for one server's life. */
   host(place: P, env: Env): PlaceHost
+  /**
+   * `--dry-run`: how the server would run there, one `label:   text` line each.
+   * `serve` renders mistralrs's command line for a port and a private dir
+   * (placeholders), `word` quotes one word for a shell unless it is one.
+   */
+  dryRun(place: P, serve: (port: string, dir: string) => string, word: (w: string) => string): string[]
+  /** A command to run there (installing mistral.rs, say), as the user would type it here. */
+  runThere(place: P, command: string): string
 }

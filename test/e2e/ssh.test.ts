@@ -70,6 +70,19 @@ describe('mrs --on HOST: the server over ssh', () => {
     })
   })
 
+  on('--dry-run says where the server would run and its command line there, and starts nothing on either side', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const host = await startSshd(sb)
+      const result = await sb.run(['codex', '--on', host.alias, '-m', MODEL, '--dry-run'])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/^where: +gpu-box, through your ssh: one master connection/m)
+      // the mistralrs a login shell on the host finds, on the host's loopback
+      expect(result.stdout).toMatch(/^server: +\S*\/\.cargo\/bin\/mistralrs serve -p <free port on gpu-box> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --quant auto$/m)
+      expect(remoteStarts(host)).toEqual([])
+      await nothingLeft(sb, host)
+    })
+  })
+
   on('--quant auto by the host\'s mistral.rs: an older one gets none', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
       const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_VERSION: '0.8.0' } })

@@ -14,7 +14,6 @@ import { isatty } from 'node:tty'
 import { getPaths, privateDir, type Paths } from '../../paths.js'
 import { LOCAL_PLACE, describePlace, placeFor, placeModule } from '../../places/registry.js'
 import type { Inventory, PlaceSpec } from '../../places/types.js'
-import { installOn } from '../../places/ssh.js'
 import { placeOfCommand } from '../commands.js'
 import { findExecutable } from '../../process/which.js'
 import { MISTRALRS_INSTALL, QUANT_AUTO_SINCE } from '../../plan.js'
@@ -98,7 +97,7 @@ async function remoteChecks(place: Exclude<PlaceSpec, { kind: 'local' }>, env: N
   } catch (e) {
     return [{ name: 'ssh', ok: false, detail: (e as Error).message, fix: `check that \`ssh ${host}\` works in this terminal`, blocks: names }]
   }
-  const install = installOn(host, MISTRALRS_INSTALL)
+  const install = placeModule(place).runThere(place, MISTRALRS_INSTALL)
   const found = inventory.mistralrs?.binary
   const a = inventory.accelerator
   const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GB`
