@@ -46,6 +46,7 @@ export const local: PlaceModule<LocalPlace> = {
   describe: () => 'this machine',
   dryRun: (_place, serve) => [`server:   ${serve('<free port>', '<server temp dir>')}`],
   runThere: (_place, command) => command,
+  flags: () => [],
   async prepare(_place, ctx) {
     const binary = locateMistralrs({ mistralrs: ctx.mistralrs }, ctx.env)
     return {

@@ -349,6 +349,7 @@ export const slurm: PlaceModule<SlurmPlace> = {
   ],
   // the nodes share the login node's home: what is installed there is theirs
   runThere: (place, command) => (place.via ? installOn(place.via, command) : command),
+  flags: (place) => ['--slurm', ...(place.via ? ['--on', place.via] : [])],
   async prepare(place, ctx) {
     let release = () => {}
     if (place.via) {

@@ -307,6 +307,7 @@ export const ssh: PlaceModule<SshPlace> = {
     `server:   ${serve(`<free port on ${place.host}>`, '<its private dir there>')}`,
   ],
   runThere: (place, command) => installOn(place.host, command),
+  flags: (place) => ['--on', place.host],
   async prepare(place, ctx) {
     const ctl = await connect(place, ctx)
     const release = hold(place, ctl, ctx.env, ctx.paths)

@@ -139,6 +139,8 @@ export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
    * (placeholders), `word` quotes one word for a shell unless it is one.
    */
   dryRun(place: P, serve: (port: string, dir: string) => string, word: (w: string) => string): string[]
+  /** mrs's flags that put a server there (`--on gpu-box`), for a command to suggest. */
+  flags(place: P): string[]
   /** A command to run there (installing mistral.rs, say), as the user would type it here. */
   runThere(place: P, command: string): string
 }

@@ -129,7 +129,7 @@ function modelsCheck(cache: { models: CachedModel[]; problem?: string }, where: 
   const problems: string[] = []
   // a launch of the model downloads it, or finishes its download
   let fix: string | undefined
-  const serve = (id: string) => `mrs serve -m ${id}${placeFlags(place)} (Ctrl-C once it is ready)`
+  const serve = (id: string) => `mrs serve -m ${id}${placeModule(place).flags(place).map((f) => ` ${f}`).join('')} (Ctrl-C once it is ready)`
   if (configModel !== undefined) {
     const shown = printable(configModel)
     if (configModel.startsWith('/') || configModel.startsWith('.')) {
@@ -153,13 +153,6 @@ function modelsCheck(cache: { models: CachedModel[]; problem?: string }, where: 
     fix ??= `finish it: ${serve(others[0]!.id)}`
   }
   return { name: 'models', ok: problems.length === 0, detail: `${where}: ${listed}${problems.length ? `; ${problems.join('; ')}` : ''}`, fix, blocks: [] }
-}
-
-/** The flags that send `mrs serve` where doctor looked. */
-function placeFlags(place: PlaceSpec): string {
-  if (place.kind === 'ssh') return ` --on ${place.host}`
-  if (place.kind === 'slurm') return ` --slurm${place.via ? ` --on ${place.via}` : ''}`
-  return ''
 }
 
 async function clientCheck(c: ClientModule, env: NodeJS.ProcessEnv): Promise<Check> {
