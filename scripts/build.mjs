@@ -48,6 +48,9 @@ const cjs = {
   outExtension: { '.js': '.cjs' },
   define: { __MRS_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // minified: V8 reads, hashes and (without a code cache: boot, the keeper) parses less — ~3 ms off every
+  // start; mrs never prints a stack trace, and the linked source maps name the real lines for a debugger
+  minify: true,
   logLevel: 'warning',
 }
 

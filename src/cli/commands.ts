@@ -1,8 +1,10 @@
 /**
  * One function per command: parsed flags → settings → a model → a plan → a
  * session, or an answer. Everything is one bundle (--help and --version
- * never load it); execa, the picker and the tool-call check are loaded only
- * when used.
+ * never load it); execa, the picker, the tool-call check and the commands
+ * that are not a launch (models, env, ps, doctor, …) are loaded only when
+ * used: a module reached only through import() is not even initialised
+ * before then, which keeps every launch's start-up short.
  */
 import { createServer } from 'node:net'
 import { isatty } from 'node:tty'
@@ -16,11 +18,6 @@ import { buildPlan, checkClientVersion, locateClient, toolsOf, webSearchOf, with
 import { shellQuote } from '../text.js'
 import { maskCredentials } from '../http.js'
 import { mark } from '../trace.js'
-import { envCommand, setupCommand } from './commands/env.js'
-import { logsCommand, psCommand, stopCommand } from './commands/manage.js'
-import { doctorCommand } from './commands/doctor.js'
-import { modelsCommand } from './commands/models.js'
-import { aliasCommand, completionCommand } from './commands/shell.js'
 import { stringify } from 'smol-toml'
 import { clientLaunch, runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
@@ -49,23 +46,23 @@ export async function dispatch(parsed: ParsedArgs): Promise<number> {
     case 'check':
       return launchCommand(parsed, 'check')
     case 'models':
-      return modelsCommand(parsed)
+      return (await import('./commands/models.js')).modelsCommand(parsed)
     case 'env':
-      return envCommand(parsed)
+      return (await import('./commands/env.js')).envCommand(parsed)
     case 'setup':
-      return setupCommand(parsed)
+      return (await import('./commands/env.js')).setupCommand(parsed)
     case 'ps':
-      return psCommand(parsed)
+      return (await import('./commands/manage.js')).psCommand(parsed)
     case 'stop':
-      return stopCommand(parsed)
+      return (await import('./commands/manage.js')).stopCommand(parsed)
     case 'logs':
-      return logsCommand(parsed)
+      return (await import('./commands/manage.js')).logsCommand(parsed)
     case 'doctor':
-      return doctorCommand(parsed)
+      return (await import('./commands/doctor.js')).doctorCommand(parsed)
     case 'alias':
-      return aliasCommand(parsed)
+      return (await import('./commands/shell.js')).aliasCommand(parsed)
     case 'completion':
-      return completionCommand(parsed)
+      return (await import('./commands/shell.js')).completionCommand(parsed)
   }
   throw usageError(`unknown command ${parsed.command}`)
 }

@@ -460,11 +460,13 @@ export class Keeper {
           conn.end()
           return
         }
-        lease = this.addLease((e) => void writeMessage(conn, e), () => conn.end(), m.pid, m.keepAliveMs)
+        lease = this.addLease((e) => void writeMessage(conn, e), () => conn.end(), m.pid, m.keepAliveMs, false)
         lease.send({ t: 'hello', info: this.info() })
         // a late joiner of a loading server sees the latest line at once
         const last = this.tail.at(-1)
         if (this.state !== 'ready' && last) lease.send({ t: 'line', line: last })
+        // the session waits for its hello, not for the registry (only mrs ps reads its sessions)
+        setImmediate(() => this.writeRegistry())
         return
       }
       if (lease) return this.onMessage(lease, m)
@@ -476,11 +478,11 @@ export class Keeper {
     })
   }
 
-  private addLease(send: Lease['send'], end: Lease['end'], pid: number, keepAliveMs: number): Lease {
+  private addLease(send: Lease['send'], end: Lease['end'], pid: number, keepAliveMs: number, record = true): Lease {
     clearTimeout(this.keepAliveTimer)
     const lease: Lease = { id: this.nextLeaseId++, send, end, pid, keepAliveMs, released: false, askedBefore: this.front?.asked ?? 0 }
     this.leases.set(lease.id, lease)
-    this.writeRegistry()
+    if (record) this.writeRegistry()
     return lease
   }
 

@@ -319,6 +319,7 @@ async function attachWithRetry(info: ServerInfo, req: ServerRequest, report: Acq
     let handle: ServerHandle
     try {
       handle = await attach(info, req)
+      mark('the keeper answered')
     } catch (e) {
       if ((e as Error).message === 'the server is stopping' || !isAlive(info.keeperPid)) return undefined
       if (!told && Date.now() - started >= 1000) {
@@ -330,6 +331,7 @@ async function attachWithRetry(info: ServerInfo, req: ServerRequest, report: Acq
     }
     // the clients will be sent to its port: it must be the keeper's own listener, as readiness proved mistral.rs's
     const owner = await listenerOwner(info.host === 'localhost' ? '127.0.0.1' : info.host, handle.info.port, handle.info.keeperPid)
+    mark('its port proved')
     if (owner.owner === 'process') return handle
     handle.abandon()
     report.warn(`not using the running server ${info.id}: its port ${handle.info.port} is ${owner.owner === 'other' ? `held by another process (${owner.who})` : 'not open'}, not by its keeper (pid ${info.keeperPid}); stop it with mrs stop ${info.id}`)

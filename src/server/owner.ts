@@ -70,17 +70,8 @@ function covers(address: string, host: string): boolean {
   return address === `::ffff:${host}`
 }
 
-async function linuxOwner(host: string, port: number, pid: number, deps: OwnerDeps): Promise<Ownership> {
-  const listeners: ProcListener[] = []
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    try {
-      listeners.push(...parseProcNet(deps.readFile(table), port))
-    } catch {
-      // no IPv6 on this machine
-    }
-  }
-  const relevant = listeners.filter((l) => l.port === port && covers(l.address, host))
-  if (!relevant.length) return { owner: 'none' }
+/** The inodes of the sockets `pid` has open (none when it is gone). */
+function socketsOf(pid: number, deps: OwnerDeps): Set<string> {
   const own = new Set<string>()
   try {
     for (const fd of deps.readdir(`/proc/${pid}/fd`)) {
@@ -94,9 +85,30 @@ async function linuxOwner(host: string, port: number, pid: number, deps: OwnerDe
   } catch {
     // the process is gone: whatever listens is not it
   }
-  const stranger = relevant.find((l) => !own.has(l.inode))
-  if (stranger) return { owner: 'other', who: `uid ${stranger.uid}` }
-  return { owner: 'process' }
+  return own
+}
+
+async function linuxOwner(host: string, port: number, pid: number, deps: OwnerDeps): Promise<Ownership> {
+  const listeners = (table: string) => {
+    try {
+      return parseProcNet(deps.readFile(table), port).filter((l) => l.port === port && covers(l.address, host))
+    } catch {
+      return [] // no IPv6 on this machine
+    }
+  }
+  let own: Set<string> | undefined
+  const stranger = (found: ProcListener[]) => found.find((l) => !(own ??= socketsOf(pid, deps)).has(l.inode))
+  // Linux lets no other user listen on an address that overlaps a listening socket (0.0.0.0, a dual-stack ::, the same
+  // address; SO_REUSEPORT only within one uid): once the process is seen listening on this IPv4 address itself, no
+  // listener of tcp6 can be someone else's, and that file (~1 ms for the kernel to write) need not be read
+  const v4 = host.includes(':') ? [] : listeners('/proc/net/tcp')
+  const v4Stranger = stranger(v4)
+  if (v4Stranger) return { owner: 'other', who: `uid ${v4Stranger.uid}` }
+  if (v4.some((l) => l.address === host)) return { owner: 'process' }
+  const v6 = listeners('/proc/net/tcp6')
+  const v6Stranger = stranger(v6)
+  if (v6Stranger) return { owner: 'other', who: `uid ${v6Stranger.uid}` }
+  return v4.length || v6.length ? { owner: 'process' } : { owner: 'none' }
 }
 
 async function lsofOwner(host: string, port: number, pid: number, deps: OwnerDeps): Promise<Ownership> {

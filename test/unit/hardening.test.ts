@@ -63,6 +63,19 @@ describe('who owns a listening socket', () => {
     expect(await listenerOwner('127.0.0.1', 80, 42, deps({}))).toEqual({ owner: 'other', who: 'uid 0' })
     // a process that is gone owns nothing
     expect(await listenerOwner('127.0.0.1', 8080, 42, deps({ readdir: () => { throw new Error('ENOENT') } }))).toEqual({ owner: 'other', who: 'uid 1001' })
+    // a dual-stack listener (::) catches IPv4 connections: with nothing on the IPv4 table, tcp6 is read and it is someone else's
+    expect(await listenerOwner('127.0.0.1', 8083, 42, deps({}))).toEqual({ owner: 'other', who: 'uid 0' })
+    expect(await listenerOwner('::1', 8082, 42, deps({}))).toEqual({ owner: 'other', who: 'uid 0' })
+  })
+
+  it('Linux: once the process is seen listening on the IPv4 address itself, tcp6 is not read (the kernel lets no other user overlap it)', async () => {
+    const read: string[] = []
+    const readFile = (p: string) => (read.push(p), p.endsWith('tcp6') ? TCP6 : TCP)
+    expect(await listenerOwner('127.0.0.1', 8080, 42, deps({ readFile }))).toEqual({ owner: 'process' })
+    expect(read).toEqual(['/proc/net/tcp'])
+    read.length = 0
+    expect(await listenerOwner('127.0.0.1', 9999, 42, deps({ readFile }))).toEqual({ owner: 'none' })
+    expect(read).toEqual(['/proc/net/tcp', '/proc/net/tcp6'])
   })
 
   it('macOS: lsof -p lists the process\'s own listener; another listener, even one lsof cannot see, is someone else', async () => {
