@@ -36,7 +36,7 @@ import { webSearchOn } from './server/spec.js'
 import { CLIENTS } from './clients/registry.js'
 import { describePlace } from './places/registry.js'
 import { statusLineCommand } from './runtime.js'
-import { shellQuote } from './text.js'
+import { shellQuote, windowText } from './text.js'
 import { mark } from './trace.js'
 import { randomHex } from './hash.js'
 
@@ -178,7 +178,7 @@ export function clientLaunch(
 function contextNote(info: ServerInfo, origins: Origins | undefined): string {
   if (!info.contextWindow) return ''
   const from = info.requestedContext ? nameOf(origins, 'context') : info.kvCacheTokens && info.kvCacheTokens <= (info.modelContext ?? Infinity) ? 'its KV cache' : "the model's config.json"
-  return `; context ${info.contextWindow} tokens, from ${from}`
+  return `; context ${windowText(info.contextWindow)}, from ${from}`
 }
 
 function prepare(client: ClientPlan, ctx: SessionContext): Promise<unknown> {
@@ -251,7 +251,7 @@ async function checkAll(server: ReadyServer, ctx: SessionContext, signal: AbortS
   if (ctx.json) {
     process.stdout.write(`${JSON.stringify({ ok, url: server.url, model: server.model, contextWindow: server.contextWindow ?? null, results }, null, 2)}\n`)
   } else {
-    const lines = [`model ${server.model} at ${server.url}; context ${server.contextWindow ? `${server.contextWindow} tokens` : 'unknown'}`]
+    const lines = [`model ${server.model} at ${server.url}; context ${server.contextWindow ? windowText(server.contextWindow) : 'unknown'}`]
     for (const r of results) lines.push(...describeResult(r))
     lines.push(ok ? 'every API returned a well-formed tool call: this model works for agents' : 'some APIs failed: clients on them will not work well with this model')
     process.stdout.write(`${lines.join('\n')}\n`)

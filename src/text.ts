@@ -73,3 +73,6 @@ export function shortList(items: readonly string[], max = 10, maxChars = 400): s
 export function formatTokens(n: number): string {
   return n >= 1024 ? `${Math.round(n / 1024)}k` : String(Math.round(n))
 }
+
+/** A window in a sentence: `32k tokens (32768)`, the exact figure kept for --context-window. */
+export const windowText = (n: number) => (n >= 1024 ? `${formatTokens(n)} tokens (${n})` : `${n} tokens`)

@@ -15,7 +15,7 @@ import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js
 import { nameOf, saidOf, type Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
 import { buildPlan, checkClientVersion, locateClient, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
-import { shellQuote } from '../text.js'
+import { shellQuote, windowText } from '../text.js'
 import { maskCredentials } from '../http.js'
 import { mark } from '../trace.js'
 import { stringify } from 'smol-toml'
@@ -318,7 +318,7 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     if (listed instanceof Error) lines.push(`server:   ${url} (already running; nothing is started; now: ${listed.message})`)
     else {
       remoteModel = listed.model
-      lines.push(`server:   ${url} (already running; nothing is started): model ${listed.model}${listed.why ? `, ${listed.why}` : ''}${contextWindow ? `; context ${contextWindow} tokens` : ''}`)
+      lines.push(`server:   ${url} (already running; nothing is started): model ${listed.model}${listed.why ? `, ${listed.why}` : ''}${contextWindow ? `; context ${windowText(contextWindow)}` : ''}`)
     }
   }
   lines.push(`urls:     OpenAI/Responses ${url}/v1 · Anthropic ${url}`)

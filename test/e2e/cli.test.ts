@@ -87,7 +87,7 @@ describe('messages that name a setting as the user gave it', () => {
         if (config) sb.writeConfig(config)
         const result = await sb.run(['claude', '-m', MODEL, ...flags], { env })
         expect(result.code, result.stderr).toBe(0)
-        expect(readyLine(result.stderr)).toContain(`context 32768 tokens, ${from}`)
+        expect(readyLine(result.stderr)).toContain(`context 32k tokens (32768), ${from}`)
       })
     }
   })

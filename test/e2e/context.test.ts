@@ -25,7 +25,7 @@ describe('the context window told to the client', () => {
       const argv = starts(sb)[0]!
       expect(argv.slice(argv.indexOf('--max-seq-len'))).toEqual(['--max-seq-len', '32768', '--pa-context-len', '32768'])
       expect(toldWindow(sb)).toBe('32768')
-      expect(ready(result.stderr)).toMatch(/context 32768 tokens, from --context/)
+      expect(ready(result.stderr)).toMatch(/context 32k tokens \(32768\), from --context/)
       await expectNoLeftovers(sb)
     })
   })
@@ -35,7 +35,7 @@ describe('the context window told to the client', () => {
       const result = await sb.run(['claude', '-m', MODEL])
       expect(result.code, result.stderr).toBe(0)
       expect(toldWindow(sb)).toBe('65536')
-      expect(ready(result.stderr)).toMatch(/context 65536 tokens, from its KV cache/)
+      expect(ready(result.stderr)).toMatch(/context 64k tokens \(65536\), from its KV cache/)
     })
   })
 
@@ -45,7 +45,7 @@ describe('the context window told to the client', () => {
       const result = await sb.run(['claude', '-m', MODEL])
       expect(result.code, result.stderr).toBe(0)
       expect(toldWindow(sb)).toBe('40960')
-      expect(ready(result.stderr)).toMatch(/context 40960 tokens, from the model's config\.json/)
+      expect(ready(result.stderr)).toMatch(/context 40k tokens \(40960\), from the model's config\.json/)
     })
   })
 
@@ -110,7 +110,7 @@ describe('the context window told to the client', () => {
   it('a session attaching to another session\'s server is told the window that server measured', async () => {
     await withSandbox({ env: { FAKE_MISTRALRS_PA_TOKENS: '65536', FAKE_CLIENT_MODE: 'sleep:30' } }, async (sb) => {
       const first = sb.start(['claude', '-m', MODEL])
-      await first.waitForStderr(/context 65536 tokens/)
+      await first.waitForStderr(/context 64k tokens \(65536\)/)
       const second = await sb.run(['claude', '-m', MODEL], { env: { FAKE_CLIENT_MODE: 'exit:0' } })
       expect(second.code, second.stderr).toBe(0)
       expect(starts(sb)).toHaveLength(1)

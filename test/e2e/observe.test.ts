@@ -19,7 +19,7 @@ describe('mrs check', () => {
       const result = await sb.run(['check', '-m', MODEL])
       expect(result.code, result.stderr).toBe(0)
       const lines = result.stdout.trimEnd().split('\n')
-      expect(lines[0]).toMatch(/^model Qwen\/Qwen3-4B at http:\/\/127\.0\.0\.1:\d+; context 65536 tokens$/)
+      expect(lines[0]).toMatch(/^model Qwen\/Qwen3-4B at http:\/\/127\.0\.0\.1:\d+; context 64k tokens \(65536\)$/)
       expect(lines[1]).toMatch(/^Anthropic Messages \(claude\): ok: called read_file\(\{"path":"README\.md"\}\) \(first token \d+ ms, [\d.]+ tok\/s\)$/)
       expect(lines[2]).toMatch(/^Responses \(codex\): ok: called read_file/)
       expect(lines[3]).toMatch(/^chat completions \(opencode, copilot, pi, qwen\): ok: called read_file/)
@@ -149,7 +149,7 @@ describe('mrs ps: load and speed from /metrics', () => {
       expect(row.metrics.tokensPerSecond).toBeGreaterThan(0)
       const human = (await sb.run(['ps'])).stdout
       // CONTEXT, RUN/WAIT, TOK/S, TTFT, KV, PREFIX (requests that reused a cached prefix / looked up)
-      expect(human).toMatch(/ {2}65536 +1\/0 +\d+\.\d +120ms +25% +\d+\/\d+ +\//)
+      expect(human).toMatch(/ {2}64k +1\/0 +\d+\.\d +120ms +25% +\d+\/\d+ +\//)
       await inFlight
       session.kill('SIGTERM')
       await session.done()

@@ -64,7 +64,7 @@ describe('mrs --on HOST: the server over ssh', () => {
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toBe('Hello from fake mistral.rs\n')
       // the window from the host's load log and the host's config.json
-      expect(result.stderr).toMatch(/context 32768 tokens, from its KV cache/)
+      expect(result.stderr).toMatch(/context 32k tokens \(32768\), from its KV cache/)
       expect(host.records().filter((r) => r.event === 'request').length).toBeGreaterThan(0)
       await nothingLeft(sb, host)
     })

@@ -11,7 +11,7 @@ import { stopGroup, waitUntil } from '../../process/kill.js'
 import { isAlive, isStopped, sleep } from '../../process/proc.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
-import { printable } from '../../text.js'
+import { formatTokens, printable } from '../../text.js'
 import { describePlace } from '../../places/registry.js'
 
 type Parsed = ParsedArgs
@@ -93,7 +93,7 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
       formatDuration(now - s.startedAt),
       String(s.sessions),
       `${s.state}${s.shared ? '' : ' (private)'}`,
-      s.contextWindow ? String(s.contextWindow) : '-',
+      s.contextWindow ? formatTokens(s.contextWindow) : '-',
       m ? `${num(m.running)}/${num(m.waiting)}` : '-',
       num(m?.tokensPerSecond, 1),
       m?.ttftMs !== undefined ? `${Math.round(m.ttftMs)}ms` : '-',
