@@ -102,7 +102,7 @@ describe('--url: what the launch will really use', () => {
       const { serve, url, context } = await serveOn(sb)
       const dry = await sb.run(['codex', '--url', url, '--dry-run'])
       expect(dry.code, dry.stderr).toBe(0)
-      expect(dry.stdout).toMatch(new RegExp(`^server: +${url} \\(already running; nothing is started\\): model ${MODEL.replace('/', '\\/')}, the only one it serves; context ${context} tokens$`, 'm'))
+      expect(dry.stdout).toMatch(new RegExp(`^server: +${url} \\(already running; nothing is started\\): model ${MODEL.replace('/', '\\/')}, the only one it serves; context ${Math.round(context / 1024)}k tokens \\(${context}\\)$`, 'm'))
       expect(dry.stdout).toContain(`model="${MODEL}"`)
       expect(dry.stdout).not.toContain('model="default"')
       // the launch itself tells the client that window too
