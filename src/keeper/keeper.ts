@@ -161,8 +161,6 @@ export class Keeper {
     const previous = this.proc
     this.front?.setBackend(undefined)
     mark('keeper spawning the server')
-    // while it loads: the first look at a ready server then costs no compile
-    if (generation === 1) void warmUpClient()
     const preferPort = previous && 'port' in previous.backend ? previous.backend.port : undefined
     const progress = (line: string) => {
       // a wait said again and again (a job in the queue) is logged when it changes
@@ -183,6 +181,8 @@ export class Keeper {
           this.writeRegistry()
           this.watchDownload(proc, generation)
           void this.awaitReady(proc, generation)
+          // while it loads (after the spawn, which it would delay): the first look at a ready server then costs no compile
+          if (generation === 1) void warmUpClient()
         },
         (e: Error & { failure?: ServerExit['failure'] }) => {
           if (this.shuttingDown) return

@@ -17,7 +17,7 @@ import { privateDir } from '../paths.js'
 import { stopGroup } from '../process/kill.js'
 import { startTime } from '../process/proc.js'
 import { cachedBytes } from '../server/download.js'
-import { listenerOwner } from '../server/owner.js'
+import { listenerOwner, realOwnerDeps, type Ownership } from '../server/owner.js'
 import { freePort, portIsFree } from '../server/ports.js'
 import { BACKEND_HOST, MULTI_MODEL_FILE, multiModelConfig, serverArgv } from '../server/spec.js'
 import { WATCHDOG_NAME } from '../server/registry.js'
@@ -118,7 +118,10 @@ class LocalServer extends EventEmitter<ServerProcessEvents> implements ServerPro
     setImmediate(() => this.emit('exit', exit))
   }
 
-  owner() {
+  async owner(): Promise<Ownership> {
+    // readiness asks every 10 ms through a load: a refused connection (no byte is sent either way) says "nobody
+    // yet" for a syscall, where the kernel's socket tables cost ~1 ms each to read; they prove whoever is there
+    if (!(await realOwnerDeps.accepts(BACKEND_HOST, this.backend.port))) return { owner: 'none' }
     return listenerOwner(BACKEND_HOST, this.backend.port, this.pid)
   }
 
