@@ -204,9 +204,11 @@ serve() {
   [ "${'${'}1:-}" = -- ] && shift
   pid=0 helpers= job=
   # in a Slurm job: the batch script holds the allocation while this run lives
-  if [ -n "${'${'}SLURM_JOB_ID:-}" ] && [ "${'${'}SLURM_NODEID:-0}" = 0 ] && [ -d "/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID" ]; then
+  # (the step can start before the batch script has made the job's dir: a late lease would end the job under the session)
+  if [ -n "${'${'}SLURM_JOB_ID:-}" ] && [ "${'${'}SLURM_NODEID:-0}" = 0 ]; then
     job=/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID
-    echo $$ >"$job/lease"
+    (umask 077; mkdir -p "$job")
+    if [ -O "$job" ]; then echo $$ >"$job/lease"; else job=; fi
   fi
   # several nodes (mistral.rs's multi-node tensor parallelism): each gets its part from its place in the step
   nnodes=${'${'}SLURM_STEP_NUM_NODES:-${'${'}SLURM_NNODES:-1}}

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MRS, waitFor, withSandbox, type Running, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
+import { tmuxPane } from '../helpers/terminal.js'
 import { RECOMMENDED } from '../../src/models/recommended.js'
 
 const CONFIG = `[presets.qwen]
@@ -260,17 +261,5 @@ function shellTerminal(sb: Sandbox, shell: 'bash' | 'zsh') {
     .map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'`)
     .join(' ')
   const command = shell === 'bash' ? `bash --noprofile --rcfile '${join(dir, 'bashrc')}' -i` : 'zsh -i'
-  const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
-  tmux('new-session', '-d', '-x', '120', '-y', '35', '-c', sb.work, `env -i ${env} ${command}`)
-  return {
-    screen: () => {
-      try {
-        return tmux('capture-pane', '-p')
-      } catch {
-        return ''
-      }
-    },
-    keys: (...keys: string[]) => void tmux('send-keys', ...keys),
-    close: () => spawnSync('tmux', ['-S', socket, 'kill-server']),
-  }
+  return tmuxPane(socket, `env -i ${env} ${command}`, sb.work)
 }

@@ -122,7 +122,13 @@ describe('mrs --slurm: every exit path ends the job', () => {
       sb.start(['claude', '--slurm', '-m', MODEL, ...(queued ? ['--slurm-arg=--hold'] : []), '--server-log'])
       await waitFor(() => liveJobs(sb).length === 1 && (queued ? liveJobs(sb)[0]!.state === 'PENDING' : sb.clientLines().some((l) => l.startsWith('start '))), 30_000, 'the job')
       // everything of the test's here: mrs, its keeper, srun, ssh, the client; the job's own processes are Slurm's
-      for (const pid of sb.leftovers()) if (!ofAJob(pid)) process.kill(pid, 'SIGKILL')
+      for (const pid of sb.leftovers())
+        if (!ofAJob(pid))
+          try {
+            process.kill(pid, 'SIGKILL')
+          } catch {
+            // it exited between the listing and the kill (an ssh or srun finishing its work)
+          }
       // a held job runs once released: with mrs gone, nobody comes for it
       if (queued) runSlurm('scontrol', ['release', String(liveJobs(sb)[0]!.id)], { env: sb.env })
       const { ms } = await jobsGone(sb, 60_000)

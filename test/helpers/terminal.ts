@@ -24,9 +24,25 @@ export function terminal(sb: Sandbox, args: string[], env: Record<string, string
   // the shell gets the terminal's Ctrl-C too: a trap (reset to the default in mrs) keeps it alive to record mrs's code
   // after mrs exits the pane stays (sleep), so what mrs printed last can be read
   writeFileSync(script, `${exports}\ncd '${sb.work}'\ntrap : INT\n${command}\necho $? > '${exitFile}'\nexec sleep 60\n`)
-  const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
-  tmux('new-session', '-d', '-x', '120', '-y', '35', `sh '${script}'`)
+  const pane = tmuxPane(socket, `sh '${script}'`)
+  const { tmux } = pane
   return {
+    ...pane,
+    /** The pane's modes a full-screen program sets: the alternate screen, a visible cursor. */
+    modes: () => {
+      const [alternate, cursor] = tmux('display-message', '-p', '#{alternate_on} #{cursor_flag}').trim().split(' ')
+      return { alternateScreen: alternate === '1', cursorVisible: cursor === '1' }
+    },
+    exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
+  }
+}
+
+/** A 120x35 pane of a private tmux server (its socket at `socket`) running `command`: what it shows, keys to it, and the end of it. */
+export function tmuxPane(socket: string, command: string, cwd?: string) {
+  const tmux = (...a: string[]) => execFileSync('tmux', ['-S', socket, ...a], { encoding: 'utf8' })
+  tmux('new-session', '-d', '-x', '120', '-y', '35', ...(cwd ? ['-c', cwd] : []), command)
+  return {
+    tmux,
     screen: () => {
       try {
         return tmux('capture-pane', '-p')
@@ -34,13 +50,7 @@ export function terminal(sb: Sandbox, args: string[], env: Record<string, string
         return ''
       }
     },
-    keys: (...keys: string[]) => tmux('send-keys', ...keys),
-    /** The pane's modes a full-screen program sets: the alternate screen, a visible cursor. */
-    modes: () => {
-      const [alternate, cursor] = tmux('display-message', '-p', '#{alternate_on} #{cursor_flag}').trim().split(' ')
-      return { alternateScreen: alternate === '1', cursorVisible: cursor === '1' }
-    },
-    exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
+    keys: (...keys: string[]) => void tmux('send-keys', ...keys),
     close: () => spawnSync('tmux', ['-S', socket, 'kill-server']),
   }
 }
