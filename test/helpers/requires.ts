@@ -13,16 +13,28 @@ const told = new Set<string>()
 export function requires(...needs: Requirement[]): TestAPI {
   const reasons = missing(needs)
   if (!reasons.length) return it
+  // `it(name, …)` and `it.each(table)(name, …)` alike: a test file may use either form
+  const withEach = (one: (name: string, ...rest: unknown[]) => void, each: (table: unknown[]) => (name: string, ...rest: unknown[]) => void) =>
+    Object.assign(one, { each }) as unknown as TestAPI
   if (process.env.MRS_TEST_REQUIRE_ALL) {
-    return ((name: string) =>
-      it(name, () => {
-        throw new Error(`${reasons.join('; ')} — and MRS_TEST_REQUIRE_ALL is set, so this may not be skipped`)
-      })) as unknown as TestAPI
+    const fail = () => {
+      throw new Error(`${reasons.join('; ')} — and MRS_TEST_REQUIRE_ALL is set, so this may not be skipped`)
+    }
+    return withEach(
+      (name) => it(name, fail),
+      (table) => (name) => it.each(table as unknown[][])(name, fail),
+    )
   }
   for (const reason of reasons) {
     if (told.has(reason)) continue
     told.add(reason)
     process.stderr.write(`mrs tests: skipping the tests that ${reason.replace(/^needs/, 'need')}\n`)
   }
-  return ((name: string, ...rest: unknown[]) => (it.skip as (...a: unknown[]) => void)(`${name} [skipped: ${reasons.join('; ')}]`, ...rest)) as unknown as TestAPI
+  const titled = (name: string) => `${name} [skipped: ${reasons.join('; ')}]`
+  return withEach(
+    (name, ...rest) => (it.skip as (...a: unknown[]) => void)(titled(name), ...rest),
+    (table) =>
+      (name, ...rest) =>
+        (it.skip.each(table as unknown[][]) as (...a: unknown[]) => void)(titled(name), ...rest),
+  )
 }
