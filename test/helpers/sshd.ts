@@ -115,7 +115,8 @@ function lookup(user: string): Account | undefined {
 let account: Account | undefined
 
 /**
- * The second user, made once per machine and kept: not locked (with UsePAM
+ * The second user, made when a run first needs it and removed when the run
+ * ends (removeTestAccount): not locked (with UsePAM
  * no, sshd refuses a locked account, hence the password '*', which matches
  * nothing), shell /bin/sh (dash on Debian), a home of its own.
  */
@@ -138,10 +139,31 @@ async function ensureAccount(): Promise<Account> {
     }
     // another test worker may be making it at the same moment: then useradd fails
     // (exists, or /etc/passwd locked) and the next lookup finds it
-    const r = spawnSync('useradd', ['-m', '-p', '*', '-s', '/bin/sh', '-c', 'mrs tests: the remote host', REMOTE_USER], { encoding: 'utf8' })
+    const r = spawnSync('useradd', ['-m', '-p', '*', '-s', '/bin/sh', '-c', 'mrs tests - the remote host', REMOTE_USER], { encoding: 'utf8' })
     if (r.status !== 0 && attempt >= 20) throw new Error(`useradd ${REMOTE_USER} failed: ${r.stderr}`)
     if (r.status !== 0) await sleep(50)
   }
+}
+
+/**
+ * Called by the run's global teardown: the test account and its home are
+ * removed, unless a process still runs as it (another run of the suite using
+ * it now; that run's own teardown removes it).
+ */
+export function removeTestAccount(): void {
+  const found = lookup(REMOTE_USER)
+  if (!found || !/mrs test/.test(spawnSync('getent', ['passwd', REMOTE_USER], { encoding: 'utf8' }).stdout)) return
+  const busy = readdirSync('/proc').some((pid) => {
+    try {
+      if (!/^\d+$/.test(pid)) return false
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      // a zombie (an sshd child not yet reaped) runs nothing
+      return new RegExp(`^Uid:\\s+${found.uid}\\s`, 'm').test(status) && !/^State:\s+Z/m.test(status)
+    } catch {
+      return false
+    }
+  })
+  if (!busy) spawnSync('userdel', ['-r', REMOTE_USER], { stdio: 'ignore' })
 }
 
 const nodeFor = new Map<number, boolean>()
