@@ -18,7 +18,7 @@ import { AbortedBySignal, ExitCode, MrsError, signalExitCode, type ForwardedSign
 import type { Output } from './cli/output.js'
 import { formatDuration } from './duration.js'
 import { splitCredentials } from './http.js'
-import { chooseServed, listModels, ownServerAt } from './server/remote.js'
+import { chooseServed, keyHeaders, listModels, ownServerAt } from './server/remote.js'
 import type { KeeperEvent, ServerInfo } from './keeper/protocol.js'
 import { type Paths, privateDir } from './paths.js'
 import { type ClientPlan, type ManagedServerPlan, type Plan, type ExternalServerPlan } from './plan.js'
@@ -405,7 +405,7 @@ export function failureReason(tail: string[]): string | undefined {
 
 /** GET /v1/models, with an error that says what went wrong for each way it can. */
 async function checkRemote(plan: ExternalServerPlan, ctx: SessionContext, signal: AbortSignal): Promise<ReadyServer> {
-  const headers = plan.apiKeyEnv ? { authorization: `Bearer ${ctx.env[plan.apiKeyEnv] ?? ''}` } : undefined
+  const headers = keyHeaders(plan.apiKeyEnv, ctx.env)
   const ids = await listModels(plan.url, headers, plan.apiKeyEnv, signal, ctx.origins).catch(async (e: MrsError) => {
     // a server that is still loading refuses connections (mistral.rs binds after the load): with --timeout, wait for it
     if (!plan.timeoutMs || e.exitCode !== ExitCode.Unreachable || !/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH/.test(e.message)) throw e

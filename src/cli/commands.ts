@@ -26,7 +26,7 @@ import { LOCAL_PLACE, describePlace, placeFor, placeModule } from '../places/reg
 import type { PlaceSpec, PreparedPlace } from '../places/types.js'
 import { DEFAULTS } from '../config/schema.js'
 import { listServers } from '../server/registry.js'
-import { chooseServed, listModels, ownServerAt } from '../server/remote.js'
+import { chooseServed, keyHeaders, listModels, ownServerAt } from '../server/remote.js'
 import { CLIENTS, clientByName } from '../clients/registry.js'
 import type { ClientModule } from '../clients/types.js'
 import { chooseModel, namedBy } from '../models/choose.js'
@@ -310,7 +310,7 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     const own = await ownServerAt(url, getPaths(process.env))
     contextWindow = plan.server.context ?? own?.contextWindow
     const apiKeyEnv = plan.server.apiKeyEnv
-    const headers = apiKeyEnv ? { authorization: `Bearer ${process.env[apiKeyEnv] ?? ''}` } : undefined
+    const headers = keyHeaders(apiKeyEnv, process.env)
     const listed = await listModels(url, headers, apiKeyEnv, AbortSignal.timeout(10_000)).then(
       (ids) => chooseServed(url, ids, plan.server.kind === 'external' ? plan.server.model : undefined),
       (e: Error) => e,

@@ -11,6 +11,9 @@ import type { Paths } from '../paths.js'
 import { printable, shortList } from '../text.js'
 import { listServers } from './registry.js'
 
+/** The bearer header for a server behind a key held in `$apiKeyEnv` (none without one). */
+export const keyHeaders = (apiKeyEnv: string | undefined, env: NodeJS.ProcessEnv) => (apiKeyEnv ? { authorization: `Bearer ${env[apiKeyEnv] ?? ''}` } : undefined)
+
 /** The ids `GET /v1/models` lists, or one clear error (exit 69). */
 export async function listModels(url: string, headers: Record<string, string> | undefined, apiKeyEnv: string | undefined, signal: AbortSignal, origins?: Origins): Promise<string[]> {
   let res

@@ -14,7 +14,7 @@ import { maxOutputFor, shortName, type ClientModule, type EnvContext } from '../
 import { findExecutable } from '../../process/which.js'
 import { clientArg, resolveFor } from '../commands.js'
 import type { Resolved } from '../../config/resolve.js'
-import { chooseServed, listModels, ownServerAt } from '../../server/remote.js'
+import { chooseServed, keyHeaders, listModels, ownServerAt } from '../../server/remote.js'
 import { nameOf } from '../../config/schema.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
@@ -48,7 +48,7 @@ async function modelFor(resolved: Resolved, url: string, info: ServerInfo | unde
   const s = resolved.settings
   if (s.model && resolved.modelSource && resolved.modelSource !== 'config') return s.model
   if (info) return info.models[0]!
-  const headers = s.apiKeyEnv ? { authorization: `Bearer ${process.env[s.apiKeyEnv] ?? ''}` } : undefined
+  const headers = keyHeaders(s.apiKeyEnv, process.env)
   const ids = await listModels(url, headers, s.apiKeyEnv, AbortSignal.timeout(10_000), resolved.origins).catch((e: unknown) => {
     const why = e instanceof Error ? e.message.replace(/;.*$/, '') : String(e)
     out.info(`no model list from ${url} now (${why}), so ${s.model ? `the config's model ${s.model} is named` : "the client will ask for the server's default model"}`)
