@@ -10,8 +10,10 @@ import type { ClientModule } from './clients/types.js'
 import { findExecutable } from './process/which.js'
 import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type AgentTools, type ServerSpec } from './server/spec.js'
 import type { Env } from './paths.js'
-import type { PlaceSpec } from './places/types.js'
+import type { PlaceSpec } from './places/kinds.js'
 import { compareVersions, npmPackageVersion } from './version.js'
+import { QUANT_AUTO_SINCE, locateMistralrs, notFound } from './server/mistralrs.js'
+export { MISTRALRS_INSTALL, QUANT_AUTO_SINCE, locateMistralrs, notFound } from './server/mistralrs.js'
 
 /** A server mrs starts and owns, wherever it runs (`spec.place`: this machine, an SSH host, a Slurm job). */
 export interface ManagedServerPlan {
@@ -63,12 +65,6 @@ export interface Plan {
   origins?: Origins
 }
 
-export const MISTRALRS_INSTALL =
-  "curl --proto '=https' --tlsv1.2 -sSf https://raw.githubusercontent.com/EricLBuehler/mistral.rs/master/install.sh | sh"
-
-export function notFound(what: string, install: string, detail = 'not found on PATH'): MrsError {
-  return new MrsError(`${what} ${detail}; install it: ${install}`, ExitCode.NotFound)
-}
 
 /** The client's binary, or exit 127 with its install command. */
 export function locateClient(client: ClientModule, env: Env): string {
@@ -88,12 +84,6 @@ export function checkClientVersion(client: ClientModule, binary: string): void {
     throw new MrsError(`${client.binary} ${version} is older than mrs supports (needs ≥ ${client.minVersion}: ${client.versionWhy}); update it: ${client.install}`, ExitCode.NotFound)
 }
 
-/** The mistralrs binary (--mistralrs, MRS_MISTRALRS or PATH), or exit 127 with how to install it. */
-export function locateMistralrs(settings: Pick<Settings, 'mistralrs'>, env: Env): string {
-  const binary = findExecutable(settings.mistralrs ?? 'mistralrs', env)
-  if (!binary) throw notFound('mistralrs', `${MISTRALRS_INSTALL} (or pass --mistralrs PATH / set MRS_MISTRALRS)`, settings.mistralrs ? `not found at ${settings.mistralrs}` : 'not found on PATH')
-  return binary
-}
 
 export interface PlanInput {
   /** `serve`, `check`, or a client command. */
@@ -119,8 +109,6 @@ export interface PlanInput {
   origins?: Origins
 }
 
-/** mistral.rs versions from which `--quant auto` exists. */
-export const QUANT_AUTO_SINCE = '0.8.2'
 
 export function buildPlan(input: PlanInput): Plan {
   const { command, client, settings: s, env, origins } = input

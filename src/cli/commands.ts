@@ -9,9 +9,9 @@
 import { createServer } from 'node:net'
 import { isatty } from 'node:tty'
 import { ExitCode, MrsError, usageError } from '../errors.js'
-import { flagOrigins, helpText, settingsFromFlags, versionText, type ParsedArgs } from './parse.js'
+import { helpText, versionText, type ParsedArgs } from './parse.js'
 import { Output } from './output.js'
-import { loadConfig, resolveSettings, type Resolved } from '../config/resolve.js'
+import type { Resolved } from '../config/resolve.js'
 import { nameOf, saidOf, type Scope } from '../config/schema.js'
 import { getPaths } from '../paths.js'
 import { buildPlan, checkClientVersion, locateClient, toolsOf, webSearchOf, withVersion, type Plan } from '../plan.js'
@@ -23,7 +23,7 @@ import { clientLaunch, runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
 import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv } from '../server/spec.js'
 import { LOCAL_PLACE, describePlace, placeFor, placeModule } from '../places/registry.js'
-import type { PlaceSpec, PreparedPlace } from '../places/types.js'
+import type { PreparedPlace } from '../places/types.js'
 import { DEFAULTS } from '../config/schema.js'
 import { listServers } from '../server/registry.js'
 import { chooseServed, keyHeaders, listModels, ownServerAt } from '../server/remote.js'
@@ -32,6 +32,7 @@ import type { ClientModule } from '../clients/types.js'
 import { chooseModel, namedBy } from '../models/choose.js'
 import { saveDefaultModel } from '../config/write.js'
 import { findExecutable } from '../process/which.js'
+import { resolveFor } from './settings.js'
 
 export async function dispatch(parsed: ParsedArgs): Promise<number> {
   if (parsed.info === 'version') return print(versionText())
@@ -91,19 +92,6 @@ async function bare(): Promise<number> {
   return launchCommand({ command: name, args: [], options: {}, passthrough: [], ownArgv: [] }, 'client', clientByName(name)!)
 }
 
-/** Flags + config file + environment → settings, for a command that takes settings. */
-export async function resolveFor(parsed: ParsedArgs, scope: Scope): Promise<Resolved> {
-  const env = process.env
-  const config = await loadConfig(parsed.options.config as string | undefined, env)
-  const flags = settingsFromFlags(parsed.options, scope, parsed.spelled)
-  return resolveSettings({ config, preset: parsed.options.preset as string | undefined, env, flags, flagOrigins: flagOrigins(parsed), scope })
-}
-
-/** Where `mrs models` and `mrs doctor` look: --on HOST, else the config's (or preset's, or MRS_ON's) `on`, else this machine. */
-export async function placeOfCommand(parsed: ParsedArgs): Promise<PlaceSpec> {
-  const { settings } = await resolveFor(parsed, 'check')
-  return placeFor(settings)
-}
 
 /**
  * The client's binary. A client that is not installed is offered for install
@@ -356,13 +344,5 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
   for (const w of plan.warnings) lines.push(`warning:  ${w}`)
   // a URL's password is never printed
   return `${maskCredentials(lines.join('\n'))}\n`
-}
-
-/** The client a command names (`mrs env NAME`). */
-export function clientArg(parsed: ParsedArgs): ClientModule {
-  const name = parsed.args[0] ?? ''
-  const client = clientByName(name)
-  if (!client) throw usageError(`mrs ${parsed.command} takes a client (${CLIENTS.map((c) => c.name).join(', ')}), not "${name}"`)
-  return client
 }
 

@@ -9,7 +9,7 @@
 import type { Readable, Writable } from 'node:stream'
 import type { ServerSpec } from '../server/spec.js'
 import type { MetricsSummary } from '../server/metrics.js'
-import type { PlaceSpec } from '../places/types.js'
+import type { PlaceSpec } from '../places/kinds.js'
 
 export interface KeeperStart {
   t: 'start'

@@ -29,22 +29,11 @@ import { serverArgv } from '../server/spec.js'
 import { local } from './local.js'
 import { BOOTSTRAP, PROGRAM, encodeLine, shWords } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
-import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe, type SshPlace } from './ssh.js'
+import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe } from './ssh.js'
+import type { SlurmPlace, SshPlace } from './kinds.js'
 import type { PlaceHost, PlaceModule, ServerExit, ServerRun } from './types.js'
-import type { SlurmTable } from '../config/schema.js'
 
-/** The user's choices for the job: `[slurm]`, with its `args` and then `--slurm-arg` as one list (`--gres=gpu:a100:1`, `--reservation=…`). */
-export type SlurmOptions = Omit<SlurmTable, 'args' | 'nodes'> & { args: string[] }
-
-export interface SlurmPlace {
-  kind: 'slurm'
-  /** The login node, over ssh (`--on LOGIN`); absent: this machine is one. */
-  via?: string
-  options: SlurmOptions
-  /** Nodes for mistral.rs's multi-node tensor parallelism (1: one node). */
-  nodes: number
-  mistralrs?: string
-}
+export type { SlurmOptions, SlurmPlace } from './kinds.js'
 
 /** The job ends this long after its last server step (mrs is gone); a restart after a crash is well within it. */
 export const LEASE_SECONDS = 20

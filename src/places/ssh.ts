@@ -28,18 +28,13 @@ import { getPaths, privateDir, type Env, type Paths } from '../paths.js'
 import { BOOTSTRAP, programLine, remoteEvent } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
 import type { Inventory, PlaceModule, ServerProcess, ServerRun } from './types.js'
+import type { SshPlace } from './kinds.js'
 import type { CachedModel } from '../hf.js'
 import { parseNvidiaSmi, type Accelerator } from '../models/accelerator.js'
-import { MISTRALRS_INSTALL } from '../plan.js'
+import { MISTRALRS_INSTALL } from '../server/mistralrs.js'
 import { versionIn } from '../version.js'
 
-export interface SshPlace {
-  kind: 'ssh'
-  /** What `ssh` takes: an alias of ~/.ssh/config, user@host, ssh://user@host:port. */
-  host: string
-  /** mistralrs on the host, when not found the way a login shell there finds it. */
-  mistralrs?: string
-}
+export type { SshPlace } from './kinds.js'
 
 /** A dead network ends the master after this × 3 (ServerAliveInterval); the host stops the server after the same without a heartbeat. */
 export const KEEPALIVE_SECONDS = 5

@@ -12,16 +12,11 @@ import type { ServerSpec } from '../server/spec.js'
 import type { Env, Paths } from '../paths.js'
 import type { CachedModel } from '../hf.js'
 import type { Accelerator } from '../models/accelerator.js'
-import type { SshPlace } from './ssh.js'
-import type { SlurmPlace } from './slurm.js'
+import type { PlaceSpec } from './kinds.js'
 
 export type { Backend } from '../keeper/front.js'
 
-export interface LocalPlace {
-  kind: 'local'
-}
-
-export type PlaceSpec = LocalPlace | SshPlace | SlurmPlace
+export type { LocalPlace, PlaceSpec, SlurmPlace, SshPlace } from './kinds.js'
 
 /** How one run of mistral.rs ended. */
 export interface ServerExit {

@@ -19,6 +19,8 @@ import { logSlug, openServerLog } from './logs.js'
 
 /** In a keeper's argv, with its server id: how `mrs ps` tells a live keeper from a reused PID. */
 export const KEEPER_MARKER = 'mrs-keeper'
+/** The server's watchdog in the process table (`sh -c WATCHDOG mrs-watchdog BINARY ARGS`, places/local.ts): how the registry tells it from the server. */
+export const WATCHDOG_NAME = 'mrs-watchdog'
 
 /** Starts a keeper process; its log (stderr) is `logFd`, its configuration comes later on stdin. */
 export function spawnKeeper(id: string, logFd: number | undefined, env: Env): ChildProcess {

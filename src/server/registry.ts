@@ -21,7 +21,8 @@ import { stopGroup } from '../process/kill.js'
 export { KEEPER_MARKER } from './keeper-process.js'
 import { KEEPER_MARKER } from './keeper-process.js'
 /** The name the server's watchdog wrapper runs under (`sh -c SCRIPT mrs-watchdog BINARY ARGS...`). */
-export const WATCHDOG_NAME = 'mrs-watchdog'
+export { WATCHDOG_NAME } from './keeper-process.js'
+import { WATCHDOG_NAME } from './keeper-process.js'
 
 export const registryPath = (paths: Paths, id: string) => join(paths.serversDir, `${id}.json`)
 

@@ -4,7 +4,7 @@
  * `--dry-run` and the keeper all build the command here.
  */
 import { digest } from '../hash.js'
-import type { PlaceSpec } from '../places/types.js'
+import type { PlaceSpec } from '../places/kinds.js'
 
 export interface AgentTools {
   webSearch: boolean

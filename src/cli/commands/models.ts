@@ -6,7 +6,7 @@
 import { isatty } from 'node:tty'
 import { ExitCode } from '../../errors.js'
 import { describePlace, placeModule } from '../../places/registry.js'
-import { placeOfCommand } from '../commands.js'
+import { placeOfCommand } from '../settings.js'
 import { getPaths } from '../../paths.js'
 import { listServers } from '../../server/registry.js'
 import { formatTokens, printable } from '../../text.js'
