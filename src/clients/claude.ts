@@ -53,8 +53,14 @@ export const SETTINGS_FILE = 'claude-settings.json'
 
 export type ClaudeSettings = Record<string, unknown> & { env?: Record<string, string>; permissions?: { deny?: string[] } & Record<string, unknown> }
 
-/** Keep what a session sends first the same from session to session (the prefix cache); the user's own values win. */
-export const PREFIX_STABLE: Record<string, string> = { CLAUDE_CODE_ATTRIBUTION_HEADER: '0', MCP_CONNECTION_NONBLOCKING: '0' }
+/**
+ * Keep what a session sends first the same from session to session (the prefix cache); the user's own values win.
+ * `CLAUDE_CODE_TOTAL_TOKENS_REMINDER`: a countdown of tokens left that Claude's server side may switch on
+ * (`tengu_lapis_anchor`, 2.1.197) rewrites the prompt on every request, so nothing of it is ever cached.
+ */
+export const PREFIX_STABLE: Record<string, string> = { CLAUDE_CODE_ATTRIBUTION_HEADER: '0', MCP_CONNECTION_NONBLOCKING: '0', CLAUDE_CODE_TOTAL_TOKENS_REMINDER: 'off' }
+/** A settings key that means the same as a PREFIX_STABLE variable: set in the user's settings, theirs wins (Claude reads the variable first). */
+const SETTING_OF: Record<string, string> = { CLAUDE_CODE_TOTAL_TOKENS_REMINDER: 'totalTokensReminder' }
 
 /** The routing variables, identical in the environment and in the settings file. */
 export function claudeRouting(ctx: Pick<ClientContext, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'maxOutput' | 'apiKeyEnv' | 'authorization'>): Record<string, string> {
@@ -94,6 +100,13 @@ export function claudeRouting(ctx: Pick<ClientContext, 'url' | 'model' | 'smallM
 export interface ClaudePrepared {
   user?: ClaudeSettings
   userHasStatusLine: boolean
+  /** Top-level keys set in any settings file of the user's (or their --settings). */
+  userKeys?: string[]
+}
+
+/** PREFIX_STABLE without what the user chose in their settings files (Claude would read our variable over their setting). */
+export function prefixStable(userKeys: readonly string[] = []): Record<string, string> {
+  return Object.fromEntries(Object.entries(PREFIX_STABLE).filter(([k]) => !userKeys.includes(SETTING_OF[k] ?? '')))
 }
 
 export function claudeSettings(ctx: ClientContext, prepared: ClaudePrepared = { userHasStatusLine: false }): ClaudeSettings {
@@ -153,25 +166,30 @@ export function readUserSettings(args: readonly string[], cwd: string): ClaudeSe
   return parseUserSettings(text, source)
 }
 
-/** Does any settings file Claude would read (user, project, local) set a status line? Unreadable files count as no. */
-export function userHasStatusLine(env: Record<string, string | undefined>, cwd: string, fromFlag?: ClaudeSettings): boolean {
-  if (fromFlag?.statusLine) return true
+/** The top-level keys any settings Claude would read (user, project, local, the user's --settings) set. Unreadable files count as none. */
+export function userSettingsKeys(env: Record<string, string | undefined>, cwd: string, fromFlag?: ClaudeSettings): string[] {
+  const keys = new Set(Object.keys(fromFlag ?? {}))
   const configDir = env.CLAUDE_CONFIG_DIR || join(env.HOME || homedir(), '.claude')
   for (const file of [join(configDir, 'settings.json'), join(cwd, '.claude', 'settings.json'), join(cwd, '.claude', 'settings.local.json')]) {
     try {
-      if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as ClaudeSettings)?.statusLine) return true
+      if (!existsSync(file)) continue
+      const settings = JSON.parse(readFileSync(file, 'utf8')) as ClaudeSettings
+      if (settings && typeof settings === 'object') for (const [k, v] of Object.entries(settings)) if (v !== undefined && v !== null) keys.add(k)
     } catch {
       // a broken file is Claude's to report
     }
   }
-  return false
+  return [...keys]
 }
+
+/** Does any settings file Claude would read (user, project, local) set a status line? */
+export const userHasStatusLine = (env: Record<string, string | undefined>, cwd: string, fromFlag?: ClaudeSettings): boolean => userSettingsKeys(env, cwd, fromFlag).includes('statusLine')
 
 function launch(binary: string, ctx: ClientContext): ClientLaunch {
   const prepared = (ctx.prepared as ClaudePrepared | undefined) ?? { userHasStatusLine: false }
   const { args } = takeUserSettings(ctx.userArgs)
   const settings = claudeSettings(ctx, prepared)
-  const env = { ...PREFIX_STABLE, ...childEnv(ctx.env, PROVIDER_SWITCHES), ...claudeRouting(ctx) }
+  const env = { ...prefixStable(prepared.userKeys), ...childEnv(ctx.env, PROVIDER_SWITCHES), ...claudeRouting(ctx) }
   for (const k of PROVIDER_SWITCHES) delete env[k]
   // headless: the per-machine sections (cwd, git status) after the cached part
   const dynamic = hasFlag(args, ['-p', '--print']) && !hasFlag(args, ['--exclude-dynamic-system-prompt-sections', '--system-prompt', '--system-prompt-file']) ? ['--exclude-dynamic-system-prompt-sections'] : []
@@ -225,7 +243,8 @@ export const claude: ClientModule = {
   needsNoServer: (args) => hasFlag(args, ['-h', '--help', '-v', '--version']) || DIRECT_COMMANDS.includes(args[0] ?? ''),
   async prepare(ctx: PrepareContext): Promise<ClaudePrepared> {
     const user = readUserSettings(ctx.userArgs, ctx.cwd)
-    return { user, userHasStatusLine: userHasStatusLine(ctx.env, ctx.cwd, user) }
+    const userKeys = userSettingsKeys(ctx.env, ctx.cwd, user)
+    return { user, userHasStatusLine: userKeys.includes('statusLine'), userKeys }
   },
   prepareFirst: true,
   launch,

@@ -3,10 +3,11 @@
 // server and nothing else, the model's real name, its context window and a
 // sane max output in the client's own terms, and the promise that nothing
 // from the user's files ends up in a command line.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { claude, claudeRouting, claudeSettings, DUMMY_TOKEN, PROVIDER_SWITCHES, SETTINGS_FILE, takeUserSettings, parseUserSettings, userHasStatusLine } from '../../src/clients/claude.js'
+import { claude, claudeRouting, claudeSettings, DUMMY_TOKEN, PROVIDER_SWITCHES, SETTINGS_FILE, takeUserSettings, parseUserSettings, userHasStatusLine, userSettingsKeys } from '../../src/clients/claude.js'
 import { catalogFor, codex, codexCommandLine, codexOverrides, codexProfile, pickCatalogEntry, PROVIDER_ID, CATALOG_FILE, type CatalogEntry } from '../../src/clients/codex.js'
 import { opencode, opencodeConfig } from '../../src/clients/opencode.js'
 import { copilot } from '../../src/clients/copilot.js'
@@ -140,6 +141,28 @@ describe('claude', () => {
     expect(args(['-p', 'hi', '--exclude-dynamic-system-prompt-sections'])).toEqual(['-p', 'hi', '--exclude-dynamic-system-prompt-sections'])
     expect(args(['--', '-p'])).toEqual(['--', '-p'])
   })
+
+  it('turns off the server-controlled tokens-left countdown (it rewrites every prompt), unless the user chose it by variable or setting', () => {
+    expect(claude.launch('/bin/claude', ctx()).env.CLAUDE_CODE_TOTAL_TOKENS_REMINDER).toBe('off')
+    expect(claude.launch('/bin/claude', ctx({ env: { PATH: '/usr/bin', CLAUDE_CODE_TOTAL_TOKENS_REMINDER: 'countdown' } })).env.CLAUDE_CODE_TOTAL_TOKENS_REMINDER).toBe('countdown')
+    // Claude reads the variable before its settings: ours would silently override their setting
+    const theirs = claude.launch('/bin/claude', ctx({ prepared: { userHasStatusLine: false, userKeys: ['totalTokensReminder'] } }))
+    expect(theirs.env).not.toHaveProperty('CLAUDE_CODE_TOTAL_TOKENS_REMINDER')
+  })
+
+  it('finds the keys the user set in any settings file Claude reads, and in their --settings', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrs-claude-'))
+    try {
+      mkdirSync(join(dir, 'cfg'))
+      mkdirSync(join(dir, 'proj', '.claude'), { recursive: true })
+      writeFileSync(join(dir, 'cfg', 'settings.json'), JSON.stringify({ totalTokensReminder: 'fixed' }))
+      writeFileSync(join(dir, 'proj', '.claude', 'settings.local.json'), '{ broken')
+      expect(userSettingsKeys({ CLAUDE_CONFIG_DIR: join(dir, 'cfg') }, join(dir, 'proj'), { statusLine: { type: 'command' } }).sort()).toEqual(['statusLine', 'totalTokensReminder'])
+      expect(userSettingsKeys({ CLAUDE_CONFIG_DIR: join(dir, 'none') }, join(dir, 'none'))).toEqual([])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 const bundled: CatalogEntry[] = [
@@ -211,6 +234,12 @@ describe('codex', () => {
       supports_reasoning_summaries: false,
     })
     expect(catalogFor(bundled[1]!, MODEL).models[0]!.context_window).toBe(272000)
+  })
+
+  it('asks Codex for no tool type mistral.rs refuses: no freeform (custom) apply_patch, no tool_search', () => {
+    const entry = catalogFor({ ...bundled[1]!, apply_patch_tool_type: 'freeform', supports_search_tool: true }, MODEL).models[0]!
+    expect(entry.apply_patch_tool_type).toBeNull()
+    expect(entry.supports_search_tool).toBe(false)
   })
 
   it('writes the same settings as a profile', () => {
