@@ -67,6 +67,16 @@ export function pickCatalogEntry(models: CatalogEntry[]): CatalogEntry | undefin
  * The catalog for the served model: its real name in the footer and in
  * `/model`, its window, no reasoning levels (which would show as a bogus
  * effort), and no reasoning summaries (mistral.rs's guidance for Codex).
+ *
+ * And only tools mistral.rs reads: its Responses API takes `tools` as an
+ * untagged enum of function, web_search, code_interpreter, shell and
+ * namespace (mistralrs-server-core/src/openai.rs, `OpenAiTool`), so one tool
+ * of another type fails the whole request with 422. Codex's entries send
+ * `apply_patch` as a `custom` (freeform) tool and a `tool_search` tool; with
+ * no apply_patch tool type (0.169 knows only `freeform`) Codex tells the
+ * model to run `apply_patch` through exec_command and applies the patch
+ * itself, and without the search tool it sends its deferred tools as a
+ * `namespace`.
  */
 export function catalogFor(base: CatalogEntry, model: { id: string; name: string }, contextWindow?: number): { models: CatalogEntry[] } {
   const entry: CatalogEntry = {
@@ -83,6 +93,8 @@ export function catalogFor(base: CatalogEntry, model: { id: string; name: string
     default_reasoning_level: null,
     supports_reasoning_summaries: false,
     supports_reasoning_summary_parameter: false,
+    apply_patch_tool_type: null,
+    supports_search_tool: false,
   }
   if (contextWindow) {
     entry.context_window = contextWindow
