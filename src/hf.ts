@@ -1,19 +1,44 @@
 /**
- * What the Hugging Face hub cache (HF_HUB_CACHE, HF_HOME/hub,
- * ~/.cache/huggingface/hub) says about models on this machine: which are
+ * What the Hugging Face hub cache says about models on this machine: which are
  * there, how big, when last used, whether a download is unfinished, and a
  * model's context length from its config.json. Nothing is downloaded.
+ *
+ * The cache is where mistral.rs looks (mistralrs-core/src/pipeline/hf.rs,
+ * `hf_hub_cache_dir`): HF_HUB_CACHE, else HF_HOME/hub, else
+ * ~/.cache/huggingface/hub — never $XDG_CACHE_HOME, which Python's
+ * huggingface_hub does honour: a model only there is shown as such (it
+ * would be downloaded again), not as ready to serve.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { readRegularFile } from './files.js'
-import { join } from 'node:path'
-import { type Env, xdgDir } from './paths.js'
+import { join, resolve } from 'node:path'
+import type { Env } from './paths.js'
+
+/** `dirs::home_dir()` on Unix: $HOME when set and not empty, else the passwd entry's. */
+const homeOf = (env: Env) => env.HOME || homedir()
 
 export function hubCacheDir(env: Env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE
   if (env.HF_HOME) return join(env.HF_HOME, 'hub')
-  return join(xdgDir(env, 'XDG_CACHE_HOME', '.cache'), 'huggingface', 'hub')
+  return join(homeOf(env), '.cache', 'huggingface', 'hub')
 }
+
+/** Python's hub cache when it is not mistral.rs's: $XDG_CACHE_HOME/huggingface/hub, where neither HF_HUB_CACHE nor HF_HOME is set. */
+export function otherHubCacheDir(env: Env): string | undefined {
+  if (env.HF_HUB_CACHE || env.HF_HOME || !env.XDG_CACHE_HOME) return undefined
+  const python = join(env.XDG_CACHE_HOME, 'huggingface', 'hub')
+  return resolve(python) === resolve(hubCacheDir(env)) ? undefined : python
+}
+
+/**
+ * A blob still arriving: hf-hub 0.4 (mistral.rs) writes `<etag>.part` (its
+ * sync API, used for weights) or `<etag>.sync.part` (tokio), Python's hub
+ * `<etag>.incomplete`. The `<etag>.lock` hf-hub leaves beside a blob stays
+ * after a finished download too, so it says nothing.
+ */
+export const isUnfinishedBlob = (name: string) => /\.(part|incomplete)$/.test(name)
+const isLockFile = (name: string) => name.endsWith('.lock')
 
 /** `Qwen/Qwen3-4B` → `<hub>/models--Qwen--Qwen3-4B` */
 export const repoCacheDir = (hub: string, modelId: string) => join(hub, `models--${modelId.replace(/\//g, '--')}`)
@@ -38,10 +63,10 @@ function snapshotDir(repo: string): string | undefined {
 }
 
 /** Path of the model's config.json on this machine, if any. */
-export function findModelConfig(modelId: string, env: Env): string | undefined {
+export function findModelConfig(modelId: string, env: Env, hub = hubCacheDir(env)): string | undefined {
   const local = join(modelId, 'config.json')
   if ((modelId.startsWith('/') || modelId.startsWith('.')) && existsSync(local)) return local
-  const snapshot = snapshotDir(repoCacheDir(hubCacheDir(env), modelId))
+  const snapshot = snapshotDir(repoCacheDir(hub, modelId))
   const path = snapshot ? join(snapshot, 'config.json') : undefined
   return path && existsSync(path) ? path : undefined
 }
@@ -88,8 +113,8 @@ export function contextFromConfig(config: unknown): number | undefined {
 }
 
 /** The context length in a model's config.json; `problem` says why there is none when the file is there but unusable. */
-export function localContextWindow(modelId: string, env: Env): { tokens?: number; source?: string; problem?: string } {
-  const path = findModelConfig(modelId, env)
+export function localContextWindow(modelId: string, env: Env, hub?: string): { tokens?: number; source?: string; problem?: string } {
+  const path = findModelConfig(modelId, env, hub)
   if (!path) return {}
   let text: string
   try {
@@ -114,17 +139,28 @@ export interface CachedModel {
   bytes: number
   /** When it was last downloaded into or its revision changed (ms since the epoch). */
   lastUsed: number
-  /** A download was left unfinished (`*.incomplete` blobs), or no weights arrived. */
+  /** A download was left unfinished (`*.part`, `*.sync.part`, `*.incomplete` blobs), or no weights arrived. */
   partial: boolean
+  /** Only in Python's hub cache (this path), not where mistral.rs looks: it would download it again. */
+  elsewhere?: string
   /** What an unfinished download's weights will weigh, from the repository's weight index, when it has one. */
   fullBytes?: number
   /** From its config.json, when there. */
   contextWindow?: number
 }
 
-/** Models in the hub cache, most recently used first; `problem` is set when the cache cannot be read. */
+/** Models in the hub cache, most recently used first; `problem` is set when the cache cannot be read. Models only in Python's cache come last, marked `elsewhere`. */
 export function cachedModels(env: Env): { models: CachedModel[]; problem?: string } {
   const hub = hubCacheDir(env)
+  const { models, problem } = modelsIn(hub, env)
+  const other = otherHubCacheDir(env)
+  if (!other) return { models, problem }
+  const here = new Set(models.map((m) => m.id))
+  const elsewhere = modelsIn(other, env).models.filter((m) => !here.has(m.id)).map((m) => ({ ...m, elsewhere: other }))
+  return { models: [...models, ...elsewhere], problem }
+}
+
+function modelsIn(hub: string, env: Env): { models: CachedModel[]; problem?: string } {
   let names: string[]
   try {
     names = readdirSync(hub)
@@ -143,10 +179,11 @@ export function cachedModels(env: Env): { models: CachedModel[]; problem?: strin
     let weights = false
     try {
       for (const blob of readdirSync(join(repo, 'blobs'))) {
+        if (isLockFile(blob)) continue
         const st = statSync(join(repo, 'blobs', blob))
         bytes += st.size
         lastUsed = Math.max(lastUsed, st.mtimeMs, st.atimeMs)
-        if (blob.endsWith('.incomplete')) partial = true
+        if (isUnfinishedBlob(blob)) partial = true
         else if (st.size > 10 * 1024 * 1024) weights = true
       }
     } catch {
@@ -157,7 +194,7 @@ export function cachedModels(env: Env): { models: CachedModel[]; problem?: strin
     } catch {
       // no refs
     }
-    const { tokens } = localContextWindow(id, env)
+    const { tokens } = localContextWindow(id, env, hub)
     const unfinished = partial || !weights
     models.push({ id, bytes, lastUsed, partial: unfinished, fullBytes: unfinished ? indexedWeightBytes(repo) : undefined, contextWindow: tokens })
   }

@@ -20,7 +20,7 @@ import type { Env } from '../paths.js'
 import { formatTokens, printable } from '../text.js'
 import { RECOMMENDED } from './recommended.js'
 import { describeFit, fitOf } from './fit.js'
-import { ago, sizeText } from './downloaded.js'
+import { ago, sizeText, stateText } from './downloaded.js'
 import { detectAccelerator, type Accelerator } from './accelerator.js'
 import type { ModelSource } from '../config/resolve.js'
 
@@ -76,7 +76,7 @@ export async function chooseModel(input: ChooseInput): Promise<ModelChoice> {
   // rule 5
   const { models, problem } = input.inventory ? await input.inventory() : cachedModels(input.env)
   if (problem) input.warn(problem)
-  const listed = models.map((m) => `${printable(m.id)}  ${sizeText(m)}${m.partial ? ' (partial download)' : ''}`)
+  const listed = models.map((m) => `${printable(m.id)}  ${sizeText(m)}${m.elsewhere ? ` (${stateText(m)})` : m.partial ? ' (partial download)' : ''}`)
   throw new MrsError(
     `no model: pass -m MODEL, set MRS_MODEL, or put model = "..." in ${input.configPath}${listed.length ? '; downloaded models:' : ' (no models are downloaded yet; see mrs models)'}`,
     ExitCode.Usage,
@@ -117,7 +117,7 @@ export function modelRows(cache: { models: CachedModel[]; problem?: string }, ac
   // the facts go in the label: a picker shows a row's hint only while it is focused
   const rows: ModelRow[] = models.map((m) => ({
     value: m.id,
-    label: `${printable(m.id)}  (${[`${m.partial ? 'partial download' : 'downloaded'}, ${sizeText(m)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.contextWindow ? `${formatTokens(m.contextWindow)} context` : ''].filter(Boolean).join(' · ')})`,
+    label: `${printable(m.id)}  (${[`${stateText(m)}, ${sizeText(m)}`, m.lastUsed ? `used ${ago(now - m.lastUsed)}` : '', m.contextWindow ? `${formatTokens(m.contextWindow)} context` : ''].filter(Boolean).join(' · ')})`,
     hint: '',
   }))
   for (const r of RECOMMENDED) {

@@ -20,6 +20,18 @@ export function fullSizeOf(model: CachedModel): { bytes: number; text: string } 
   return known ? { bytes: known.downloadGB * 1e9, text: `${known.downloadGB} GB` } : undefined
 }
 
+/** What a cached model is: downloaded, a partial download, or in Python's cache only (mistral.rs would download it again). */
+export function stateText(model: CachedModel): string {
+  if (model.elsewhere) return `only in Python's Hugging Face cache ${model.elsewhere}, which mistral.rs does not read`
+  return model.partial ? 'partial download' : 'downloaded'
+}
+
+/** The note under a list that has models only in Python's cache: how to serve them from there. */
+export const elsewhereNote = (models: readonly CachedModel[]) => {
+  const dir = models.find((m) => m.elsewhere)?.elsewhere
+  return dir ? `models only in ${dir} (Python's cache, from XDG_CACHE_HOME) would be downloaded again by mistral.rs, which reads HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub: set HF_HUB_CACHE=${dir} to serve them from there` : undefined
+}
+
 /** `12 MB`; a partial download `977 KB of 47 GB` when its full size is known (the caller says it is partial). */
 export function sizeText(model: CachedModel): string {
   const full = fullSizeOf(model)

@@ -38,7 +38,10 @@ umask 077
 # (mistral.rs, a Rust program, ignores SIGPIPE itself anyway)
 trap '' PIPE
 say() { printf '@mrs %s\n' "$*"; }
-hub=${'${'}HF_HUB_CACHE:-${'${'}HF_HOME:-${'${'}XDG_CACHE_HOME:-$HOME/.cache}/huggingface}/hub}
+# where mistral.rs looks (mistralrs-core/src/pipeline/hf.rs): never XDG_CACHE_HOME, which Python's hub honours
+hub=${'${'}HF_HUB_CACHE:-${'${'}HF_HOME:-$HOME/.cache/huggingface}/hub}
+pyhub=
+if [ -z "${'${'}HF_HUB_CACHE:-}${'${'}HF_HOME:-}" ] && [ -n "${'${'}XDG_CACHE_HOME:-}" ] && [ "$XDG_CACHE_HOME/huggingface/hub" != "$hub" ]; then pyhub=$XDG_CACHE_HOME/huggingface/hub; fi
 # the run's process group: ours when sshd or slurmstepd made us its leader
 leader=no
 [ "$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')" = "$$" ] && leader=yes
@@ -135,6 +138,20 @@ config_of() {
   say config "$f" "$(od -An -v -tx1 <"$f" | tr -d ' \n')"
 }
 
+# the models of a hub cache: name, bytes, unfinished (hf-hub's .part/.sync.part, Python's .incomplete), largest blob,
+# last change, and whether this is Python's cache only (1)
+models_in() {
+  for repo in "$1"/models--*; do
+    [ -d "$repo" ] || continue
+    kb=$(du -sk "$repo/blobs" 2>/dev/null | awk '{ print $1 }')
+    partial=0
+    ls "$repo/blobs" 2>/dev/null | grep -qE '\.(part|incomplete)$' && partial=1
+    largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { print m + 0 }')
+    when=$(stat -c %Y "$repo/refs/main" 2>/dev/null || stat -f %m "$repo/refs/main" 2>/dev/null || echo 0)
+    say model "$(basename "$repo")" "$((${'${'}kb:-0} * 1024))" "$partial" "$largest" "$when" "$2"
+  done
+}
+
 probe() {
   say hello "$(uname -s)" "$(uname -m)" "$leader"
   if bin=$(find_mistralrs "$1"); then
@@ -153,15 +170,9 @@ probe() {
   where=$hub; [ -d "$where" ] || where=$HOME
   say disk "$(df -Pk "$where" 2>/dev/null | awk 'NR == 2 { print $4 * 1024 }')" "$where"
   say hub "$hub"
-  for repo in "$hub"/models--*; do
-    [ -d "$repo" ] || continue
-    kb=$(du -sk "$repo/blobs" 2>/dev/null | awk '{ print $1 }')
-    partial=0
-    ls "$repo/blobs" 2>/dev/null | grep -q '\.incomplete$' && partial=1
-    largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { print m + 0 }')
-    when=$(stat -c %Y "$repo/refs/main" 2>/dev/null || stat -f %m "$repo/refs/main" 2>/dev/null || echo 0)
-    say model "$(basename "$repo")" "$((${'${'}kb:-0} * 1024))" "$partial" "$largest" "$when"
-  done
+  [ -n "$pyhub" ] && say pyhub "$pyhub"
+  models_in "$hub" 0
+  [ -n "$pyhub" ] && models_in "$pyhub" 1
   say end
 }
 

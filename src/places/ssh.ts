@@ -191,7 +191,9 @@ export interface HostFacts {
   unified: boolean
   disk?: { bytes: number; path: string }
   hub?: string
-  models: { dir: string; bytes: number; partial: boolean; largest: number; lastUsed: number }[]
+  /** Python's hub cache there, when it is not mistral.rs's (XDG_CACHE_HOME). */
+  pyhub?: string
+  models: { dir: string; bytes: number; partial: boolean; largest: number; lastUsed: number; elsewhere: boolean }[]
 }
 
 /** Runs the remote program's probe through the master: where mistralrs is and its version (and with `full`, the cache, GPUs, memory, disk). */
@@ -233,8 +235,11 @@ export async function probe(place: SshPlace, ctl: string, env: Env, full: boolea
       case 'hub':
         facts.hub = e.rest
         break
+      case 'pyhub':
+        facts.pyhub = e.rest
+        break
       case 'model':
-        facts.models.push({ dir: f[0]!, bytes: Number(f[1]) || 0, partial: f[2] === '1', largest: Number(f[3]) || 0, lastUsed: (Number(f[4]) || 0) * 1000 })
+        facts.models.push({ dir: f[0]!, bytes: Number(f[1]) || 0, partial: f[2] === '1', largest: Number(f[3]) || 0, lastUsed: (Number(f[4]) || 0) * 1000, elsewhere: f[5] === '1' })
         break
       case 'end':
         ended = true
@@ -281,17 +286,22 @@ function runOnHost(place: SshPlace, run: ServerRun): ServerProcess {
 
 /** The probe's findings as the picker and `mrs models` take them. */
 export function inventoryOf(facts: HostFacts): Inventory {
-  const models: CachedModel[] = facts.models.map((m) => ({
-    id: m.dir.slice('models--'.length).replace(/--/g, '/'),
-    bytes: m.bytes,
-    lastUsed: m.lastUsed,
-    // no weights yet (only a config) counts as unfinished, as on this machine
-    partial: m.partial || m.largest < 10 * 1024 * 1024,
-  }))
+  const here = new Set(facts.models.filter((m) => !m.elsewhere).map((m) => m.dir))
+  const models: CachedModel[] = facts.models
+    // a model in both caches is mistral.rs's
+    .filter((m) => !m.elsewhere || !here.has(m.dir))
+    .map((m) => ({
+      id: m.dir.slice('models--'.length).replace(/--/g, '/'),
+      bytes: m.bytes,
+      lastUsed: m.lastUsed,
+      // no weights yet (only a config) counts as unfinished, as on this machine
+      partial: m.partial || m.largest < 10 * 1024 * 1024,
+      ...(m.elsewhere && facts.pyhub ? { elsewhere: facts.pyhub } : {}),
+    }))
   const gpu = facts.gpus.length ? parseNvidiaSmi(facts.gpus.join('\n')) : undefined
   const memory = facts.memory ?? 0
   const accelerator: Accelerator = gpu ?? (facts.unified ? { kind: 'metal', name: 'Apple silicon (unified memory)', totalBytes: memory } : { kind: 'cpu', name: 'CPU', totalBytes: memory, freeBytes: facts.available })
-  return { models: models.sort((a, b) => b.lastUsed - a.lastUsed), accelerator, disk: facts.disk, mistralrs: { binary: facts.binary, version: facts.version } }
+  return { models: models.sort((a, b) => Number(Boolean(a.elsewhere)) - Number(Boolean(b.elsewhere)) || b.lastUsed - a.lastUsed), accelerator, disk: facts.disk, mistralrs: { binary: facts.binary, version: facts.version } }
 }
 
 export const ssh: PlaceModule<SshPlace> = {

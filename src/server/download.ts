@@ -15,7 +15,7 @@ export function cachedBytes(modelId: string, env: Record<string, string | undefi
       try {
         total += statSync(join(blobs, name)).size
       } catch {
-        // renamed from .incomplete meanwhile
+        // renamed from .part meanwhile
       }
     }
   } catch {

@@ -13,13 +13,15 @@ const A = 'Qwen/Qwen3-4B'
 const B = 'Qwen/Qwen3-8B'
 
 /** Puts a model into the sandbox's Hugging Face cache, as a finished (or unfinished) download. */
-function cacheModel(sb: Sandbox, id: string, opts: { bytes?: number; partial?: boolean; context?: number; config?: string; indexedBytes?: number; age?: number } = {}): string {
-  const repo = join(sb.env.HF_HOME!, 'hub', `models--${id.replace(/\//g, '--')}`)
+function cacheModel(sb: Sandbox, id: string, opts: { bytes?: number; partial?: boolean; context?: number; config?: string; indexedBytes?: number; age?: number; hub?: string } = {}): string {
+  const repo = join(opts.hub ?? join(sb.env.HF_HOME!, 'hub'), `models--${id.replace(/\//g, '--')}`)
   mkdirSync(join(repo, 'blobs'), { recursive: true })
   mkdirSync(join(repo, 'snapshots', 'rev1'), { recursive: true })
   mkdirSync(join(repo, 'refs'), { recursive: true })
   writeFileSync(join(repo, 'refs', 'main'), 'rev1')
-  writeFileSync(join(repo, 'blobs', `weights${opts.partial ? '.incomplete' : ''}`), Buffer.alloc(opts.bytes ?? 12 * 1024 * 1024))
+  // an unfinished download as mistral.rs's hf-hub leaves it: `<etag>.part` (and a `.lock` beside, which a finished one has too)
+  writeFileSync(join(repo, 'blobs', `weights${opts.partial ? '.part' : ''}`), Buffer.alloc(opts.bytes ?? 12 * 1024 * 1024))
+  writeFileSync(join(repo, 'blobs', 'weights.lock'), '')
   writeFileSync(join(repo, 'snapshots', 'rev1', 'config.json'), opts.config ?? JSON.stringify({ max_position_embeddings: opts.context ?? 40960 }))
   // a sharded repository's weight index, which arrives before the shards
   if (opts.indexedBytes) writeFileSync(join(repo, 'snapshots', 'rev1', 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: opts.indexedBytes }, weight_map: { 'lm_head.weight': 'model-00001-of-00002.safetensors' } }))
@@ -353,6 +355,30 @@ describe('mrs models', () => {
       expect(json.recommended.every((r: { source: string }) => r.source.length > 10)).toBe(true)
       serve.kill('SIGINT')
       await serve.done()
+    })
+  })
+
+  it("looks where mistral.rs looks (~/.cache/huggingface/hub, whatever XDG_CACHE_HOME says): a model only in Python's cache is shown as such, and the launch reads its window where the server does", async () => {
+    await withSandbox({}, async (sb) => {
+      // no HF_HOME or HF_HUB_CACHE, as on most machines; XDG_CACHE_HOME set, as on many
+      delete sb.env.HF_HOME
+      const mistralrsHub = join(sb.home, '.cache', 'huggingface', 'hub')
+      const pythonHub = join(sb.env.XDG_CACHE_HOME!, 'huggingface', 'hub')
+      cacheModel(sb, A, { hub: mistralrsHub, context: 40960 })
+      cacheModel(sb, B, { hub: pythonHub, context: 32768 })
+      const json = JSON.parse((await sb.run(['models', '--json'])).stdout)
+      expect(json.cached).toEqual([expect.objectContaining({ id: A, elsewhere: null }), expect.objectContaining({ id: B, elsewhere: pythonHub })])
+      const text = (await sb.run(['models'])).stdout
+      expect(text).toMatch(new RegExp(`${B}\\s+\\S+ MB \\(Python's cache only\\)`))
+      expect(text).toContain(`set HF_HUB_CACHE=${pythonHub} to serve them from there`)
+      // rule 5 lists it as what it is
+      const none = await sb.run(['codex'])
+      expect(none.code).toBe(64)
+      expect(none.stderr).toContain(`${B}  12 MB (only in Python's Hugging Face cache ${pythonHub}, which mistral.rs does not read)`)
+      // the window comes from the config.json the server reads
+      const launch = await sb.run(['codex', '-m', A, '--', 'exec', '--skip-git-repo-check', 'hi'])
+      expect(launch.code).toBe(0)
+      expect(launch.stderr).toMatch(/context 40k tokens \(40960\)/)
     })
   })
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { formatDuration, parseDuration } from '../../src/duration.js'
 import { closest, shellQuote, stripAnsi } from '../../src/text.js'
-import { contextFromConfig, findModelConfig, hubCacheDir, localContextWindow, cachedModels } from '../../src/hf.js'
+import { contextFromConfig, findModelConfig, hubCacheDir, localContextWindow, cachedModels, otherHubCacheDir } from '../../src/hf.js'
 import { pollInterval } from '../../src/server/readiness.js'
 import { restartDelay } from '../../src/keeper/keeper.js'
 import { meaningful } from '../../src/session.js'
@@ -57,10 +57,50 @@ describe('context window from the local Hugging Face cache', () => {
     writeFileSync(join(repo, 'snapshots', 'abc123', 'config.json'), JSON.stringify({ architectures: ['Qwen3ForCausalLM'], max_position_embeddings: 40960 }))
     return root
   }
-  it('finds the cache from HF_HUB_CACHE, HF_HOME or XDG_CACHE_HOME', () => {
-    expect(hubCacheDir({ HF_HUB_CACHE: '/a' })).toBe('/a')
-    expect(hubCacheDir({ HF_HOME: '/b' })).toBe('/b/hub')
+  it('looks where mistral.rs looks: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub, never XDG_CACHE_HOME', () => {
+    expect(hubCacheDir({ HF_HUB_CACHE: '/a', HF_HOME: '/b' })).toBe('/a')
+    expect(hubCacheDir({ HF_HOME: '/b', XDG_CACHE_HOME: '/x' })).toBe('/b/hub')
     expect(hubCacheDir({ HOME: '/h' })).toBe('/h/.cache/huggingface/hub')
+    // mistralrs-core/src/pipeline/hf.rs reads no XDG variable (Python's huggingface_hub does)
+    expect(hubCacheDir({ HOME: '/h', XDG_CACHE_HOME: '/x' })).toBe('/h/.cache/huggingface/hub')
+  })
+  it("names Python's hub cache only where it differs from mistral.rs's", () => {
+    expect(otherHubCacheDir({ HOME: '/h', XDG_CACHE_HOME: '/x' })).toBe('/x/huggingface/hub')
+    expect(otherHubCacheDir({ HOME: '/h', XDG_CACHE_HOME: '/h/.cache' })).toBeUndefined()
+    expect(otherHubCacheDir({ HOME: '/h' })).toBeUndefined()
+    // both read HF_HOME and HF_HUB_CACHE alike
+    expect(otherHubCacheDir({ HOME: '/h', XDG_CACHE_HOME: '/x', HF_HOME: '/b' })).toBeUndefined()
+    expect(otherHubCacheDir({ HOME: '/h', XDG_CACHE_HOME: '/x', HF_HUB_CACHE: '/a' })).toBeUndefined()
+  })
+  it("sees hf-hub's unfinished downloads (.part, .sync.part) and Python's (.incomplete), not the .lock left beside a finished one", () => {
+    const hubOf = (blobs: Record<string, number>) => {
+      const root = tempDir('mrs-hf-')
+      const repo = join(root, 'hub', 'models--Qwen--Qwen3-4B')
+      mkdirSync(join(repo, 'blobs'), { recursive: true })
+      for (const [name, size] of Object.entries(blobs)) writeFileSync(join(repo, 'blobs', name), Buffer.alloc(size))
+      return cachedModels({ HF_HOME: root }).models[0]!
+    }
+    const MB = 1024 * 1024
+    expect(hubOf({ cfg: 100, e1: 20 * MB, 'e1.lock': 0 })).toMatchObject({ partial: false, bytes: 20 * MB + 100 })
+    expect(hubOf({ cfg: 100, e1: 20 * MB, 'e2.part': 5 * MB, 'e2.lock': 0 })).toMatchObject({ partial: true, bytes: 25 * MB + 100 })
+    expect(hubOf({ cfg: 100, e1: 20 * MB, 'e2.sync.part': 5 * MB })).toMatchObject({ partial: true })
+    expect(hubOf({ cfg: 100, e1: 20 * MB, 'e2.incomplete': 5 * MB })).toMatchObject({ partial: true })
+  })
+  it("lists a model only in Python's cache last, marked as such; one in both caches once, as mistral.rs's", () => {
+    const home = tempDir('mrs-home-')
+    const put = (hub: string, id: string) => {
+      const blobs = join(hub, `models--${id.replace('/', '--')}`, 'blobs')
+      mkdirSync(blobs, { recursive: true })
+      writeFileSync(join(blobs, 'e1'), Buffer.alloc(11 * 1024 * 1024))
+    }
+    put(join(home, '.cache', 'huggingface', 'hub'), 'Qwen/Both')
+    put(join(home, 'xdg', 'huggingface', 'hub'), 'Qwen/Both')
+    put(join(home, 'xdg', 'huggingface', 'hub'), 'Qwen/OnlyPython')
+    const { models } = cachedModels({ HOME: home, XDG_CACHE_HOME: join(home, 'xdg') })
+    expect(models.map((m) => [m.id, m.elsewhere])).toEqual([
+      ['Qwen/Both', undefined],
+      ['Qwen/OnlyPython', join(home, 'xdg', 'huggingface', 'hub')],
+    ])
   })
   it('reads max_position_embeddings of the snapshot refs/main points to', () => {
     const root = hub()

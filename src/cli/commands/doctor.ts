@@ -125,7 +125,9 @@ async function remoteChecks(place: Exclude<PlaceSpec, { kind: 'local' }>, env: N
  */
 function modelsCheck(cache: { models: CachedModel[]; problem?: string }, where: string, configModel: string | undefined, place: PlaceSpec): Check {
   if (cache.problem) return { name: 'models', ok: false, detail: cache.problem, blocks: [] }
-  const { models } = cache
+  // a model only in Python's cache is not downloaded for mistral.rs: said once, below
+  const models = cache.models.filter((m) => !m.elsewhere)
+  const elsewhere = cache.models.filter((m) => m.elsewhere)
   const listed = models.length ? shortList(models.map((m) => (m.partial ? `${m.id} (partial download, ${sizeText(m)})` : m.id)), 20, 2000) : `no models downloaded yet (the first run downloads; see mrs models${place.kind === 'local' ? '' : ' --on'})`
   const problems: string[] = []
   // a launch of the model downloads it, or finishes its download
@@ -147,6 +149,10 @@ function modelsCheck(cache: { models: CachedModel[]; problem?: string }, where: 
         fix = `finish it now: ${serve(configModel)}`
       }
     }
+  }
+  if (elsewhere.length) {
+    problems.push(`${shortList(elsewhere.map((m) => m.id), 5, 400)} ${elsewhere.length === 1 ? 'is' : 'are'} only in ${elsewhere[0]!.elsewhere} (Python's cache), which mistral.rs does not read`)
+    fix ??= `set HF_HUB_CACHE=${elsewhere[0]!.elsewhere} to serve ${elsewhere.length === 1 ? 'it' : 'them'} from there, or let a launch download ${elsewhere.length === 1 ? 'it' : 'them'} again`
   }
   const others = models.filter((m) => m.partial && m.id !== configModel)
   if (others.length) {

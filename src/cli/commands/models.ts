@@ -12,7 +12,7 @@ import { listServers } from '../../server/registry.js'
 import { formatTokens, printable } from '../../text.js'
 import { describeFit, fitOf } from '../../models/fit.js'
 import { RECOMMENDED } from '../../models/recommended.js'
-import { ago, fitOfDownloaded, fullSizeOf, sizeText } from '../../models/downloaded.js'
+import { ago, elsewhereNote, fitOfDownloaded, fullSizeOf, sizeText } from '../../models/downloaded.js'
 import type { ParsedArgs } from '../parse.js'
 import { Output } from '../output.js'
 
@@ -30,13 +30,14 @@ export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
   const now = Date.now()
   const cached = cache.models.map((m) => ({ ...m, fullSize: fullSizeOf(m), fit: fitOfDownloaded(m, accelerator) }))
   const recommended = RECOMMENDED.map((r) => {
-    const here = cache.models.find((m) => m.id === r.id)
+    // a model only in Python's cache is not downloaded for mistral.rs
+    const here = cache.models.find((m) => m.id === r.id && !m.elsewhere)
     return { ...r, fit: fitOf(r, accelerator), cached: Boolean(here), partial: Boolean(here?.partial) }
   })
   if (parsed.options.json) {
     const data = {
       accelerator: { kind: accelerator.kind, name: accelerator.name, totalBytes: accelerator.totalBytes, freeBytes: accelerator.freeBytes ?? null },
-      cached: cached.map((m) => ({ id: m.id, bytes: m.bytes, fullBytes: m.fullSize?.bytes ?? null, lastUsed: m.lastUsed ? new Date(m.lastUsed).toISOString() : null, partial: m.partial, contextWindow: m.contextWindow ?? null, fit: m.fit ?? null })),
+      cached: cached.map((m) => ({ id: m.id, bytes: m.bytes, fullBytes: m.fullSize?.bytes ?? null, lastUsed: m.lastUsed ? new Date(m.lastUsed).toISOString() : null, partial: m.partial, elsewhere: m.elsewhere ?? null, contextWindow: m.contextWindow ?? null, fit: m.fit ?? null })),
       running: running.map((s) => ({ id: s.id, models: s.models, url: s.url, state: s.state, contextWindow: s.contextWindow ?? null, sessions: s.sessions })),
       recommended: recommended.map((r) => ({ id: r.id, downloadBytes: r.downloadGB * 1e9, params: r.params, contextWindow: r.context, fit: r.fit, cached: r.cached, partial: r.partial, why: r.why, source: r.source })),
     }
@@ -52,9 +53,11 @@ export async function modelsCommand(parsed: ParsedArgs): Promise<number> {
     lines.push(
       ...columns([
         ['MODEL', 'SIZE', 'USED', 'CONTEXT', 'FIT'],
-        ...cached.map((m) => [printable(m.id), `${sizeText(m)}${m.partial ? ' (partial download)' : ''}`, m.lastUsed ? ago(now - m.lastUsed) : '-', window(m.contextWindow), describeFit(m.fit, accelerator)]),
+        ...cached.map((m) => [printable(m.id), `${sizeText(m)}${m.elsewhere ? " (Python's cache only)" : m.partial ? ' (partial download)' : ''}`, m.lastUsed ? ago(now - m.lastUsed) : '-', window(m.contextWindow), describeFit(m.fit, accelerator)]),
       ]),
     )
+  const note = elsewhereNote(cached)
+  if (note) lines.push(`  (${note})`)
   lines.push('', 'Running (mrs ps):')
   if (!running.length) lines.push('  none')
   else lines.push(...columns([['MODEL', 'URL', 'STATE', 'CONTEXT'], ...running.map((s) => [printable(s.models.join(' + ')), s.url, s.state, window(s.contextWindow)])]))
