@@ -197,6 +197,16 @@ export class Sandbox {
     return running.done(opts.timeoutMs ?? 45_000)
   }
 
+  /** Every server log mrs kept (its own lines and mistral.rs's), oldest first, as one text. */
+  serverLog(): string {
+    if (!existsSync(this.logDir)) return ''
+    return readdirSync(this.logDir)
+      .filter((name) => name.endsWith('.log'))
+      .sort()
+      .map((name) => readFileSync(join(this.logDir, name), 'utf8'))
+      .join('\n')
+  }
+
   records(): Record<string, any>[] {
     if (!existsSync(this.record)) return []
     return readFileSync(this.record, 'utf8')
