@@ -1,10 +1,19 @@
 /**
  * Qwen Code (`@qwen-code/qwen-code`, checked with 0.15.10, the newest release
- * that declares Node 20): chat completions, configured by environment and a
+ * that declares Node 20): Anthropic Messages, configured by environment and a
  * system settings file in the session's temp dir (QWEN_CODE_SYSTEM_SETTINGS_PATH).
+ *
+ * Not chat completions, which Qwen Code also speaks: it sends every tool
+ * result as `{"role":"tool","content":[{"type":"text",…}]}`, and mistral.rs's
+ * chat handler takes content parts on user messages only (mistralrs-server-core
+ * chat_completion.rs: 500 "Role for an image message must be `user`, but it
+ * is tool"), so no tool call could ever complete there. Its Anthropic
+ * generator sends tool results as `tool_result` blocks, which mistral.rs's
+ * Messages API reads.
+ *
  * System settings are merged over the user's ~/.qwen/settings.json, so theirs
- * still apply and ours win where they must: the OpenAI-compatible auth (a
- * user's qwen-oauth choice would otherwise stop the run), the model and its
+ * still apply and ours win where they must: the Anthropic auth (a user's
+ * qwen-oauth choice would otherwise stop the run), the model and its
  * window, no usage statistics (sent to its vendor by default), no auto-update
  * (the TUI would `npm install -g` a newer qwen), no extra memory-extraction
  * request at the end of each session. `$version: 4` keeps qwen from
@@ -22,7 +31,7 @@ const TIMEOUT_MS = 1_800_000
 export function qwenSettings(ctx: Pick<ClientContext, 'model' | 'contextWindow' | 'maxOutput'>): Record<string, unknown> {
   return {
     $version: 4,
-    security: { auth: { selectedType: 'openai' } },
+    security: { auth: { selectedType: 'anthropic' } },
     model: {
       name: ctx.model.id,
       generationConfig: {
@@ -38,23 +47,28 @@ export function qwenSettings(ctx: Pick<ClientContext, 'model' | 'contextWindow' 
 }
 
 function routing(ctx: Pick<ClientContext, 'url' | 'model' | 'apiKeyEnv' | 'env'>): Record<string, string> {
+  // with --api-key-env the key comes from the user's variable, in the environment only: sent as x-api-key and, for an
+  // authenticating proxy, as a bearer token (Anthropic's SDK reads ANTHROPIC_AUTH_TOKEN itself)
+  const key = ctx.apiKeyEnv ? (ctx.env[ctx.apiKeyEnv] ?? '') : 'mrs-local'
   return {
-    OPENAI_BASE_URL: `${ctx.url}/v1`,
-    // with --api-key-env the key comes from the user's variable, in the environment only
-    OPENAI_API_KEY: ctx.apiKeyEnv ? (ctx.env[ctx.apiKeyEnv] ?? '') : 'mrs-local',
-    OPENAI_MODEL: ctx.model.id,
+    // the SDK adds /v1/messages itself
+    ANTHROPIC_BASE_URL: ctx.url,
+    ANTHROPIC_API_KEY: key,
+    ...(ctx.apiKeyEnv ? { ANTHROPIC_AUTH_TOKEN: key } : {}),
+    ANTHROPIC_MODEL: ctx.model.id,
     QWEN_CODE_DISABLE_PRECONNECT: '1',
   }
 }
 
 function launch(binary: string, ctx: ClientContext): ClientLaunch {
-  const env: Record<string, string> = { ...childEnv(ctx.env), ...routing(ctx), QWEN_CODE_SYSTEM_SETTINGS_PATH: `${ctx.tmpDir}/${SETTINGS_FILE}` }
+  // a token the user exported for Anthropic is never sent to this server (the SDK would read it by itself)
+  const env: Record<string, string> = { ...childEnv(ctx.env, ['ANTHROPIC_AUTH_TOKEN']), ...routing(ctx), QWEN_CODE_SYSTEM_SETTINGS_PATH: `${ctx.tmpDir}/${SETTINGS_FILE}` }
   return {
     command: binary,
     args: [...ctx.userArgs],
     env,
     files: { [SETTINGS_FILE]: `${JSON.stringify(qwenSettings(ctx), null, 2)}\n` },
-    masked: ctx.apiKeyEnv ? [env.OPENAI_API_KEY!] : [],
+    masked: ctx.apiKeyEnv ? [env.ANTHROPIC_API_KEY!] : [],
   }
 }
 
@@ -74,7 +88,7 @@ export const qwen: ClientModule = {
     const note = `on Node ${node}, Qwen Code ${NEWEST_FOR_NODE_20} is the newest that supports it (0.21 and later declare Node >= 22)`
     return installed && compareVersions(installed, '0.21.0') >= 0 ? `${installed} declares Node >= 22; ${note}: npm install -g @qwen-code/qwen-code@${NEWEST_FOR_NODE_20}` : note
   },
-  api: 'chat',
+  api: 'anthropic',
   configEnv: ['QWEN_HOME'],
   smallModelSlot: false,
   // `qwen -v` is its --version
@@ -96,7 +110,7 @@ export const qwen: ClientModule = {
     formats: { json: 'the system settings file (point QWEN_CODE_SYSTEM_SETTINGS_PATH at it)' },
     text(ctx, format) {
       if (format === 'json') return `${JSON.stringify(qwenSettings(ctx), null, 2)}\n`
-      return exportLines(routing(ctx), 'OPENAI_API_KEY', ctx.apiKeyEnv)
+      return exportLines(routing(ctx), ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'], ctx.apiKeyEnv)
     },
   },
   // a prompt of its own (a word or -p) runs one-shot; only the bare TUI is a session to come back to

@@ -31,6 +31,8 @@ export interface ClientContext {
   maxOutput?: number
   /** The server runs web search (`--web-search` / `--agent-tools`). */
   webSearch: boolean
+  /** mistral.rs's version, when known (a server mrs runs): what its API takes depends on it. */
+  serverVersion?: string
   /** Remote server behind a proxy: the variable holding the bearer token. */
   apiKeyEnv?: string
   /**
@@ -149,6 +151,13 @@ export interface ClientModule {
   examples: string[]
   /** The first request's size in tokens (measured with the pinned client): below it the client cannot work. */
   minContext: number
+  /**
+   * The tools it sends besides its own function tools, as it sends them (a
+   * namespace of deferred tools, a hosted web search): `mrs check` and
+   * `--check` offer them too, so a server that refuses a tool type the client
+   * sends fails the check, not the session.
+   */
+  otherTools?(server: { webSearch: boolean; serverVersion?: string }): unknown[]
 }
 
 /** The variable that carries a --url's credentials to a client (and to the status line) as an `Authorization` header. */
@@ -158,8 +167,9 @@ export const AUTHORIZATION_ENV = 'MRS_URL_AUTHORIZATION'
  * `export K=V` lines for `mrs env`. With --api-key-env the variable `keyVar`
  * is a reference to the user's variable (`"$VAR"`), never its value.
  */
-export function exportLines(vars: Record<string, string>, keyVar: string, apiKeyEnv: string | undefined): string {
-  const lines = Object.entries(vars).map(([k, v]) => (k === keyVar && apiKeyEnv ? `export ${k}="$${apiKeyEnv}"` : `export ${k}=${shellQuote(v)}`))
+export function exportLines(vars: Record<string, string>, keyVar: string | readonly string[], apiKeyEnv: string | undefined): string {
+  const keys = typeof keyVar === 'string' ? [keyVar] : keyVar
+  const lines = Object.entries(vars).map(([k, v]) => (keys.includes(k) && apiKeyEnv ? `export ${k}="$${apiKeyEnv}"` : `export ${k}=${shellQuote(v)}`))
   return `${lines.join('\n')}\n`
 }
 

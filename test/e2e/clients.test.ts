@@ -1,5 +1,6 @@
 // End to end with the real opencode, Copilot CLI, pi and Qwen Code (pinned
-// devDependencies), headless, through mrs against the fake mistralrs. Protects
+// devDependencies), headless, through mrs against the fake mistralrs (which
+// refuses what mistral.rs's request types refuse). Protects
 // each client's launch: its requests reach the local server with the served
 // model id and the context and output it was told, the answer reaches stdout,
 // a tool call runs, exit codes pass through, the user's own config files are
@@ -25,10 +26,17 @@ interface ClientCase {
   marker?: string
   /** What the client sends as its max output, found in a request body. */
   maxOutput: (body: Record<string, any>) => unknown
+  /** The route it asks on (the API mrs gives it). */
+  path: string
+  /** A tool's result, as the next request carries it back (undefined: this request carries none). */
+  toolResult: (body: Record<string, any>) => unknown
   /** Arguments the client rejects, and its exit code for them. */
   bad: { args: string[]; code: number }
   env?: Record<string, string>
 }
+
+/** Chat completions: a tool's result comes back as the last message, of role `tool`. */
+const CHAT = { path: '/v1/chat/completions', toolResult: (body: Record<string, any>) => (body.messages.at(-1)?.role === 'tool' ? body.messages.at(-1).content : undefined) }
 
 const CASES: ClientCase[] = [
   {
@@ -40,6 +48,7 @@ const CASES: ClientCase[] = [
     }),
     marker: 'USER-RULES-MARKER',
     maxOutput: (body) => body.max_tokens,
+    ...CHAT,
     bad: { args: ['--no-such-opencode-flag'], code: 1 },
   },
   {
@@ -48,6 +57,7 @@ const CASES: ClientCase[] = [
     // settings.json: Copilot 1.0 moves user settings it finds in config.json there itself, on every run
     userFiles: (sb) => ({ [join(sb.home, '.copilot', 'settings.json')]: JSON.stringify({ banner: 'never' }, null, 2) }),
     maxOutput: (body) => body.max_tokens,
+    ...CHAT,
     bad: { args: ['--no-such-copilot-flag'], code: 1 },
     env: HEADLESS.copilot.env,
   },
@@ -62,6 +72,7 @@ const CASES: ClientCase[] = [
     }),
     marker: 'USER-AGENTS-MARKER',
     maxOutput: (body) => body.max_tokens,
+    ...CHAT,
     bad: { args: ['--no-such-pi-flag'], code: 1 },
   },
   {
@@ -69,11 +80,22 @@ const CASES: ClientCase[] = [
     ask: HEADLESS.qwen.ask,
     userFiles: (sb) => ({ [join(sb.home, '.qwen', 'settings.json')]: JSON.stringify({ $version: 4, security: { auth: { selectedType: 'qwen-oauth' } }, ui: { theme: 'GitHub' } }, null, 2) }),
     maxOutput: (body) => body.max_tokens,
+    // Anthropic Messages: mistral.rs's chat API refuses the tool results Qwen Code sends there
+    path: '/v1/messages',
+    toolResult: (body) => {
+      const last = body.messages.at(-1)
+      return Array.isArray(last?.content) ? last.content.find((b: { type: string }) => b.type === 'tool_result')?.content : undefined
+    },
     bad: { args: ['--no-such-qwen-flag'], code: 1 },
   },
 ]
 
-const chat = (sb: Sandbox) => sb.requests().filter((r) => r.path === '/v1/chat/completions')
+/** What the client asked the model, each request taken by the server (none refused, as the real one would). */
+function asked(sb: Sandbox, c: ClientCase): Record<string, any>[] {
+  const sent = sb.requests().filter((r) => r.path === c.path)
+  expect(sent.filter((r) => r.rejected).map((r) => r.rejected)).toEqual([])
+  return sent
+}
 /** The agent loop's first request: the one with the tools (a title or summary request carries none). */
 const agentRequest = (sent: Record<string, any>[]) => sent.find((r) => Array.isArray(r.body.tools) && r.body.tools.length > 0)!
 
@@ -94,7 +116,7 @@ describe.each(CASES)('mrs $name with the real client', (c) => {
       const result = await sb.run([c.name, '-m', MODEL, '--', ...c.ask('say hi')], { timeoutMs: 120_000 })
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toContain('Hello from fake mistral.rs')
-      const sent = chat(sb)
+      const sent = asked(sb, c)
       expect(sent.length).toBeGreaterThan(0)
       // every request names the served model by its real id; the answer's max output is the one mrs sized for the window
       for (const r of sent) expect(r.body.model).toBe(MODEL)
@@ -114,8 +136,8 @@ describe.each(CASES)('mrs $name with the real client', (c) => {
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toMatch(/tool said: [\s\S]*mrs-tool-ok/)
       // the tool's output went back to the model in the next request (found by content: a title request may come last)
-      const withResult = chat(sb).filter((r) => r.body.messages.at(-1)?.role === 'tool')
-      expect(withResult.map((r) => JSON.stringify(r.body.messages.at(-1).content))).toEqual([expect.stringContaining('mrs-tool-ok')])
+      const withResult = asked(sb, c).filter((r) => c.toolResult(r.body) !== undefined)
+      expect(withResult.map((r) => JSON.stringify(c.toolResult(r.body)))).toEqual([expect.stringContaining('mrs-tool-ok')])
       await expectNoLeftovers(sb, 5000)
     })
   })

@@ -363,14 +363,20 @@ describe('pi', () => {
 })
 
 describe('qwen', () => {
-  it('configures by environment and a system settings file: openai auth, the model, its window and output, no telemetry or auto-update', () => {
+  it('configures by environment and a system settings file: Anthropic auth (mistral.rs refuses its chat tool results), the model, its window and output, no telemetry or auto-update', () => {
     const launch = qwen.launch('/bin/qwen', ctx({ contextWindow: 65536, maxOutput: 8192, userArgs: ['hi'] }))
     expect(launch.args).toEqual(['hi'])
-    expect(launch.env).toMatchObject({ OPENAI_BASE_URL: 'http://127.0.0.1:4321/v1', OPENAI_MODEL: MODEL.id, QWEN_CODE_SYSTEM_SETTINGS_PATH: '/tmp/mrs-0/session-1/qwen-settings.json' })
+    expect(qwen.api).toBe('anthropic')
+    expect(launch.env).toMatchObject({ ANTHROPIC_BASE_URL: 'http://127.0.0.1:4321', ANTHROPIC_MODEL: MODEL.id, QWEN_CODE_SYSTEM_SETTINGS_PATH: '/tmp/mrs-0/session-1/qwen-settings.json' })
+    // the user's own Anthropic credentials never reach this server
+    expect(qwen.launch('/bin/qwen', ctx({ env: { PATH: '/usr/bin', ANTHROPIC_AUTH_TOKEN: 'sk-ant-oat', ANTHROPIC_API_KEY: 'sk-ant-real' } })).env).toMatchObject({ ANTHROPIC_API_KEY: 'mrs-local' })
+    expect(qwen.launch('/bin/qwen', ctx({ env: { PATH: '/usr/bin', ANTHROPIC_AUTH_TOKEN: 'sk-ant-oat' } })).env).not.toHaveProperty('ANTHROPIC_AUTH_TOKEN')
+    // for a proxy: the key from the user's variable, as x-api-key and bearer token
+    expect(qwen.launch('/bin/qwen', ctx({ apiKeyEnv: 'MISTRAL_KEY' })).env).toMatchObject({ ANTHROPIC_API_KEY: 's3cret', ANTHROPIC_AUTH_TOKEN: 's3cret' })
     expect(JSON.parse(launch.files['qwen-settings.json']!)).toEqual(qwenSettings(ctx({ contextWindow: 65536, maxOutput: 8192 })))
     expect(qwenSettings(ctx({ contextWindow: 65536, maxOutput: 8192 }))).toMatchObject({
       $version: 4,
-      security: { auth: { selectedType: 'openai' } },
+      security: { auth: { selectedType: 'anthropic' } },
       model: { name: MODEL.id, generationConfig: { contextWindowSize: 65536, samplingParams: { max_tokens: 8192 } } },
       privacy: { usageStatisticsEnabled: false },
       general: { enableAutoUpdate: false },
