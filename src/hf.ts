@@ -168,35 +168,71 @@ function modelsIn(hub: string, env: Env): { models: CachedModel[]; problem?: str
     const code = (e as NodeJS.ErrnoException).code
     return { models: [], problem: code === 'ENOENT' ? undefined : `cannot read the Hugging Face cache ${hub} (${code})` }
   }
-  const models: CachedModel[] = []
-  for (const name of names) {
-    if (!name.startsWith('models--')) continue
-    const id = name.slice('models--'.length).replace(/--/g, '/')
-    const repo = join(hub, name)
-    let bytes = 0
-    let lastUsed = 0
-    let partial = false
-    let weights = false
-    try {
-      for (const blob of readdirSync(join(repo, 'blobs'))) {
-        if (isLockFile(blob)) continue
-        const st = statSync(join(repo, 'blobs', blob))
-        bytes += st.size
-        lastUsed = Math.max(lastUsed, st.mtimeMs, st.atimeMs)
-        if (isUnfinishedBlob(blob)) partial = true
-        else if (st.size > 10 * 1024 * 1024) weights = true
-      }
-    } catch {
-      // no blobs yet
-    }
-    try {
-      lastUsed = Math.max(lastUsed, statSync(join(repo, 'refs', 'main')).mtimeMs)
-    } catch {
-      // no refs
-    }
-    const { tokens } = localContextWindow(id, env, hub)
-    const unfinished = partial || !weights
-    models.push({ id, bytes, lastUsed, partial: unfinished, fullBytes: unfinished ? indexedWeightBytes(repo) : undefined, contextWindow: tokens })
-  }
+  const models = names.filter((name) => name.startsWith('models--')).map((name) => modelAt(hub, name, env))
   return { models: models.sort((a, b) => b.lastUsed - a.lastUsed) }
 }
+
+/** One model where mistral.rs looks, if it is there. */
+export function cachedModel(id: string, env: Env): CachedModel | undefined {
+  const hub = hubCacheDir(env)
+  return existsSync(repoCacheDir(hub, id)) ? modelAt(hub, `models--${id.replace(/\//g, '--')}`, env) : undefined
+}
+
+/** What the cache holds of one repository (`models--ORG--NAME`). */
+function modelAt(hub: string, name: string, env: Env): CachedModel {
+  const id = name.slice('models--'.length).replace(/--/g, '/')
+  const repo = join(hub, name)
+  let bytes = 0
+  let lastUsed = 0
+  let partial = false
+  let weights = false
+  try {
+    for (const blob of readdirSync(join(repo, 'blobs'))) {
+      if (isLockFile(blob)) continue
+      const st = statSync(join(repo, 'blobs', blob))
+      bytes += st.size
+      lastUsed = Math.max(lastUsed, st.mtimeMs, st.atimeMs)
+      if (isUnfinishedBlob(blob)) partial = true
+      else if (st.size > 10 * 1024 * 1024) weights = true
+    }
+  } catch {
+    // no blobs yet
+  }
+  try {
+    lastUsed = Math.max(lastUsed, statSync(join(repo, 'refs', 'main')).mtimeMs)
+  } catch {
+    // no refs
+  }
+  const { tokens } = localContextWindow(id, env, hub)
+  const unfinished = partial || !weights
+  return { id, bytes, lastUsed, partial: unfinished, fullBytes: unfinished ? indexedWeightBytes(repo) : undefined, contextWindow: tokens }
+}
+
+/** A local model directory's weights (safetensors, PyTorch, GGUF files in it and below), in bytes; undefined when it has none. */
+export function directoryWeightBytes(dir: string): number | undefined {
+  let total = 0
+  const walk = (d: string, depth: number) => {
+    let names: string[]
+    try {
+      names = readdirSync(d)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      const path = join(d, name)
+      let st
+      try {
+        st = statSync(path)
+      } catch {
+        continue
+      }
+      if (st.isDirectory() && depth < 2) walk(path, depth + 1)
+      else if (st.isFile() && /\.(safetensors|bin|pt|pth|gguf|uqff)$/.test(name)) total += st.size
+    }
+  }
+  walk(dir, 0)
+  return total || undefined
+}
+
+/** `-m` names a local directory (as mistral.rs decides: it exists there), not a Hugging Face id. */
+export const isLocalModel = (id: string) => existsSync(id) && statSync(id).isDirectory()

@@ -12,7 +12,7 @@ import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type AgentTool
 import type { Env } from './paths.js'
 import type { PlaceSpec } from './places/kinds.js'
 import { compareVersions, npmPackageVersion } from './version.js'
-import { QUANT_AUTO_SINCE, locateMistralrs, notFound } from './server/mistralrs.js'
+import { locateMistralrs, notFound } from './server/mistralrs.js'
 export { MISTRALRS_INSTALL, QUANT_AUTO_SINCE, locateMistralrs, notFound } from './server/mistralrs.js'
 
 /** A server mrs starts and owns, wherever it runs (`spec.place`: this machine, an SSH host, a Slurm job). */
@@ -170,13 +170,15 @@ export function buildPlan(input: PlanInput): Plan {
       `${runsCode} runs code as you for any request that reaches the server, and other users of this machine can reach 127.0.0.1 too (mistral.rs has no authentication); see docs/reliability.md`,
     )
   }
-  const quantAuto = quantAutoFor(input.mistralrs?.version, s.serverArgs)
+  // the user's own quantization is theirs; else mrs chooses where the server starts (server/quant.ts)
+  const fitQuant = !userQuantization(s.serverArgs)
+  const version = input.mistralrs?.version
 
   return {
     command,
     server: {
       kind: 'managed',
-      spec: { ...(input.place && input.place.kind !== 'local' ? { place: input.place } : {}), binary, models, host: s.host, tools, serverArgs: s.serverArgs, quantAuto, context: s.context, platform: input.platform ?? process.platform },
+      spec: { ...(input.place && input.place.kind !== 'local' ? { place: input.place } : {}), binary, models, host: s.host, tools, serverArgs: s.serverArgs, fitQuant, ...(version ? { version } : {}), context: s.context, platform: input.platform ?? process.platform },
       port: s.port,
       share: s.share,
       attachTo: input.attachTo,
@@ -204,15 +206,10 @@ function codeToolNamed(tools: AgentTools, serverArgs: readonly string[], origins
 /** The server-side agent tools the settings ask for. */
 export const toolsOf = (s: Pick<Settings, 'webSearch' | 'codeExecution' | 'shell' | 'agent'>): AgentTools => ({ webSearch: s.webSearch, codeExecution: s.codeExecution, shell: s.shell, agent: s.agent })
 
-/** `--quant auto` where the installed mistral.rs has it and the user quantizes nothing of their own. */
-export function quantAutoFor(version: string | undefined, serverArgs: readonly string[]): boolean {
-  return !userQuantization(serverArgs) && version !== undefined && compareVersions(version, QUANT_AUTO_SINCE) >= 0
-}
-
-/** The plan once the installed mistral.rs's version is known (asked only after every other check passed). */
+/** The plan once the installed mistral.rs's version is known (asked only after every other check passed): `--quant` or `--isq`. */
 export function withVersion(plan: Plan, version: string | undefined): Plan {
-  if (plan.server.kind !== 'managed') return plan
-  return { ...plan, server: { ...plan.server, spec: { ...plan.server.spec, quantAuto: quantAutoFor(version, plan.server.spec.serverArgs) } } }
+  if (plan.server.kind !== 'managed' || !version) return plan
+  return { ...plan, server: { ...plan.server, spec: { ...plan.server.spec, version } } }
 }
 
 /** What a launch with --url does not use, by the spellings a user types. */

@@ -76,6 +76,8 @@ export interface ReadyServer {
   sharedDir?: string
   /** The model's own maximum (max_position_embeddings), when known. */
   modelContext?: number
+  /** mistral.rs's version, for a server mrs runs (when known). */
+  version?: string
 }
 
 export async function runPlan(plan: Plan, given: SessionContext): Promise<number> {
@@ -107,7 +109,7 @@ export async function runPlan(plan: Plan, given: SessionContext): Promise<number
       // from here on the lease is released on every path (finally below)
       handle = acquired.handle
       const info = await waitForReady(handle, plan.server, ctx, abort.signal)
-      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}${contextNote(info, ctx.origins)}; log: ${info.logPath ?? 'none'})`)}`)
+      if (!acquired.attached) ctx.out.info(`mistral.rs is ready at ${info.url} ${ctx.out.dim(`(${formatDuration(Date.now() - info.startedAt)}${info.quant ? `; ${info.quant}` : ''}${contextNote(info, ctx.origins)}; log: ${info.logPath ?? 'none'})`)}`)
       mark('ready')
       server = readyLocal(plan.server, handle.info, handle)
     } else {
@@ -157,7 +159,7 @@ function resumeHint(client: ClientPlan, model: string, ctx: SessionContext): str
 /** The client's launch on a server, as a session makes it (and `--dry-run` prints it). */
 export function clientLaunch(
   client: ClientPlan,
-  server: Pick<ReadyServer, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'webSearch' | 'authorization'>,
+  server: Pick<ReadyServer, 'url' | 'model' | 'smallModel' | 'contextWindow' | 'webSearch' | 'authorization' | 'version'>,
   where: Pick<ClientContext, 'env' | 'tmpDir' | 'sharedDir' | 'prepared' | 'statusLine'>,
 ): ClientLaunch {
   return client.module.launch(client.binary, {
@@ -167,6 +169,7 @@ export function clientLaunch(
     contextWindow: server.contextWindow,
     maxOutput: maxOutputFor(server.contextWindow),
     webSearch: server.webSearch,
+    serverVersion: server.version,
     apiKeyEnv: client.apiKeyEnv,
     authorization: server.authorization,
     userArgs: client.userArgs,
@@ -234,18 +237,18 @@ function warnSmallContext(server: Pick<ReadyServer, 'contextWindow' | 'modelCont
 async function checkBeforeLaunch(server: ReadyServer, module: ClientModule, ctx: SessionContext, signal: AbortSignal): Promise<void> {
   const { checkApi, describeResult } = await import('./check.js')
   ctx.out.info(`checking that ${server.model} calls tools through the ${module.api} API (--check)…`)
-  const result = await checkApi(module.api, { url: server.url, model: server.model, headers: server.headers, signal })
+  const result = await checkApi(module.api, { url: server.url, model: server.model, headers: server.headers, otherTools: module.otherTools?.({ webSearch: server.webSearch, serverVersion: server.version }), signal })
   for (const line of describeResult(result)) ctx.out.info(line)
   if (!result.ok) throw new MrsError(`${module.title} was not started: the model failed the tool-call check (see above; mrs check tries every API)`, ExitCode.CheckFailed)
 }
 
 /** `mrs check`: every API the clients speak, one tool-call request each; exit 0 only when all passed. */
 async function checkAll(server: ReadyServer, ctx: SessionContext, signal: AbortSignal): Promise<number> {
-  const { checkApi, describeResult } = await import('./check.js')
+  const { checkApi, describeResult, otherToolsOf } = await import('./check.js')
   const results = []
   for (const api of ['anthropic', 'responses', 'chat'] as const) {
     ctx.out.info(`asking ${server.model} to call a tool through the ${api} API…`)
-    results.push(await checkApi(api, { url: server.url, model: server.model, headers: server.headers, signal }))
+    results.push(await checkApi(api, { url: server.url, model: server.model, headers: server.headers, otherTools: otherToolsOf(api, { webSearch: server.webSearch, serverVersion: server.version }), signal }))
   }
   const ok = results.every((r) => r.ok)
   if (ctx.json) {
@@ -287,6 +290,7 @@ function readyLocal(plan: ManagedServerPlan, info: ServerInfo, handle: ServerHan
     handle,
     sharedDir: join(info.tmpDir, 'clients'),
     modelContext: info.modelContext,
+    version: info.version,
   }
 }
 
@@ -319,7 +323,7 @@ function waitForReady(handle: ServerHandle, plan: ManagedServerPlan, ctx: Sessio
         case 'note':
           return out.info(e.message)
         case 'quant-retry':
-          return out.warn(`--quant auto failed (${e.reason}); starting mistral.rs again without it`)
+          return out.warn(`${e.tried} failed (${e.reason}); starting mistral.rs again at full precision`)
         case 'port-retry':
           return out.warn(`port ${e.from} was taken${e.by ? ` by another process (${e.by})` : ''} before mistral.rs could bind it; starting it again on another port (the clients' port stays ${handle.info.port})`)
         case 'ready':

@@ -21,7 +21,7 @@ import { mark } from '../trace.js'
 import { stringify } from 'smol-toml'
 import { clientLaunch, runDirect, runPlan } from '../session.js'
 import { SignalHub } from '../process/signals.js'
-import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv } from '../server/spec.js'
+import { MULTI_MODEL_FILE, LOOPBACK_HOSTS, baseUrl, familyKey, multiModelConfig, serverArgv, type RunChoices } from '../server/spec.js'
 import { LOCAL_PLACE, describePlace, placeFor, placeModule } from '../places/registry.js'
 import type { PreparedPlace } from '../places/types.js'
 import { DEFAULTS } from '../config/schema.js'
@@ -279,13 +279,15 @@ export async function describePlan(plan: Plan, cwd: string): Promise<string> {
     const configPath = `<server temp dir>/${MULTI_MODEL_FILE}`
     url = baseUrl(s.spec.host, port)
     const place = s.spec.place
-    const serve = (port: string, dir: string) => [s.spec.binary, ...serverArgv(s.spec, port, `${dir}/${MULTI_MODEL_FILE}`)].map(word).join(' ')
-    lines.push(...placeModule(place ?? LOCAL_PLACE).dryRun(place ?? LOCAL_PLACE, serve, word))
+    let shown: RunChoices = {}
+    const serve = (port: string, dir: string, choices: RunChoices) => {
+      shown = choices
+      return [s.spec.binary, ...serverArgv(s.spec, port, `${dir}/${MULTI_MODEL_FILE}`, choices)].map(word).join(' ')
+    }
+    lines.push(...(await placeModule(place ?? LOCAL_PLACE).dryRun(place ?? LOCAL_PLACE, { spec: s.spec, env: process.env, serve, word })))
     lines.push(`clients:  ${url} (the port mrs holds for the server's whole life)`)
-    const multi = multiModelConfig(s.spec, port)
+    const multi = multiModelConfig(s.spec, port, shown)
     if (multi) lines.push(`file:     ${configPath}`, ...stringify(multi).trim().split('\n').map((l) => `            ${l}`))
-    if (s.spec.quantAuto) lines.push('quant:    --quant auto: mistral.rs quantizes the model to fit this machine if it must (retried without it if it fails)')
-    else lines.push('quant:    none added (your --server-arg quantizes, or this mistral.rs predates --quant auto)')
     contextWindow = s.spec.context
     lines.push(`context:  ${contextWindow ? `${contextWindow} tokens (${nameOf(plan.origins, 'context')}; the server is sized for it)` : "decided when the server is ready: the smaller of its KV cache and the model's own maximum"}`)
     if (s.attachTo) lines.push(`sharing:  attach to the running server ${s.attachTo}`)

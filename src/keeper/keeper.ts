@@ -21,11 +21,13 @@ import { mark } from '../trace.js'
 import { writeRegistry } from '../server/registry.js'
 import { baseUrl, type ServerSpec } from '../server/spec.js'
 import { getJson, getText, modelIds, MODEL_LIST_MAX_BYTES, warmUpClient } from '../http.js'
-import { sampleOf, summarize, type MetricsSample } from '../server/metrics.js'
+import { metricsAbsence, sampleOf, summarize, type MetricsSample } from '../server/metrics.js'
 import { readMessages, writeMessage, type KeeperEvent, type KeeperStart, type ServerInfo, type ServerState, type SessionMessage, type StopReason } from './protocol.js'
 import { FrontDoor, type Backend } from './front.js'
 import { LOCAL_PLACE, placeModule } from '../places/registry.js'
 import type { PlaceHost, ServerExit, ServerProcess } from '../places/types.js'
+import { modelAccessFailure } from '../server/access.js'
+import { ExitCode } from '../errors.js'
 
 const TAIL_LINES = 40
 const METRICS_EVERY_MS = 5000
@@ -68,9 +70,10 @@ export class Keeper {
   /** A run being started (shutdown waits for it, so nothing starts after the keeper is gone). */
   private spawning?: Promise<void>
   private readonly keeperStart = startTime(process.pid)
-  /** `--quant auto` is still on (dropped after it failed once). */
-  private quantAuto: boolean
-  private quant?: string
+  /** The quantization mrs chose failed once: the server starts at full precision from then on. */
+  private quantDropped?: string
+  /** What mistral.rs's own `--quant auto` picked, as it said it. */
+  private quantPick?: string
   private weightsRepo?: string
   private kvCacheTokens?: number
   private modelContext?: number
@@ -78,6 +81,7 @@ export class Keeper {
   private readonly metricsSamples: MetricsSample[] = []
   private metricsTimer?: NodeJS.Timeout
   private metricsMissing = false
+  private metricsNote?: string
   private downloadTimer?: NodeJS.Timeout
   private generation = 0
   private restartsUsed = 0
@@ -105,14 +109,26 @@ export class Keeper {
   private lastProgress = ''
 
   constructor(private readonly start: KeeperStart) {
-    this.quantAuto = Boolean(start.spec.quantAuto)
     this.contextWindow = start.spec.context
     this.placeHost = placeModule(start.spec.place ?? LOCAL_PLACE).host(start.spec.place ?? LOCAL_PLACE, process.env)
   }
 
-  /** The server as it starts now: `--quant auto` dropped once it failed. */
+  /** The server as it starts now: the quantization mrs chose is dropped once it failed. */
   private get spec(): ServerSpec {
-    return { ...this.start.spec, quantAuto: this.quantAuto }
+    return { ...this.start.spec, fitQuant: Boolean(this.start.spec.fitQuant) && !this.quantDropped }
+  }
+
+  /** mistralrs's version where it runs: known to the plan, or said by the place when it started. */
+  private version(): string | undefined {
+    return this.start.spec.version ?? this.proc?.version
+  }
+
+  /** The quantization the server runs with, and why, for people (undefined: the user's own). */
+  private quantText(): string | undefined {
+    if (this.quantDropped) return this.quantDropped
+    const choice = this.proc?.quant
+    if (!choice) return undefined
+    return this.quantPick ? `${this.quantPick}: ${choice.why}` : `${choice.label}: ${choice.why}`
   }
 
   private get place() {
@@ -265,14 +281,20 @@ export class Keeper {
     const tail = this.tail.slice(-15)
 
     if (this.state === 'loading') {
-      // `--quant auto` can fail for a model it does not understand: a model that loads without it must not fail because of it
-      const quantFailure = this.quantAuto && tail.some((l) => /^(Error|error): .*--quant/.test(l))
+      // a model mistral.rs cannot get is said once, naming it: starting again would fail the same way
+      const access = code !== 0 && !exit.failure ? modelAccessFailure(tail, this.start.spec.models) : undefined
+      if (access) {
+        this.broadcast({ t: 'exited', code, signal, tail, during: 'load', portInUse: false, failure: { message: access, exitCode: ExitCode.ModelNotServed } })
+        return this.shutdown('failed')
+      }
+      // the quantization mrs chose can fail for a model mistral.rs does not understand: a model that loads without it must not fail because of it
+      const choice = proc?.quant
+      const quantFailure = Boolean(choice?.args.length) && tail.some((l) => /^(Error|error): .*(--quant|--isq|ISQ|quant)/.test(l))
       if (quantFailure && code !== 0) {
-        this.quantAuto = false
         const reason = failureLine(tail)
-        this.quant = `--quant auto failed (${reason}); started without it`
-        this.log(`[mrs] ${this.quant}`)
-        this.broadcast({ t: 'quant-retry', reason })
+        this.quantDropped = `${choice!.args.join(' ')} failed (${reason}); started at full precision`
+        this.log(`[mrs] ${this.quantDropped}`)
+        this.broadcast({ t: 'quant-retry', tried: choice!.args.join(' '), reason })
         this.spawnServer()
         return
       }
@@ -343,11 +365,11 @@ export class Keeper {
   /** What the load log says that matters later: the quantization chosen, other weights, the KV cache size. */
   private noteLoadLine(line: string): void {
     if (this.state === 'ready') return
-    // the choice (`--quant auto -> q4k (backend=cuda, vram=24.0 GB)`), not the ISQ/UQFF detail after it
+    // mistral.rs's own pick (`--quant auto -> q6k (backend=cuda, vram=24.0 GB)`), not the ISQ/UQFF detail after it
     const quant = /quant: (--quant auto -> .*\(.*)$/.exec(line)
     if (quant) {
-      this.quant = quant[1]!.trim()
-      this.broadcast({ t: 'note', message: `mistral.rs: ${this.quant}` })
+      this.quantPick = quant[1]!.trim()
+      this.broadcast({ t: 'note', message: `mistral.rs: ${this.quantPick}` })
     }
     const uqff = /-> UQFF \S+ from `([^`]+)`/.exec(line)
     if (uqff) {
@@ -396,6 +418,7 @@ export class Keeper {
       const { status, text } = await getText(`${target.url}/metrics`, { socketPath: target.socketPath, timeoutMs, maxBytes: METRICS_MAX_BYTES })
       const sample = status === 200 ? sampleOf(text) : undefined
       this.metricsMissing = !sample
+      this.metricsNote = sample ? undefined : metricsAbsence(status, text, this.version())
       if (!sample) return
       this.metricsSamples.push(sample)
       while (this.metricsSamples.length > 1 && sample.at - this.metricsSamples[0]!.at > 65_000) this.metricsSamples.shift()
@@ -576,9 +599,11 @@ export class Keeper {
       contextWindow: this.contextWindow,
       kvCacheTokens: this.kvCacheTokens,
       modelContext: this.modelContext,
-      quant: this.quant,
+      quant: this.quantText(),
       weightsRepo: this.weightsRepo,
       metrics: this.metricsMissing || !this.metricsSamples.length ? undefined : summarize(this.metricsSamples),
+      ...(this.metricsMissing && this.metricsNote ? { metricsNote: this.metricsNote } : {}),
+      ...(this.version() ? { version: this.version() } : {}),
       restarts: this.restartsUsed,
       sessions: this.activeLeases(),
     }

@@ -80,12 +80,16 @@ export interface ServerInfo {
   kvCacheTokens?: number
   /** The model's own maximum (max_position_embeddings). */
   modelContext?: number
-  /** What `--quant auto` chose, as mistral.rs said it; or why it was dropped. */
+  /** The quantization it runs with and why (mrs's choice, mistral.rs's own `--quant auto` pick, or why a choice was dropped); absent: the user's own. */
   quant?: string
   /** The repository whose weights are loaded, when `--quant auto` switched to a pre-quantized one. */
   weightsRepo?: string
   /** Live speed and load from /metrics (undefined: the server has no /metrics). */
   metrics?: MetricsSummary
+  /** Why `metrics` is absent, when the server says (an older mistral.rs, --disable-metrics). */
+  metricsNote?: string
+  /** mistralrs's version where it runs, when known. */
+  version?: string
   restarts: number
   sessions: number
 }
@@ -123,8 +127,8 @@ export type KeeperEvent =
   | { t: 'warning'; message: string }
   /** Something the user should know about the load: the quantization chosen, another weights repository. */
   | { t: 'note'; message: string }
-  /** `--quant auto` failed: starting again without it. */
-  | { t: 'quant-retry'; reason: string }
+  /** The quantization mrs chose (`tried`) failed: starting again at full precision. */
+  | { t: 'quant-retry'; tried: string; reason: string }
 
 export type StopReason = 'released' | 'stop-command' | 'gave-up' | 'failed' | 'signal' | 'timeout'
 

@@ -59,5 +59,12 @@ export async function detectAccelerator(env: Env, platform: NodeJS.Platform = pr
   return cpu
 }
 
+/** What a host said of itself (nvidia-smi's lines, its memory, Apple silicon or not) → its accelerator. */
+export function acceleratorOf(facts: { gpus: readonly string[]; memory?: number; available?: number; unified: boolean }): Accelerator {
+  const gpu = facts.gpus.length ? parseNvidiaSmi(facts.gpus.join('\n')) : undefined
+  const memory = facts.memory ?? 0
+  return gpu ?? (facts.unified ? { kind: 'metal', name: 'Apple silicon (unified memory)', totalBytes: memory } : { kind: 'cpu', name: 'CPU', totalBytes: memory, freeBytes: facts.available })
+}
+
 /** The memory a model may fill: most of a GPU's, less of the system's (the OS and the client live there too). */
 export const usableBytes = (a: Accelerator) => a.totalBytes * (a.kind === 'cpu' ? 0.6 : 0.9)

@@ -8,7 +8,7 @@
 import type { CachedModel } from '../hf.js'
 import { formatBytes } from '../server/download.js'
 import type { Accelerator } from './accelerator.js'
-import { fitOf, type Fit } from './fit.js'
+import { fitOf, type Fit, type ModelWeight } from './fit.js'
 import { RECOMMENDED } from './recommended.js'
 
 /** The size a partial download will have: the repository's weight index, else the recommended list's figure. */
@@ -38,12 +38,35 @@ export function sizeText(model: CachedModel): string {
   return full ? `${formatBytes(model.bytes)} of ${full.text}` : formatBytes(model.bytes)
 }
 
+/**
+ * What a model's weights weigh once downloaded: what is in the cache when
+ * complete, else its weight index's total, else the recommended list's
+ * figure; undefined when none says (a partial download's bytes so far say
+ * nothing).
+ */
+export function modelWeight(id: string, cached: CachedModel | undefined): ModelWeight | undefined {
+  const known = RECOMMENDED.find((r) => r.id === id)
+  const here = cached && !cached.elsewhere ? cached : undefined
+  const bytes = here ? (here.partial ? fullSizeOf(here)?.bytes : here.bytes) : known ? known.downloadGB * 1e9 : undefined
+  if (bytes === undefined) return undefined
+  return { params: known?.params, prequantized: known?.prequantized, downloadGB: bytes / 1e9 }
+}
+
+/** Several models served together weigh their sum (unknown if any is). */
+export function totalWeight(weights: readonly (ModelWeight | undefined)[]): ModelWeight | undefined {
+  if (!weights.length || weights.some((w) => !w)) return undefined
+  const all = weights as ModelWeight[]
+  return {
+    downloadGB: all.reduce((n, w) => n + w.downloadGB, 0),
+    params: all.every((w) => w.params !== undefined) ? all.reduce((n, w) => n + w.params!, 0) : undefined,
+    prequantized: all.some((w) => w.prequantized),
+  }
+}
+
 /** Whether the whole model fits; undefined for a partial download of unknown size (its bytes so far say nothing). */
 export function fitOfDownloaded(model: CachedModel, accelerator: Accelerator): Fit | undefined {
-  const known = RECOMMENDED.find((r) => r.id === model.id)
-  const bytes = model.partial ? fullSizeOf(model)?.bytes : model.bytes
-  if (bytes === undefined) return undefined
-  return fitOf({ params: known?.params, prequantized: known?.prequantized, downloadGB: bytes / 1e9 }, accelerator)
+  const weight = modelWeight(model.id, { ...model, elsewhere: undefined })
+  return weight && fitOf(weight, accelerator)
 }
 
 /** `just now`, `5 min ago`, `3 h ago`, `12 days ago`. */

@@ -9,7 +9,10 @@ import { EventEmitter } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'smol-toml'
-import { cachedModels, localContextWindow } from '../hf.js'
+import { cachedModel, cachedModels, directoryWeightBytes, hubCacheDir, isLocalModel, localContextWindow } from '../hf.js'
+import { modelWeight, totalWeight } from '../models/downloaded.js'
+import { chooseQuant } from '../server/quant.js'
+import type { Env } from '../paths.js'
 import { detectAccelerator } from '../models/accelerator.js'
 import { locateMistralrs } from '../server/mistralrs.js'
 import { mistralrsVersion } from '../server/version.js'
@@ -19,7 +22,8 @@ import { startTime } from '../process/proc.js'
 import { cachedBytes } from '../server/download.js'
 import { listenerOwner, realOwnerDeps, type Ownership } from '../server/owner.js'
 import { freePort, portIsFree } from '../server/ports.js'
-import { BACKEND_HOST, MULTI_MODEL_FILE, multiModelConfig, serverArgv } from '../server/spec.js'
+import { BACKEND_HOST, MULTI_MODEL_FILE, multiModelConfig, serverArgv, userHfCache, type RunChoices, type ServerSpec } from '../server/spec.js'
+import type { QuantChoice } from '../server/quant.js'
 import { splitLines } from './output.js'
 import type { Backend, PlaceModule, ServerProcess, ServerProcessEvents, ServerRun, ServerExit } from './types.js'
 import type { LocalPlace } from './kinds.js'
@@ -42,10 +46,33 @@ export const WATCHDOG = [
   'exec "$@" 3<&- </dev/null',
 ].join('\n')
 
+/**
+ * What a run here adds to the spec: the hub cache mistral.rs is told (where
+ * mrs looks), and the quantization mrs chooses from the model's weights and
+ * this machine's accelerator (unless the user quantizes).
+ */
+export async function localChoices(spec: ServerSpec, env: Env): Promise<RunChoices> {
+  const hub = userHfCache(spec.serverArgs) ?? hubCacheDir(env)
+  if (!spec.fitQuant) return { hub }
+  const weights = spec.models.map((id) => {
+    if (!isLocalModel(id)) return modelWeight(id, cachedModel(id, env))
+    const bytes = directoryWeightBytes(id)
+    return bytes ? { downloadGB: bytes / 1e9 } : undefined
+  })
+  return { hub, quant: chooseQuant({ model: totalWeight(weights), accelerator: await detectAccelerator(env), version: spec.version }) }
+}
+
 export const local: PlaceModule<LocalPlace> = {
   kind: 'local',
   describe: () => 'this machine',
-  dryRun: (_place, serve) => [`server:   ${serve('<free port>', '<server temp dir>')}`],
+  async dryRun(_place, { spec, env, serve }) {
+    const choices = await localChoices(spec, env)
+    return [
+      `server:   ${serve('<free port>', '<server temp dir>', choices)}`,
+      `quant:    ${choices.quant ? `${choices.quant.label}: ${choices.quant.why}` : 'yours (--server-arg)'}`,
+      `cache:    ${choices.hub} (--hf-cache: where mrs looks for the download and the model's config.json)`,
+    ]
+  },
   runThere: (_place, command) => command,
   flags: () => [],
   async prepare(_place, ctx) {
@@ -65,7 +92,7 @@ export const local: PlaceModule<LocalPlace> = {
     async spawn(run) {
       // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way
       const port = run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST)
-      return new LocalServer(run, port)
+      return new LocalServer(run, port, await localChoices(run.spec, run.env))
     },
     async close() {},
   }),
@@ -77,29 +104,37 @@ class LocalServer extends EventEmitter<ServerProcessEvents> implements ServerPro
   readonly binary: string
   readonly argv: string[]
   readonly backend: Backend & { port: number }
+  readonly quant?: QuantChoice
+  /** The server's environment: its hub cache is where mrs looks for the download and the model's config.json. */
+  private readonly env: NodeJS.ProcessEnv
   private exited = false
   private stopping?: Promise<{ forced: boolean }>
 
   constructor(
-    private readonly run: ServerRun,
+    run: ServerRun,
     port: number,
+    choices: RunChoices,
   ) {
     super()
     const { spec, tmpDir } = run
     const configPath = join(tmpDir, MULTI_MODEL_FILE)
-    const multi = multiModelConfig(spec, port)
+    const multi = multiModelConfig(spec, port, choices)
     if (multi) {
       privateDir(tmpDir)
       writeFileSync(configPath, stringify(multi), { mode: 0o600 })
     }
     this.binary = spec.binary
-    this.argv = serverArgv(spec, port, configPath)
+    this.argv = serverArgv(spec, port, configPath, choices)
+    this.quant = choices.quant
     this.backend = { host: BACKEND_HOST, port }
+    // 0.8.4–0.9.0 download where HF_HUB_CACHE says (and override --hf-cache): the same cache either way
+    const env = { ...run.env, ...(choices.hub ? { HF_HUB_CACHE: choices.hub } : {}) } as NodeJS.ProcessEnv
+    this.env = env
     // detached: its own process group, so the whole group can be stopped and no terminal signal reaches it
     const child =
       process.platform === 'win32'
-        ? spawn(spec.binary, this.argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: run.env as NodeJS.ProcessEnv })
-        : spawn('/bin/sh', ['-c', WATCHDOG, WATCHDOG_NAME, spec.binary, ...this.argv], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: run.env as NodeJS.ProcessEnv })
+        ? spawn(spec.binary, this.argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env })
+        : spawn('/bin/sh', ['-c', WATCHDOG, WATCHDOG_NAME, spec.binary, ...this.argv], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env })
     // the watchdog's pipe: written never, closed only by the keeper's death
     child.stdin?.on('error', () => {})
     this.pid = child.pid ?? 0
@@ -131,11 +166,11 @@ class LocalServer extends EventEmitter<ServerProcessEvents> implements ServerPro
   }
 
   async cachedBytes(repos: readonly string[]): Promise<number> {
-    return repos.reduce((n, repo) => n + cachedBytes(repo, this.run.env), 0)
+    return repos.reduce((n, repo) => n + cachedBytes(repo, this.env), 0)
   }
 
   async modelContext(model: string) {
-    return localContextWindow(model, this.run.env)
+    return localContextWindow(model, this.env)
   }
 
   stop(graceMs: number): Promise<{ forced: boolean }> {

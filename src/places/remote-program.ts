@@ -152,6 +152,34 @@ models_in() {
   done
 }
 
+# the GPUs (nvidia-smi's name, total and used MiB), the memory, and whether it is unified (Apple silicon)
+hardware() {
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader,nounits 2>/dev/null | while IFS= read -r g; do say gpu "$g"; done
+  fi
+  if [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { print $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)"
+  else say memory "$(sysctl -n hw.memsize 2>/dev/null)"; fi
+  say unified "$( [ "$(uname -s)" = Darwin ] && echo yes || echo no)"
+}
+
+# what a model's weights weigh here: bytes in the cache (or a local directory), unfinished or not, the largest
+# blob, and its weight index's total_size (what an unfinished download will weigh)
+weights_of() {
+  case $1 in
+    /* | ./* | ../*) say weights "$(du -sk "$1" 2>/dev/null | awk '{ print $1 * 1024 }')" 0 999999999 0; return ;;
+  esac
+  repo=$(repo_of "$1")
+  if [ ! -d "$repo/blobs" ]; then say weights 0 1 0 0; return; fi
+  kb=$(du -sk "$repo/blobs" 2>/dev/null | awk '{ print $1 }')
+  partial=0
+  ls "$repo/blobs" 2>/dev/null | grep -qE '\.(part|incomplete)$' && partial=1
+  largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { print m + 0 }')
+  rev=$(head -n 1 "$repo/refs/main" 2>/dev/null)
+  [ -n "$rev" ] || rev=$(ls -t "$repo/snapshots" 2>/dev/null | head -n 1)
+  index=$(sed -n 's/.*"total_size"[^0-9]*\([0-9][0-9]*\).*/\1/p' "$repo/snapshots/$rev/model.safetensors.index.json" 2>/dev/null | head -n 1)
+  say weights "$((${'${'}kb:-0} * 1024))" "$partial" "$largest" "${'${'}index:-0}"
+}
+
 probe() {
   say hello "$(uname -s)" "$(uname -m)" "$leader"
   if bin=$(find_mistralrs "$1"); then
@@ -161,12 +189,7 @@ probe() {
     say missing "${'${'}1:-mistralrs}"
   fi
   [ "${'${'}2:-}" = full ] || { say end; return; }
-  if command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader,nounits 2>/dev/null | while IFS= read -r g; do say gpu "$g"; done
-  fi
-  if [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { print $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)"
-  else say memory "$(sysctl -n hw.memsize 2>/dev/null)"; fi
-  say unified "$( [ "$(uname -s)" = Darwin ] && echo yes || echo no)"
+  hardware
   where=$hub; [ -d "$where" ] || where=$HOME
   say disk "$(df -Pk "$where" 2>/dev/null | awk 'NR == 2 { print $4 * 1024 }')" "$where"
   say hub "$hub"
@@ -203,9 +226,11 @@ worker() {
     a=$1
     shift
     [ "$a" = @PORT@ ] && a=$wport
+    [ "$a" = @HUB@ ] && a=$hub
     set -- "$@" "$a"
     n=$((n - 1))
   done
+  export HF_HUB_CACHE="$hub"
   exec "$bin" "$@" </dev/null >&2
 }
 
@@ -236,6 +261,7 @@ serve() {
   fi
   if bin=$(find_mistralrs "$mrsbin"); then say binary "$bin"; else say missing "${'${'}mrsbin:-mistralrs}"; exit 127; fi
   say version "$("$bin" --version 2>/dev/null | head -n 1)"
+  say hub "$hub"
   base=${'${'}XDG_STATE_HOME:-$HOME/.local/state}/mrs/remote
   d=$base/$id
   mkdir -p "$d" || exit 73
@@ -244,11 +270,14 @@ serve() {
   ls -1t "$base" 2>/dev/null | tail -n +21 | while IFS= read -r old; do [ "$old" = "$id" ] || rm -rf "$base/$old"; done
   say dir "$d"
   if port=$(free_port "$prefer"); then say port "$port"; else say noport "${'${'}MRS_PORT_RANGE:-20000-59999}"; exit 66; fi
-  # the keeper answers with the files the server reads and, last, its arguments
+  # the keeper asks what it needs to choose the quantization, names the hub cache the user gave mistral.rs,
+  # sends the files the server reads and, last, its arguments
   line=
   while IFS= read -r line; do
     case $line in
       file\ *) rest=${'${'}line#file }; name=${'${'}rest%% *}; printf '%b' "${'${'}rest#* }" >"$d/$name" ;;
+      hub\ *) eval "set -- $(printf '%b' "${'${'}line#hub }")"; hub=$1 ;;
+      facts\ *) eval "set -- $(printf '%b' "${'${'}line#facts }")"; hardware; for m in "$@"; do weights_of "$m"; done; say facts-end ;;
       start\ *) break ;;
     esac
   done
@@ -257,7 +286,8 @@ serve() {
   : >"$d/server.log"
   echo 0 >"$d/beat"
   exec 3<&0
-  "$bin" "$@" >>"$d/server.log" 2>&1 </dev/null &
+  # 0.8.4–0.9.0 download where HF_HUB_CACHE says (later ones where --hf-cache does): the cache mrs reads either way
+  HF_HUB_CACHE=$hub "$bin" "$@" >>"$d/server.log" 2>&1 </dev/null &
   pid=$!
   say started "$pid" "$d/server.log"
   tail -n +1 -f "$d/server.log" >&2 &

@@ -18,7 +18,12 @@ import { contextFromConfig } from '../hf.js'
 import { privateDir } from '../paths.js'
 import { startTime } from '../process/proc.js'
 import type { Ownership } from '../server/owner.js'
-import { MULTI_MODEL_FILE, multiModelConfig, serverArgv } from '../server/spec.js'
+import { MULTI_MODEL_FILE, multiModelConfig, serverArgv, userHfCache } from '../server/spec.js'
+import { chooseQuant, type QuantChoice } from '../server/quant.js'
+import { acceleratorOf } from '../models/accelerator.js'
+import { modelWeight, totalWeight } from '../models/downloaded.js'
+import type { ModelWeight } from '../models/fit.js'
+import { versionIn } from '../version.js'
 import { fileLine, fromHex, remoteEvent, requestLine } from './remote-program.js'
 import { splitLines } from './output.js'
 import type { Backend, ServerExit, ServerProcess, ServerProcessEvents, ServerRun } from './types.js'
@@ -53,7 +58,14 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   binary: string
   argv: string[] = []
   readonly backend: Backend & { socketPath: string }
+  quant?: QuantChoice
   private readonly child: ChildProcess
+  /** The hub cache there, and mistralrs's version there, as the program says them. */
+  private remoteHub?: string
+  version?: string
+  /** What a `facts` request is gathering, and who waits for it. */
+  private facts = newFacts()
+  private readonly factWaiters: Pending<Facts> = []
   private remotePort?: number
   private remoteDir?: string
   private tunnel?: { close(): void }
@@ -124,6 +136,30 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
       case 'binary':
         this.binary = e.rest
         return
+      case 'version':
+        this.version = versionIn(e.rest)
+        return
+      case 'hub':
+        this.remoteHub = e.rest
+        return
+      case 'gpu':
+        this.facts.gpus.push(e.rest)
+        return
+      case 'memory':
+        this.facts.memory = Number(first) || undefined
+        this.facts.available = Number(more[0]) || undefined
+        return
+      case 'unified':
+        this.facts.unified = first === 'yes'
+        return
+      case 'weights':
+        this.facts.weights.push({ bytes: Number(first) || 0, partial: more[0] === '1', largest: Number(more[1]) || 0, index: Number(more[2]) || 0 })
+        return
+      case 'facts-end': {
+        const facts = this.facts
+        this.facts = newFacts()
+        return this.factWaiters.shift()?.(facts)
+      }
       case 'missing':
         return this.fail(`mistralrs not found on ${where}${e.rest && e.rest !== 'mistralrs' ? ` at ${e.rest}` : " (searched a login shell's PATH there and ~/.cargo/bin)"}; install it there, or pass --mistralrs PATH (its path there)`, 127)
       case 'noport':
@@ -134,7 +170,7 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
         this.remoteDir = e.rest
         return
       case 'port':
-        return this.begin(Number(first))
+        return void this.begin(Number(first))
       case 'started':
         return void this.emit('line', `[mrs] mistral.rs runs on ${where} as pid ${first}; its log there: ${more.join(' ')}`)
       case 'owner': {
@@ -154,13 +190,27 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     }
   }
 
-  /** The program chose the port: send the server's files and arguments, and tunnel to it. */
-  private begin(port: number): void {
+  /**
+   * The program chose the port: choose the quantization from what it says
+   * of the host (its GPUs, the model's weights there), send the server's
+   * files and arguments, and tunnel to it.
+   */
+  private async begin(port: number): Promise<void> {
     this.remotePort = port
+    const { spec } = this.run
+    const theirs = userHfCache(spec.serverArgs)
+    // the user named mistral.rs's cache: the program looks there too (downloads, config.json)
+    if (theirs) this.send(requestLine('hub', [theirs]))
+    if (spec.fitQuant) {
+      const facts = await this.ask(this.factWaiters, requestLine('facts', spec.models), undefined, 30_000)
+      if (this.exited) return
+      this.quant = chooseQuant({ model: facts && weightOfFacts(spec.models, facts), accelerator: facts && acceleratorOf(facts), version: spec.version ?? this.version })
+    }
+    const choices = { quant: this.quant, hub: theirs ?? this.remoteHub }
     const configPath = `${this.remoteDir ?? '.'}/${MULTI_MODEL_FILE}`
-    const multi = multiModelConfig(this.run.spec, port)
+    const multi = multiModelConfig(spec, port, choices)
     if (multi) this.send(fileLine(MULTI_MODEL_FILE, stringify(multi)))
-    this.argv = serverArgv(this.run.spec, port, configPath)
+    this.argv = serverArgv(spec, port, configPath, choices)
     this.send(requestLine('start', this.argv))
     this.launch.tunnel(port, this.backend.socketPath).then(
       (tunnel) => {
@@ -187,7 +237,7 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     })
   }
 
-  private ask<T>(queue: Pending<T>, line: string, fallback: T, timeoutMs = 10_000): Promise<T> {
+  private ask<T, F = T>(queue: Pending<T>, line: string, fallback: F, timeoutMs = 10_000): Promise<T | F> {
     if (this.exited) return Promise.resolve(fallback)
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -236,6 +286,7 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     for (const r of this.owners.splice(0)) r({ owner: 'none' })
     for (const r of this.bytes.splice(0)) r(0)
     for (const r of this.configs.splice(0)) r({})
+    for (const r of this.factWaiters.splice(0)) r(newFacts())
     this.tunnel?.close()
     rmSync(this.backend.socketPath, { force: true })
     setImmediate(() => this.emit('exit', exit))
@@ -263,6 +314,30 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     })
     return this.stopping
   }
+}
+
+interface Facts {
+  gpus: string[]
+  memory?: number
+  available?: number
+  unified: boolean
+  weights: { bytes: number; partial: boolean; largest: number; index: number }[]
+}
+
+const newFacts = (): Facts => ({ gpus: [], unified: false, weights: [] })
+
+/** The models' weights as the host's cache holds them (each as `mrs models` would judge it). */
+function weightOfFacts(models: readonly string[], facts: Facts): ModelWeight | undefined {
+  return totalWeight(
+    models.map((id, i) => {
+      const w = facts.weights[i]
+      if (!w) return undefined
+      // a local directory there: its bytes are its weights
+      if (/^(\/|\.\/|\.\.\/)/.test(id)) return w.bytes ? { downloadGB: w.bytes / 1e9 } : undefined
+      const cached = w.bytes ? { id, bytes: w.bytes, lastUsed: 0, partial: w.partial || w.largest < 10 * 1024 * 1024, fullBytes: w.index || undefined } : undefined
+      return modelWeight(id, cached)
+    }),
+  )
 }
 
 /** A config.json in hex → its context length, or why there is none. */

@@ -31,7 +31,7 @@ import { BOOTSTRAP, PROGRAM, encodeLine, shWords } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
 import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe } from './ssh.js'
 import type { SlurmPlace, SshPlace } from './kinds.js'
-import type { PlaceHost, PlaceModule, ServerExit, ServerRun } from './types.js'
+import { CHOSEN_THERE, QUANT_THERE, type PlaceHost, type PlaceModule, type ServerExit, type ServerRun } from './types.js'
 
 export type { SlurmOptions, SlurmPlace } from './kinds.js'
 
@@ -229,11 +229,13 @@ class SlurmHost implements PlaceHost {
   }
 
   /** One run of the server: a step in the job, reached through ssh to its head node. */
-  private step(run: ServerRun, job: { id: string; head: string }) {
+  private step(given: ServerRun, job: { id: string; head: string }) {
+    // a model spread over several nodes is served as published: every node must load the same, and each one's GPU is its own
+    const run = this.place.nodes > 1 ? { ...given, spec: { ...given.spec, fitQuant: false } } : given
     const grace = Math.max(1, Math.ceil(run.graceMs / 1000))
     const beat = keepAlive(run.env)
-    // a multi-node worker gets the server's arguments here (its port is its own: @PORT@); task 0 gets them by the protocol
-    const workers = this.place.nodes > 1 ? ['--', ...serverArgv({ ...run.spec, quantAuto: run.spec.quantAuto }, '@PORT@', '')] : []
+    // a multi-node worker gets the server's arguments here (its port and its hub cache are its own: @PORT@, @HUB@); task 0 gets them by the protocol
+    const workers = this.place.nodes > 1 ? ['--', ...serverArgv(run.spec, '@PORT@', '', { hub: '@HUB@' })] : []
     const program = ['sh', '-lc', PROGRAM, 'mrs-remote', 'serve', idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), this.place.mistralrs ?? '', String(headPort(job.id)), ...workers]
     const srun = srunArgs(this.place, job.id, program)
     const viaSsh = this.place.via
@@ -327,13 +329,14 @@ class SlurmHost implements PlaceHost {
 export const slurm: PlaceModule<SlurmPlace> = {
   kind: 'slurm',
   describe: where,
-  dryRun: (place, serve, word) => [
+  dryRun: async (place, { spec, serve, word }) => [
     `where:    ${where(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}; mrs reaches its node over ssh`,
     `job:      ${['sbatch', ...sbatchArgs(place, 'mrs-<id>', '~/.local/state/mrs/slurm/job-%j.out')].map(word).join(' ')} < the batch script:`,
     ...BATCH_SCRIPT.trimEnd()
       .split('\n')
       .map((l) => `            ${l}`),
-    `server:   ${srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')} …: ${serve('<free port on the node>', '<its private dir there>')}`,
+    `server:   ${srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')} …: ${serve('<free port on the node>', '<its private dir there>', spec.fitQuant && place.nodes === 1 ? CHOSEN_THERE : { hub: CHOSEN_THERE.hub })}`,
+    `quant:    ${!spec.fitQuant ? 'yours (--server-arg)' : place.nodes > 1 ? `none added: a model spread over ${place.nodes} nodes is served as published` : QUANT_THERE("the job's node")}`,
     `tunnel:   ssh -N -L <private socket here>:127.0.0.1:<that port> <the job's node>${place.via ? ` (through ${place.via})` : ''}`,
   ],
   // the nodes share the login node's home: what is installed there is theirs
@@ -362,8 +365,8 @@ export const slurm: PlaceModule<SlurmPlace> = {
     return {
       // found on the node by the program when the job runs
       binary: place.mistralrs ?? 'mistralrs',
-      // the node's mistral.rs is known only once the job runs: a recent one is assumed, and --quant auto dropped if it fails
-      version: async () => '0.9.0',
+      // the node's mistral.rs is known only once the job runs: the program says it there, before the quantization is chosen
+      version: async () => undefined,
       inventory: () => slurm.inventory(place, ctx),
       release,
     }

@@ -27,10 +27,10 @@ import { digest } from '../hash.js'
 import { getPaths, privateDir, type Env, type Paths } from '../paths.js'
 import { BOOTSTRAP, programLine, remoteEvent } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
-import type { Inventory, PlaceModule, ServerProcess, ServerRun } from './types.js'
+import { CHOSEN_THERE, QUANT_THERE, type Inventory, type PlaceModule, type ServerProcess, type ServerRun } from './types.js'
 import type { SshPlace } from './kinds.js'
 import type { CachedModel } from '../hf.js'
-import { parseNvidiaSmi, type Accelerator } from '../models/accelerator.js'
+import { acceleratorOf } from '../models/accelerator.js'
 import { MISTRALRS_INSTALL } from '../server/mistralrs.js'
 import { versionIn } from '../version.js'
 
@@ -298,18 +298,17 @@ export function inventoryOf(facts: HostFacts): Inventory {
       partial: m.partial || m.largest < 10 * 1024 * 1024,
       ...(m.elsewhere && facts.pyhub ? { elsewhere: facts.pyhub } : {}),
     }))
-  const gpu = facts.gpus.length ? parseNvidiaSmi(facts.gpus.join('\n')) : undefined
-  const memory = facts.memory ?? 0
-  const accelerator: Accelerator = gpu ?? (facts.unified ? { kind: 'metal', name: 'Apple silicon (unified memory)', totalBytes: memory } : { kind: 'cpu', name: 'CPU', totalBytes: memory, freeBytes: facts.available })
+  const accelerator = acceleratorOf(facts)
   return { models: models.sort((a, b) => Number(Boolean(a.elsewhere)) - Number(Boolean(b.elsewhere)) || b.lastUsed - a.lastUsed), accelerator, disk: facts.disk, mistralrs: { binary: facts.binary, version: facts.version } }
 }
 
 export const ssh: PlaceModule<SshPlace> = {
   kind: 'ssh',
   describe: (place) => place.host,
-  dryRun: (place, serve) => [
+  dryRun: async (place, { spec, serve }) => [
     `where:    ${place.host}, through your ssh: one master connection (its socket in mrs's private temp dir) carries the server, its log and a forward from a private socket here to its port on ${place.host}'s loopback`,
-    `server:   ${serve(`<free port on ${place.host}>`, '<its private dir there>')}`,
+    `server:   ${serve(`<free port on ${place.host}>`, '<its private dir there>', spec.fitQuant ? CHOSEN_THERE : { hub: CHOSEN_THERE.hub })}`,
+    `quant:    ${spec.fitQuant ? QUANT_THERE(place.host) : 'yours (--server-arg)'}`,
   ],
   runThere: (place, command) => installOn(place.host, command),
   flags: (place) => ['--on', place.host],

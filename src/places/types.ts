@@ -8,7 +8,8 @@
 import type { EventEmitter } from 'node:events'
 import type { Backend } from '../keeper/front.js'
 import type { Ownership } from '../server/owner.js'
-import type { ServerSpec } from '../server/spec.js'
+import type { RunChoices, ServerSpec } from '../server/spec.js'
+import type { QuantChoice } from '../server/quant.js'
 import type { Env, Paths } from '../paths.js'
 import type { CachedModel } from '../hf.js'
 import type { Accelerator } from '../models/accelerator.js'
@@ -51,6 +52,10 @@ export interface ServerProcess extends EventEmitter<ServerProcessEvents> {
   readonly localArgv?: string[]
   /** Where the keeper reaches mistral.rs. */
   readonly backend: Backend
+  /** The quantization mrs chose where it runs (absent: the user's own, or not chosen yet). */
+  readonly quant?: QuantChoice
+  /** mistralrs's version there, when the place learned it (the program on a host or node says it). */
+  readonly version?: string
   /** Who listens on the backend now: this server, nobody yet, or someone else. Nothing is sent to the backend before it is this server. */
   owner(): Promise<Ownership>
   /** After a failed start: was the backend port taken by someone else? */
@@ -118,6 +123,20 @@ export interface PrepareContext {
   mistralrs?: string
 }
 
+export interface DryRunContext {
+  spec: ServerSpec
+  env: Env
+  serve(port: string, dir: string, choices: RunChoices): string
+  word(w: string): string
+}
+
+/** What a place says of the quantization when it cannot choose before the start: it is chosen there, so. */
+export const QUANT_THERE = (where: string) =>
+  `chosen on ${where} when it starts: full precision where the model fits its memory, else the largest of q6k, q5k, q4k, q3k (Metal: afq6, afq4, afq3) that does, else --quant auto`
+
+/** The placeholder choices of a run whose facts are known only there. */
+export const CHOSEN_THERE: RunChoices = { quant: { args: ['<quantization chosen there>'], label: '', why: '' }, hub: '<its Hugging Face cache>' }
+
 export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   kind: P['kind']
   /** Where the server runs, for people (`this machine`, `gpu-box`). */
@@ -130,10 +149,12 @@ export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   host(place: P, env: Env): PlaceHost
   /**
    * `--dry-run`: how the server would run there, one `label:   text` line each.
-   * `serve` renders mistralrs's command line for a port and a private dir
-   * (placeholders), `word` quotes one word for a shell unless it is one.
+   * `serve` renders mistralrs's command line for a port, a private dir
+   * (placeholders) and what the run adds there (the quantization and hub
+   * cache, as chosen here or as placeholders); `word` quotes one word for a
+   * shell unless it is one.
    */
-  dryRun(place: P, serve: (port: string, dir: string) => string, word: (w: string) => string): string[]
+  dryRun(place: P, ctx: DryRunContext): Promise<string[]>
   /** mrs's flags that put a server there (`--on gpu-box`), for a command to suggest. */
   flags(place: P): string[]
   /** A command to run there (installing mistral.rs, say), as the user would type it here. */

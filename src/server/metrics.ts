@@ -5,6 +5,8 @@
  * minute of them.
  */
 
+import { compareVersions } from '../version.js'
+
 /** One sample of the counters and gauges mrs reads. */
 export interface MetricsSample {
   /** ms since the epoch. */
@@ -70,6 +72,22 @@ export function sampleOf(text: string, at = Date.now()): MetricsSample | undefin
     prefixHits: m.get('mistralrs_prefix_cache_hits_total'),
     prefixLookups: m.get('mistralrs_prefix_cache_lookups_total'),
   }
+}
+
+/** mistral.rs versions from which /metrics has the engine's metrics (sequences, tokens, TTFT, prefix cache; mistralrs-core engine/logger.rs). */
+export const ENGINE_METRICS_SINCE = '0.9.2'
+
+/**
+ * Why a server's /metrics gave no sample, for `mrs ps`: 0.8.4–0.9.1 count only
+ * HTTP requests there (`http_requests_total`, …), `--disable-metrics` answers
+ * 503 `metrics disabled` (mistralrs-server-core/src/metrics.rs).
+ */
+export function metricsAbsence(status: number, text: string, version: string | undefined): string | undefined {
+  if (status === 503 && /disabled/.test(text)) return 'the server runs with --disable-metrics'
+  if (status === 404) return 'this mistral.rs has no /metrics'
+  if (status !== 200) return undefined
+  if (version && compareVersions(version, ENGINE_METRICS_SINCE) < 0) return `mistral.rs ${version} reports only HTTP counters on /metrics; its engine's (requests running, tokens, time to first token, prefix cache) arrived in ${ENGINE_METRICS_SINCE}`
+  return "its /metrics has none of the engine's metrics"
 }
 
 /** The summary of samples (oldest first) spanning up to the last minute. */

@@ -77,6 +77,8 @@ export function validateEntry(raw: unknown, paths: Paths, fileId?: string): Serv
       (k): [string, boolean] => [k, e[k] === undefined || (Number.isSafeInteger(e[k]) && (e[k] as number) > 0)],
     ),
     ['quant', e.quant === undefined || typeof e.quant === 'string'],
+    ['version', e.version === undefined || typeof e.version === 'string'],
+    ['metricsNote', e.metricsNote === undefined || typeof e.metricsNote === 'string'],
     ['weightsRepo', e.weightsRepo === undefined || typeof e.weightsRepo === 'string'],
     ['metrics', e.metrics === undefined || (typeof e.metrics === 'object' && e.metrics !== null && !Array.isArray(e.metrics))],
   ]

@@ -5,6 +5,7 @@
  */
 import { digest } from '../hash.js'
 import type { PlaceSpec } from '../places/kinds.js'
+import type { QuantChoice } from './quant.js'
 
 export interface AgentTools {
   webSearch: boolean
@@ -23,8 +24,14 @@ export interface ServerSpec {
   host: string
   tools: AgentTools
   serverArgs: string[]
-  /** Start with `--quant auto` (mistral.rs >= 0.8.2, and the user gave no quantization of their own). */
-  quantAuto?: boolean
+  /**
+   * mrs chooses the quantization where the server starts (server/quant.ts):
+   * the user gave none of their own. The choice's arguments are passed to
+   * `serverArgv` by the place that knows the facts.
+   */
+  fitQuant?: boolean
+  /** mistralrs's version, when known before the start (`--quant` or `--isq`). */
+  version?: string
   /** `--context N`: size the server for N tokens, so client and server agree by construction. */
   context?: number
   /** The platform the server runs on (PagedAttention is off on Metal and the CPU). */
@@ -93,9 +100,52 @@ export function contextFlags(spec: Pick<ServerSpec, 'context' | 'serverArgs' | '
 /** The TOML file name a multi-model server reads, inside its private dir. */
 export const MULTI_MODEL_FILE = 'models.toml'
 
+/** The hub cache the user gave mistral.rs (`--server-arg=--hf-cache DIR`), if any. */
+export function userHfCache(serverArgs: readonly string[]): string | undefined {
+  const i = serverArgs.findIndex((a) => a === '--hf-cache' || a.startsWith('--hf-cache='))
+  return i < 0 ? undefined : serverArgs[i]!.includes('=') ? serverArgs[i]!.slice(serverArgs[i]!.indexOf('=') + 1) : serverArgs[i + 1]
+}
+
+/** What a run adds to the spec where it starts: the quantization chosen there, and the hub cache there. */
+export interface RunChoices {
+  quant?: QuantChoice
+  /**
+   * The Hugging Face hub cache where the server runs, passed as `--hf-cache`:
+   * mistral.rs 0.9.1+ downloads to ~/.cache/huggingface/hub whatever HF_HOME
+   * or HF_HUB_CACHE say, unless it is given one (mistralrs-core
+   * pipeline/normal.rs: `Cache::default()`), so mrs names the cache it
+   * looks in itself. (0.8.4–0.9.0 take HF_HUB_CACHE instead: the places set
+   * that too.)
+   */
+  hub?: string
+}
+
+/** The global options `from-config` ignores on its command line (its TOML's `[global]` takes them): `--seed`, `--log`, `--token-source`. */
+const FROM_CONFIG_GLOBALS: Record<string, string> = { '--seed': 'seed', '-l': 'log', '--log': 'log', '--token-source': 'token_source' }
+
+/** The server args split for `from-config`: the globals it would ignore (as `[global]` keys), and the rest (`-v`, which it honours). */
+function splitFromConfigArgs(serverArgs: readonly string[]): { global: Record<string, string | number>; rest: string[] } {
+  const global: Record<string, string | number> = {}
+  const rest: string[] = []
+  for (let i = 0; i < serverArgs.length; i++) {
+    const a = serverArgs[i]!
+    const name = a.startsWith('--') && a.includes('=') ? a.slice(0, a.indexOf('=')) : a
+    const key = FROM_CONFIG_GLOBALS[name]
+    if (!key) {
+      rest.push(a)
+      continue
+    }
+    const value = a === name ? serverArgs[++i] : a.slice(a.indexOf('=') + 1)
+    if (value === undefined) continue
+    global[key] = key === 'seed' && /^\d+$/.test(value) ? Number(value) : value
+  }
+  return { global, rest }
+}
+
 /** `port` may be a placeholder string for `--dry-run`. */
-export function serverArgv(spec: ServerSpec, port: number | string, configPath: string): string[] {
-  if (spec.models.length > 1) return ['from-config', '-f', configPath, ...spec.serverArgs]
+export function serverArgv(spec: ServerSpec, port: number | string, configPath: string, run: RunChoices = {}): string[] {
+  if (spec.models.length > 1) return ['from-config', '-f', configPath, ...splitFromConfigArgs(spec.serverArgs).rest]
+  const hub = run.hub && !userHfCache(spec.serverArgs) ? ['--hf-cache', run.hub] : []
   return [
     'serve',
     '-p',
@@ -105,15 +155,25 @@ export function serverArgv(spec: ServerSpec, port: number | string, configPath: 
     '-m',
     spec.models[0]!,
     ...toolFlags(spec.tools),
-    ...(spec.quantAuto ? ['--quant', 'auto'] : []),
+    ...(run.quant?.args ?? []),
+    ...hub,
     ...contextFlags(spec),
     ...spec.serverArgs,
   ]
 }
 
-/** The `mistralrs from-config` document for several models (null for one model). */
-export function multiModelConfig(spec: ServerSpec, port: number | string): Record<string, unknown> | null {
+/**
+ * The `mistralrs from-config` document for several models (null for one
+ * model). The command line's `--seed`, `--log` and `--token-source` are
+ * ignored by from-config (mistralrs-cli/src/main.rs passes it only the
+ * file): they go in `[global]`.
+ */
+export function multiModelConfig(spec: ServerSpec, port: number | string, run: RunChoices = {}): Record<string, unknown> | null {
   if (spec.models.length < 2) return null
+  const { global } = splitFromConfigArgs(spec.serverArgs)
+  const quant = run.quant?.args
+  const quantization = quant?.length ? { quantization: { [quant[0] === '--isq' ? 'isq' : 'quant']: quant[1] } } : {}
+  const hub = run.hub && !userHfCache(spec.serverArgs) ? { hf_cache: run.hub } : {}
   const runtime: Record<string, boolean> = {}
   if (spec.tools.agent) runtime.agent = true
   else {
@@ -125,14 +185,14 @@ export function multiModelConfig(spec: ServerSpec, port: number | string): Recor
   return {
     command: 'serve',
     default_model_id: spec.models[0],
+    ...(Object.keys(global).length ? { global } : {}),
     server: { host: BACKEND_HOST, port },
     ...(Object.keys(runtime).length ? { runtime } : {}),
     ...(paOn ? { paged_attn: { context_len: spec.context } } : {}),
-    models: spec.models.map((model_id) => ({
-      model_id,
-      ...(spec.quantAuto ? { quantization: { quant: 'auto' } } : {}),
-      ...(spec.context ? { device: { max_seq_len: spec.context } } : {}),
-    })),
+    models: spec.models.map((model_id) => {
+      const device = { ...hub, ...(spec.context ? { max_seq_len: spec.context } : {}) }
+      return { model_id, ...quantization, ...(Object.keys(device).length ? { device } : {}) }
+    }),
   }
 }
 
@@ -149,8 +209,8 @@ export const familyKey = (spec: ServerSpec) => hash([spec.place ?? LOCAL, spec.b
  * Two requests with the same key can share one server: the same family and
  * models. The port is not part of it (a request without --port takes any
  * port; one with --port only that port), nor is the context (a request
- * without --context takes the server's), nor `--quant auto`, which follows
- * from the rest.
+ * without --context takes the server's), nor the quantization, which mrs
+ * chooses from the rest where the server starts.
  */
 export const shareKey = (spec: ServerSpec) => hash([familyKey(spec), spec.models])
 

@@ -1,11 +1,14 @@
 // End to end against the fake mistralrs: the context window the client is
-// told is the one the server holds, and `--quant auto` fits a model to the
-// machine without ever costing a model that loads without it. Protects the
+// told is the one the server holds, and a model is quantized only when it
+// does not fit the machine, never costing a model that loads without it. Protects the
 // order of the sources (--context-window, the KV cache line, the model's
 // config.json read after the load), the server sized for an asked window,
-// a shared server's memory of its window, the too-small warning, and when
-// `--quant auto` is passed, retried without, or followed to a -UQFF repository.
-import { mkdirSync, writeFileSync } from 'node:fs'
+// a shared server's memory of its window, the too-small warning; the
+// quantization mrs chooses (full precision where the model fits, the level
+// that fits, mistral.rs's --quant auto where none does, nothing where the
+// user chose), retried without, followed to a -UQFF repository; and a model
+// mistral.rs cannot get said once.
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectNoLeftovers, withSandbox, type Sandbox } from '../helpers/sandbox.js'
@@ -140,67 +143,133 @@ describe('the context window told to the client', () => {
   })
 })
 
-describe('--quant auto', () => {
-  it('is passed when the user quantizes nothing and this mistral.rs has it, and said in the status', async () => {
+/** An NVIDIA GPU of this many MiB, as nvidia-smi reports it, first on the sandbox's PATH. */
+function gpu(sb: Sandbox, mib: number): void {
+  const smi = join(sb.root, 'bin', 'nvidia-smi')
+  writeFileSync(smi, `#!/bin/sh\necho "NVIDIA GeForce RTX 4090, ${mib}, 0"\n`)
+  chmodSync(smi, 0o755)
+}
+
+/** 61 GB of BF16 weights (the recommended list's figure): q4k on a 24 GB GPU, nothing on an 8 GB one. */
+const BIG = 'Qwen/Qwen3-Coder-30B-A3B-Instruct'
+
+describe('the quantization mrs chooses', () => {
+  it('serves a model that fits at full precision without a quantization flag, and says why on the ready line', async () => {
     await withSandbox({}, async (sb) => {
+      gpu(sb, 24564)
       const result = await sb.run(['claude', '-m', MODEL])
       expect(result.code, result.stderr).toBe(0)
-      expect(starts(sb)[0]).toEqual(expect.arrayContaining(['--quant', 'auto']))
-      expect(result.stderr).toMatch(/^mrs: mistral\.rs: --quant auto -> q4k \(backend=cuda, vram=24\.0 GB\)$/m)
+      // mistral.rs's --quant auto would have made it q6k (its Balanced profile picks q6k whenever q6k fits)
+      expect(starts(sb)[0]).not.toEqual(expect.arrayContaining(['--quant']))
+      expect(starts(sb)[0]).not.toEqual(expect.arrayContaining(['--isq']))
+      expect(ready(result.stderr)).toMatch(/; full precision: 7\.5 GB of weights fit the 24 GB GPU;/)
     })
   })
 
-  it('is not passed to a mistral.rs before 0.8.2, which would reject it', async () => {
-    await withSandbox({ env: { FAKE_MISTRALRS_VERSION: '0.8.1' } }, async (sb) => {
-      const result = await sb.run(['claude', '-m', MODEL])
+  it('quantizes a model that does not fit to the largest level that fits the GPU alone (--quant q4k), and says why', async () => {
+    await withSandbox({}, async (sb) => {
+      gpu(sb, 24564)
+      const result = await sb.run(['claude', '-m', BIG])
       expect(result.code, result.stderr).toBe(0)
+      expect(starts(sb)[0]).toEqual(expect.arrayContaining(['--quant', 'q4k']))
+      expect(ready(result.stderr)).toMatch(/; q4k: 56\.8 GB of weights do not fit the 24 GB GPU at full precision; as q4k \(~\d+\.\d GB\) they do;/)
+    })
+  })
+
+  it("leaves a model that fits the GPU at no level to mistral.rs's --quant auto, and says what it picked", async () => {
+    await withSandbox({}, async (sb) => {
+      gpu(sb, 8192)
+      const result = await sb.run(['claude', '-m', BIG])
+      expect(result.code, result.stderr).toBe(0)
+      expect(starts(sb)[0]).toEqual(expect.arrayContaining(['--quant', 'auto']))
+      expect(result.stderr).toMatch(/^mrs: mistral\.rs: --quant auto -> q6k \(backend=cuda, vram=24\.0 GB\)$/m)
+      expect(ready(result.stderr)).toMatch(/; --quant auto -> q6k \(backend=cuda, vram=24\.0 GB\): 56\.8 GB of weights do not fit the 8 GB GPU, not even as q3k/)
+    })
+  })
+
+  it('gives a mistral.rs before 0.8.2 (no --quant) the level as --isq', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_VERSION: '0.8.1' } }, async (sb) => {
+      gpu(sb, 24564)
+      const result = await sb.run(['claude', '-m', BIG])
+      expect(result.code, result.stderr).toBe(0)
+      expect(starts(sb)[0]).toEqual(expect.arrayContaining(['--isq', 'q4k']))
       expect(starts(sb)[0]).not.toContain('--quant')
     })
   })
 
   it.each([
     ['--isq', ['--server-arg=--isq', '--server-arg=q4k']],
+    ['--quant', ['--server-arg=--quant', '--server-arg=auto']],
     ['--from-uqff', ['--server-arg=--from-uqff', '--server-arg=q4k-0.uqff']],
     ['a GGUF --format', ['--server-arg=--format', '--server-arg=gguf', '--server-arg=-f', '--server-arg=model.gguf']],
-  ])('is not passed when the user quantizes (%s)', async (_, args) => {
+  ])('adds nothing when the user quantizes (%s)', async (_, args) => {
     await withSandbox({}, async (sb) => {
-      const result = await sb.run(['claude', '-m', MODEL, ...args, '--dry-run'])
+      gpu(sb, 8192)
+      const result = await sb.run(['claude', '-m', BIG, ...args, '--dry-run'])
       expect(result.code, result.stderr).toBe(0)
-      expect(result.stdout).toMatch(/^quant: +none added/m)
-      expect(result.stdout).not.toMatch(/^server:.*--quant/m)
+      expect(result.stdout).toMatch(/^quant: +yours/m)
+      expect(/^server:.*$/m.exec(result.stdout)![0].match(/--quant|--isq/g) ?? []).toHaveLength(args.includes('--server-arg=--isq') || args.includes('--server-arg=--quant') ? 1 : 0)
     })
   })
 
-  it('when it fails, starts mistral.rs again without it, once, and says so', async () => {
+  it('when the quantization fails, starts mistral.rs again at full precision, once, and says so', async () => {
     await withSandbox({ env: { FAKE_MISTRALRS_QUANT: 'fail' } }, async (sb) => {
-      const result = await sb.run(['claude', '-m', MODEL])
+      gpu(sb, 8192)
+      const result = await sb.run(['claude', '-m', BIG])
       expect(result.code, result.stderr).toBe(0)
       const [first, second, ...more] = starts(sb)
       expect(first).toEqual(expect.arrayContaining(['--quant', 'auto']))
       expect(second).not.toContain('--quant')
       expect(more).toEqual([])
-      expect(result.stderr).toMatch(/^mrs: warning: --quant auto failed \(`--quant auto` failed during tune analysis: No suitable quantization level fits on the available devices\. Try a smaller model or enable CPU offload\.\); starting mistral\.rs again without it$/m)
+      expect(result.stderr).toMatch(/^mrs: warning: --quant auto failed \(`--quant auto` failed during tune analysis: No suitable quantization level fits on the available devices\. Try a smaller model or enable CPU offload\.\); starting mistral\.rs again at full precision$/m)
       await expectNoLeftovers(sb)
     })
   })
 
   it('follows a switch to a pre-quantized -UQFF repository: said, and its config.json gives the window', async () => {
     await withSandbox({ env: { FAKE_MISTRALRS_QUANT: 'uqff', FAKE_MISTRALRS_CONFIG_CONTEXT: '32768' } }, async (sb) => {
-      const result = await sb.run(['claude', '-m', MODEL])
+      gpu(sb, 24564)
+      const result = await sb.run(['claude', '-m', BIG])
       expect(result.code, result.stderr).toBe(0)
-      expect(result.stderr).toMatch(/^mrs: loading the pre-quantized weights of mistralrs-community\/Qwen3-4B-UQFF$/m)
+      expect(result.stderr).toMatch(/^mrs: loading the pre-quantized weights of mistralrs-community\/Qwen3-Coder-30B-A3B-Instruct-UQFF$/m)
       expect(toldWindow(sb)).toBe('32768')
     })
   })
 
-  it('for two models (from-config), each model gets [models.quantization] and the server reads it', async () => {
+  it('for two models (from-config): judged together, each model gets [models.quantization], and the server reads it', async () => {
     await withSandbox({}, async (sb) => {
-      const result = await sb.run(['claude', '-m', MODEL, '--small-model', 'Qwen/Qwen3-0.6B'])
+      gpu(sb, 24564)
+      const result = await sb.run(['claude', '-m', BIG, '--small-model', MODEL])
       expect(result.code, result.stderr).toBe(0)
       const argv = starts(sb)[0]!
       expect(argv[0]).toBe('from-config')
-      // the fake parsed the TOML and logged the choice, as it does for one model
-      expect(result.stderr).toMatch(/mistral\.rs: --quant auto -> q4k/)
+      // the fake parsed the TOML and resolved the level as for one model
+      expect(result.stderr).not.toMatch(/--quant auto ->/)
+      expect(sb.serverLog()).toMatch(/quant: --quant q4k -> ISQ q4k/)
+    })
+  })
+})
+
+describe('a model mistral.rs cannot get', () => {
+  it('is one line naming the model, exit 68, loaded once: not taken for a quantization failure', async () => {
+    await withSandbox({}, async (sb) => {
+      const result = await sb.run(['claude', '-m', 'Qwen/does-not-exist'])
+      expect(result.code).toBe(68)
+      expect(result.stderr).toMatch(/^mrs: error: Hugging Face refused Qwen\/does-not-exist \(HTTP 401\): there is no such model, or it is private or gated and mistral\.rs has no token for it; check the id, or log in \(mistralrs login, or set HF_TOKEN\); log: \S+$/m)
+      expect(starts(sb)).toHaveLength(1)
+      expect(result.stderr).not.toMatch(/starting mistral\.rs again/)
+      await expectNoLeftovers(sb)
+    })
+  })
+
+  it('under --quant auto, whose tune step fails first with hf-hub\'s own error: the same line, once', async () => {
+    await withSandbox({}, async (sb) => {
+      const result = await sb.run(['claude', '-m', 'Qwen/does-not-exist', '--server-arg=--quant', '--server-arg=auto'])
+      expect(result.code).toBe(68)
+      expect(result.stderr).toMatch(/^mrs: error: Hugging Face refused Qwen\/does-not-exist \(HTTP 401\)/m)
+      expect(starts(sb)).toHaveLength(1)
+      // mistral.rs ran its tune analysis and stopped there, before any load
+      expect(sb.serverLog()).toMatch(/`--quant auto` failed during tune analysis: request error: https:\/\/huggingface\.co\/Qwen\/does-not-exist\/resolve\/main\/config\.json: status code 401/)
     })
   })
 })

@@ -58,27 +58,38 @@ describe('the mistralrs command line', () => {
       models: [{ model_id: 'Qwen/Big' }, { model_id: 'Qwen/Small' }],
     })
   })
-  it('adds --quant auto, and the flags that size the server for --context', () => {
-    expect(serverArgv({ ...spec, quantAuto: true, context: 32768, platform: 'linux' }, 1, '').slice(7)).toEqual(['--quant', 'auto', '--max-seq-len', '32768', '--pa-context-len', '32768'])
+  it('adds the quantization and the hub cache chosen where it runs, and the flags that size the server for --context', () => {
+    const run = { quant: { args: ['--quant', 'q4k'], label: 'q4k', why: '' }, hub: '/h/hub' }
+    expect(serverArgv({ ...spec, context: 32768, platform: 'linux' }, 1, '', run).slice(7)).toEqual(['--quant', 'q4k', '--hf-cache', '/h/hub', '--max-seq-len', '32768', '--pa-context-len', '32768'])
+    // the user's own --hf-cache is theirs
+    expect(serverArgv({ ...spec, serverArgs: ['--hf-cache', '/mine'] }, 1, '', run).slice(7)).toEqual(['--quant', 'q4k', '--hf-cache', '/mine'])
     // PagedAttention is off on Metal and the CPU; --pa-memory-* clash with --pa-context-len in clap
     expect(serverArgv({ ...spec, context: 32768, platform: 'darwin' }, 1, '').slice(7)).toEqual(['--max-seq-len', '32768'])
     expect(serverArgv({ ...spec, context: 32768, platform: 'linux', serverArgs: ['--cpu'] }, 1, '').slice(7)).toEqual(['--max-seq-len', '32768', '--cpu'])
     expect(serverArgv({ ...spec, context: 32768, platform: 'linux', serverArgs: ['--pa-memory-mb', '4096'] }, 1, '').slice(7)).toEqual(['--max-seq-len', '32768', '--pa-memory-mb', '4096'])
   })
-  it('sizes and quantizes each model of a from-config server in its TOML', () => {
-    const two = { ...spec, models: ['Qwen/Big', 'Qwen/Small'], quantAuto: true, context: 65536, platform: 'linux' as const }
-    expect(multiModelConfig(two, 1)).toMatchObject({
+  it('sizes, quantizes and caches each model of a from-config server in its TOML', () => {
+    const two = { ...spec, models: ['Qwen/Big', 'Qwen/Small'], context: 65536, platform: 'linux' as const }
+    expect(multiModelConfig(two, 1, { quant: { args: ['--quant', 'q4k'], label: 'q4k', why: '' }, hub: '/h/hub' })).toMatchObject({
       paged_attn: { context_len: 65536 },
       models: [
-        { model_id: 'Qwen/Big', quantization: { quant: 'auto' }, device: { max_seq_len: 65536 } },
-        { model_id: 'Qwen/Small', quantization: { quant: 'auto' }, device: { max_seq_len: 65536 } },
+        { model_id: 'Qwen/Big', quantization: { quant: 'q4k' }, device: { hf_cache: '/h/hub', max_seq_len: 65536 } },
+        { model_id: 'Qwen/Small', quantization: { quant: 'q4k' }, device: { hf_cache: '/h/hub', max_seq_len: 65536 } },
       ],
     })
+    // an older mistral.rs: --isq
+    expect(multiModelConfig(two, 1, { quant: { args: ['--isq', 'q4k'], label: 'q4k', why: '' } })).toMatchObject({ models: [{ quantization: { isq: 'q4k' } }, { quantization: { isq: 'q4k' } }] })
+  })
+  it("puts --seed, --log and --token-source in a from-config TOML's [global], which from-config reads (it ignores them on its command line), and keeps -v there", () => {
+    const two = { ...spec, models: ['Qwen/Big', 'Qwen/Small'], serverArgs: ['--seed', '7', '--log=/tmp/req.log', '--token-source', 'env:HF', '-v'] }
+    expect(serverArgv(two, 1, '/x/m.toml')).toEqual(['from-config', '-f', '/x/m.toml', '-v'])
+    expect(multiModelConfig(two, 1)).toMatchObject({ global: { seed: 7, log: '/tmp/req.log', token_source: 'env:HF' } })
+    expect(multiModelConfig({ ...two, serverArgs: [] }, 1)).not.toHaveProperty('global')
   })
   it('shares a server only for the same binary, models, host, tools and args', () => {
     expect(shareKey(spec)).toBe(shareKey({ ...spec }))
-    // the context and --quant auto follow from the request; a launch without --context takes the server's
-    expect(shareKey(spec)).toBe(shareKey({ ...spec, context: 4096, quantAuto: true }))
+    // the context, the version and the quantization follow from the request; a launch without --context takes the server's
+    expect(shareKey(spec)).toBe(shareKey({ ...spec, context: 4096, fitQuant: true, version: '0.9.2' }))
     expect(shareKey(spec)).not.toBe(shareKey({ ...spec, models: ['Qwen/Other'] }))
     expect(shareKey(spec)).not.toBe(shareKey({ ...spec, tools: { ...spec.tools, webSearch: true } }))
     expect(shareKey(spec)).not.toBe(shareKey({ ...spec, serverArgs: ['--isq', '4'] }))
@@ -95,10 +106,9 @@ describe('buildPlan', () => {
     expect(e.exitCode).toBe(ExitCode.Usage)
     expect(e.message).toBe('--small-model: the Codex CLI has no slot for a second model; leave it out')
   })
-  it('adds --quant auto only for a mistral.rs that has it, and only when the user quantizes nothing', () => {
-    const quant = (over: Parameters<typeof plan>[1]) => (plan('claude', over).server as ManagedServerPlan).spec.quantAuto
+  it('leaves the quantization to mrs (chosen where the server starts) only when the user quantizes nothing', () => {
+    const quant = (over: Parameters<typeof plan>[1]) => (plan('claude', over).server as ManagedServerPlan).spec.fitQuant
     expect(quant({})).toBe(true)
-    expect(quant({ version: '0.8.1' })).toBe(false)
     for (const serverArgs of [['--isq', '4'], ['--isq=q4k'], ['--quant', 'q8_0'], ['--from-uqff', 'x.uqff'], ['-f', 'm.gguf'], ['--format', 'gguf'], ['--format=gguf']]) expect(quant({ serverArgs })).toBe(false)
     expect(quant({ serverArgs: ['--max-seqs', '4'] })).toBe(true)
   })
@@ -168,7 +178,9 @@ describe('--dry-run', () => {
   it('prints the server command, URLs, client command, its environment changes and its files', async () => {
     const text = await describePlan(dry({ port: 4321 }, ['-p', 'hi']), '/')
     // the server takes any free port; the clients' port is mrs's own, in front of it for the server's whole life
-    expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p <free port> --host 127.0.0.1 -m Qwen/Q --quant auto`)
+    // the hub cache where mrs looks (mistral.rs 0.9.1+ would otherwise download to ~/.cache/huggingface/hub whatever HF_HOME says)
+    expect(text).toContain(`server:   ${join(allPath, 'mistralrs')} serve -p <free port> --host 127.0.0.1 -m Qwen/Q --hf-cache ${process.env.HF_HOME}/hub`)
+    expect(text).toMatch(/^quant: {4}full precision: its size is not known here before it is downloaded/m)
     expect(text).toContain('clients:  http://127.0.0.1:4321 (the port mrs holds for the server\'s whole life)')
     expect(text).toContain('urls:     OpenAI/Responses http://127.0.0.1:4321/v1 · Anthropic http://127.0.0.1:4321')
     expect(text).toMatch(/client: {3}\S+\/claude --settings '<session temp dir>\/claude-settings\.json' --exclude-dynamic-system-prompt-sections -p hi/)

@@ -17,7 +17,8 @@ import type { Inventory } from '../../places/types.js'
 import type { PlaceSpec } from '../../places/kinds.js'
 import { placeOfCommand } from '../settings.js'
 import { findExecutable } from '../../process/which.js'
-import { MISTRALRS_INSTALL, QUANT_AUTO_SINCE } from '../../plan.js'
+import { MISTRALRS_INSTALL, QUANT_AUTO_SINCE } from '../../server/mistralrs.js'
+import { ENGINE_METRICS_SINCE } from '../../server/metrics.js'
 import { cachedModels, hubCacheDir, type CachedModel } from '../../hf.js'
 import { sizeText } from '../../models/downloaded.js'
 import { RECOMMENDED } from '../../models/recommended.js'
@@ -69,16 +70,17 @@ async function mistralrsCheck(env: NodeJS.ProcessEnv): Promise<Check> {
   return versionCheck(binary, await installedVersion(binary), MISTRALRS_INSTALL)
 }
 
-/** mistralrs's version judged: the Anthropic API from MISTRALRS_MIN, --quant auto from QUANT_AUTO_SINCE. */
+/** mistralrs's version judged: the Anthropic API from MISTRALRS_MIN; --quant from QUANT_AUTO_SINCE; the engine's metrics (mrs ps) from ENGINE_METRICS_SINCE. */
 function versionCheck(binary: string, version: string | undefined, install: string, where = 'this machine'): Check {
   const names = CLIENTS.map((c) => c.name)
   if (!version) return { name: 'mistralrs', ok: false, detail: `${binary} does not answer --version`, fix: install, blocks: names }
   const ok = compareVersions(version, MISTRALRS_MIN) >= 0
-  const quant = compareVersions(version, QUANT_AUTO_SINCE) >= 0 ? `--quant auto fits models to ${where}` : `no --quant auto (from ${QUANT_AUTO_SINCE})`
+  const quant = compareVersions(version, QUANT_AUTO_SINCE) >= 0 ? `a model too big for ${where} is quantized with --quant` : `a model too big for ${where} is quantized with --isq (no --quant before ${QUANT_AUTO_SINCE})`
+  const metrics = compareVersions(version, ENGINE_METRICS_SINCE) >= 0 ? '' : `; mrs ps shows no load or speed before ${ENGINE_METRICS_SINCE} (its /metrics counts HTTP requests only)`
   return {
     name: 'mistralrs',
     ok,
-    detail: `${version} at ${binary} (needs ≥ ${MISTRALRS_MIN} for the Anthropic Messages API; ${quant})`,
+    detail: `${version} at ${binary} (needs ≥ ${MISTRALRS_MIN} for the Anthropic Messages API; ${quant}${metrics})`,
     fix: ok ? undefined : `upgrade: ${install}`,
     blocks: names,
   }

@@ -106,7 +106,9 @@ export function psText(servers: ServerInfo[], json: boolean, now = Date.now()): 
   // a registry entry is data from a file: printed escaped
   for (const r of rows) for (let i = 0; i < r.length; i++) r[i] = printable(r[i]!)
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
+  // a column with nothing in it says why, under the table
+  const notes = servers.filter((s) => !s.metrics && s.metricsNote).map((s) => printable(`${s.id}: RUN/WAIT, TOK/S, TTFT, KV and PREFIX are empty: ${s.metricsNote}`))
+  return [...rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')), ...notes].join('\n') + '\n'
 }
 
 function pick(servers: ServerInfo[], id: string | undefined, what: string): ServerInfo[] {
