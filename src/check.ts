@@ -14,6 +14,8 @@ import { printable } from './text.js'
 export interface CheckTarget {
   url: string
   model: string
+  /** Tools the client sends besides a function tool, offered too (in that API's own shape): a type the server refuses fails the check. */
+  otherTools?: unknown[]
   headers?: Record<string, string>
   /** The whole probe, from the request to the stream's end (default 180 s: a short generation, even on a slow machine). */
   timeoutMs?: number
@@ -46,6 +48,9 @@ export interface CheckResult {
 }
 
 const API_TITLES: Record<ClientApi, string> = { anthropic: 'Anthropic Messages', responses: 'Responses', chat: 'chat completions' }
+/** The tools every client of an API sends besides function tools (what `mrs check` offers with its one tool). */
+export const otherToolsOf = (api: ClientApi, server: { webSearch: boolean; serverVersion?: string }) => CLIENTS.filter((c) => c.api === api).flatMap((c) => c.otherTools?.(server) ?? [])
+
 /** `Responses (NAME, ...)`: each API with the clients that speak it. */
 export const apiName = (api: ClientApi) => `${API_TITLES[api]} (${CLIENTS.filter((c) => c.api === api).map((c) => c.name).join(', ')})`
 
@@ -56,25 +61,25 @@ const TOOL = {
 }
 const PROMPT = 'Use the read_file tool to read README.md. Call the tool; do not answer in text.'
 
-function requestFor(api: ClientApi, model: string): { path: string; body: unknown; headers: Record<string, string> } {
+function requestFor(api: ClientApi, model: string, otherTools: unknown[] = []): { path: string; body: unknown; headers: Record<string, string> } {
   switch (api) {
     case 'anthropic':
       return {
         path: '/v1/messages',
         headers: { 'anthropic-version': '2023-06-01' },
-        body: { model, max_tokens: 256, stream: true, messages: [{ role: 'user', content: PROMPT }], tools: [{ name: TOOL.name, description: TOOL.description, input_schema: TOOL.schema }] },
+        body: { model, max_tokens: 256, stream: true, messages: [{ role: 'user', content: PROMPT }], tools: [{ name: TOOL.name, description: TOOL.description, input_schema: TOOL.schema }, ...otherTools] },
       }
     case 'responses':
       return {
         path: '/v1/responses',
         headers: {},
-        body: { model, stream: true, store: false, input: [{ role: 'user', content: PROMPT }], tools: [{ type: 'function', name: TOOL.name, description: TOOL.description, parameters: TOOL.schema }] },
+        body: { model, stream: true, store: false, input: [{ role: 'user', content: PROMPT }], tools: [{ type: 'function', name: TOOL.name, description: TOOL.description, parameters: TOOL.schema }, ...otherTools] },
       }
     case 'chat':
       return {
         path: '/v1/chat/completions',
         headers: {},
-        body: { model, max_tokens: 256, stream: true, messages: [{ role: 'user', content: PROMPT }], tools: [{ type: 'function', function: { name: TOOL.name, description: TOOL.description, parameters: TOOL.schema } }] },
+        body: { model, max_tokens: 256, stream: true, messages: [{ role: 'user', content: PROMPT }], tools: [{ type: 'function', function: { name: TOOL.name, description: TOOL.description, parameters: TOOL.schema } }, ...otherTools] },
       }
   }
 }
@@ -184,7 +189,7 @@ export function judge(api: ClientApi, g: Gathered, startedAt: number): CheckResu
 }
 
 export async function checkApi(api: ClientApi, target: CheckTarget): Promise<CheckResult> {
-  const { path, body, headers } = requestFor(api, target.model)
+  const { path, body, headers } = requestFor(api, target.model, target.otherTools)
   const timeoutMs = target.timeoutMs ?? PROBE_TIMEOUT_MS
   const startedAt = Date.now()
   const g: Gathered = { text: '', toolArgs: '' }
@@ -267,9 +272,11 @@ function httpError(api: ClientApi, status: number, body: string): CheckResult {
       ? `the server does not serve this API (${api === 'anthropic' ? 'Anthropic Messages needs mistral.rs 0.8.4 or later' : 'is it mistral.rs?'})`
       : status === 401 || status === 403
         ? 'the server refused the key: pass --api-key-env VAR'
-        : status >= 500
-          ? 'the server failed on this request: see its log (mrs logs) for why'
-          : 'the server refused the request: see the body above'
+        : status === 422 && /untagged enum OpenAiTool/.test(body)
+          ? "the server's types refuse a tool the clients of this API send (mistral.rs reads function, web_search, code_interpreter and shell tools, and namespace tools from 0.9.2): upgrade mistral.rs"
+          : status >= 500
+            ? 'the server failed on this request: see its log (mrs logs) for why'
+            : 'the server refused the request: see the body above'
   return { api, ok: false, outcome: 'http-error', status, body: short, fix }
 }
 

@@ -19,6 +19,7 @@ import { shellQuote } from '../text.js'
 import { AUTHORIZATION_ENV, childEnv, hasFlag, type ClientContext, type ClientLaunch, type ClientModule, type EnvContext, type PrepareContext } from './types.js'
 import { splitCredentials } from '../http.js'
 import { digest } from '../hash.js'
+import { compareVersions } from '../version.js'
 
 /** Our provider id: not `openai`/`ollama`/`lmstudio` (reserved), not `mistralrs` (a user's own table by that name would merge in). */
 export const PROVIDER_ID = 'mrs'
@@ -95,6 +96,12 @@ export function catalogFor(base: CatalogEntry, model: { id: string; name: string
     supports_reasoning_summary_parameter: false,
     apply_patch_tool_type: null,
     supports_search_tool: false,
+    // a tool's output may only be text there (function_call_output.output is a String, and no `original` detail):
+    // an image from view_image would fail the next request with 422
+    input_modalities: ['text'],
+    supports_image_detail_original: false,
+    // its web_search takes no image search (500 "image search is not supported")
+    web_search_tool_type: 'text',
   }
   if (contextWindow) {
     entry.context_window = contextWindow
@@ -109,8 +116,11 @@ export interface CodexPrepared {
   userStatusLine: boolean
 }
 
+/** mistral.rs versions whose Responses API reads a `namespace` tool (Codex sends its sub-agent tools as one). */
+export const NAMESPACE_TOOLS_SINCE = '0.9.2'
+
 /** The `-c` overrides, as `key=value` strings. `catalogPath` is where the catalog file will be. */
-export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv' | 'authorization'>, extra: { catalogPath?: string; statusLine?: boolean } = {}): string[] {
+export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'contextWindow' | 'webSearch' | 'apiKeyEnv' | 'authorization' | 'serverVersion'>, extra: { catalogPath?: string; statusLine?: boolean } = {}): string[] {
   const p = `model_providers.${PROVIDER_ID}`
   const pairs: [string, string | number | boolean | string[] | Record<string, string>][] = [
     ['model_provider', PROVIDER_ID],
@@ -129,8 +139,12 @@ export function codexOverrides(ctx: Pick<ClientContext, 'url' | 'model' | 'conte
   if (ctx.authorization) pairs.push([`${p}.env_http_headers`, { Authorization: AUTHORIZATION_ENV }])
   if (ctx.contextWindow) pairs.push(['model_context_window', ctx.contextWindow])
   if (extra.catalogPath) pairs.push(['model_catalog_json', extra.catalogPath])
-  // Codex's hosted web_search tool runs on the server: offer it only when the server runs web search.
-  if (!ctx.webSearch) pairs.push(['web_search', 'disabled'])
+  // Codex sends its sub-agent tools as a `namespace` tool, which mistral.rs reads from 0.9.2 on (before, 422 on every
+  // request): an older server's Codex goes without sub-agents
+  if (ctx.serverVersion && compareVersions(ctx.serverVersion, NAMESPACE_TOOLS_SINCE) < 0) pairs.push(['features.multi_agent', false])
+  // Codex's hosted web_search tool runs on the server: offer it only when the server runs web search, and then
+  // "live" (the default, "cached", sends external_web_access=false, which mistral.rs takes as no search at all)
+  pairs.push(['web_search', ctx.webSearch ? 'live' : 'disabled'])
   // the footer shows the model's name and the folder, not "<model> <reasoning effort>"
   if (extra.statusLine) pairs.push(['tui.status_line', ['model-name', 'current-dir']])
   return pairs.map(([k, v]) => `${k}=${toml(v)}`)
@@ -157,7 +171,7 @@ export function codexProfile(ctx: Pick<ClientContext, 'url' | 'model' | 'context
     model_reasoning_summary: 'none',
     ...(ctx.contextWindow ? { model_context_window: ctx.contextWindow } : {}),
     ...(catalogPath ? { model_catalog_json: catalogPath } : {}),
-    ...(ctx.webSearch ? {} : { web_search: 'disabled' }),
+    web_search: ctx.webSearch ? 'live' : 'disabled',
     model_providers: {
       [PROVIDER_ID]: {
         name: PROVIDER_NAME,
@@ -364,4 +378,17 @@ export const codex: ClientModule = {
   examples: ['', '-- exec "fix the failing test"', 'resume --last'],
   // its first request is ~11k tokens (Codex 0.169): leave room for an answer
   minContext: 16_384,
+  // what 0.169 sends with mrs's catalog entry besides function tools (seen in its requests): its sub-agent tools as a
+  // namespace, and the hosted web search when the server searches
+  otherTools: ({ webSearch, serverVersion }) => [
+    ...(serverVersion && compareVersions(serverVersion, NAMESPACE_TOOLS_SINCE) < 0 ? [] : [
+    {
+      type: 'namespace',
+      name: 'multi_agent_v1',
+      description: 'Tools for spawning and managing sub-agents.',
+      tools: [{ type: 'function', name: 'spawn_agent', description: 'Spawn a sub-agent.', parameters: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] } }],
+    },
+    ]),
+    ...(webSearch ? [{ type: 'web_search', external_web_access: true }] : []),
+  ],
 }

@@ -13,6 +13,8 @@ const MODEL = 'Qwen/Qwen3-4B'
 const EXEC = ['--disable', 'plugins', 'exec', '--skip-git-repo-check']
 
 const responses = (sb: Sandbox) => sb.requests().filter((r) => r.path === '/v1/responses')
+/** A shell command that adds FILE with one line, in apply_patch's own format. */
+const PATCH = (file: string, line: string) => `apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: ${file}\n+${line}\n*** End Patch\nEOF\n`
 const developerText = (body: { input: { role?: string; content?: { text?: string }[] }[] }) =>
   body.input
     .filter((i) => i.role === 'developer')
@@ -47,7 +49,25 @@ describe('mrs codex with the real Codex CLI', () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       const result = await sb.run(['codex', '-m', MODEL, '--web-search', '--', ...EXEC, '--ephemeral', 'say hi'])
       expect(result.code).toBe(0)
-      expect(responses(sb)[0]!.body.tools.map((t: { name?: string; type: string }) => t.name ?? t.type)).toContain('web_search')
+      // live: mistral.rs ignores a web_search tool with external_web_access=false (Codex's default, "cached"),
+      // and refuses one that asks for image search (500)
+      expect(responses(sb)[0]!.body.tools.find((t: { type: string }) => t.type === 'web_search')).toEqual({ type: 'web_search', external_web_access: true })
+      expect(responses(sb)[0]!.rejected).toBeUndefined()
+    })
+  })
+
+  it('edits a file through apply_patch (run by Codex itself from exec_command), every request one the real server takes', async () => {
+    await withSandbox({ clients: 'real' }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL, '--', ...EXEC, '--ephemeral', '--sandbox', 'workspace-write', `RUN \`${PATCH('hello.txt', 'hi from apply_patch')}\``])
+      expect(result.code, result.stderr).toBe(0)
+      expect(readFileSync(join(sb.work, 'hello.txt'), 'utf8')).toBe('hi from apply_patch\n')
+      // Codex's patch engine applied it, and said so in the tool's output
+      expect(result.stdout).toMatch(/^tool said: [\s\S]*Success\. Updated the following files:\s+A hello\.txt/)
+      const sent = responses(sb)
+      expect(sent).toHaveLength(2)
+      expect(sent.filter((r) => r.rejected)).toEqual([])
+      // only tool types mistral.rs's Responses API reads (function, namespace; no custom apply_patch, no tool_search)
+      for (const r of sent) expect(new Set(r.body.tools.map((t: { type: string }) => t.type))).toEqual(new Set(['function', 'namespace']))
     })
   })
 
@@ -178,13 +198,15 @@ describe('mrs setup codex and mrs env codex', () => {
       const serve = sb.start(['serve', '-m', MODEL, '-p', '45123'])
       await serve.waitForStderr(/Press Ctrl-C to stop/)
       const { execFileSync } = await import('node:child_process')
-      const out = execFileSync(join(sb.root, 'bin', 'codex'), ['--profile', 'mistralrs', ...EXEC, '--ephemeral', 'say hi'], {
-        env: sb.env,
-        cwd: sb.work,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 30_000,
-      })
-      expect(String(out)).toBe('Hello from fake mistral.rs\n')
+      const codex = (prompt: string) =>
+        String(execFileSync(join(sb.root, 'bin', 'codex'), ['--profile', 'mistralrs', ...EXEC, '--ephemeral', '--sandbox', 'workspace-write', prompt], { env: sb.env, cwd: sb.work, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 }))
+      // text, a tool round trip and an edit through apply_patch, every request one the real server takes
+      expect(codex('say hi')).toBe('Hello from fake mistral.rs\n')
+      expect(codex('RUN `echo mrs-profile-tool-ok`')).toMatch(/^tool said: [\s\S]*mrs-profile-tool-ok/)
+      codex(`RUN \`${PATCH('via-profile.txt', 'written through the profile')}\``)
+      expect(readFileSync(join(sb.work, 'via-profile.txt'), 'utf8')).toBe('written through the profile\n')
+      expect(responses(sb).length).toBeGreaterThanOrEqual(5)
+      expect(responses(sb).filter((r) => r.rejected)).toEqual([])
       serve.kill('SIGINT')
       expect((await serve.done()).code).toBe(130)
     })

@@ -20,14 +20,18 @@ describe('mrs check', () => {
       expect(result.code, result.stderr).toBe(0)
       const lines = result.stdout.trimEnd().split('\n')
       expect(lines[0]).toMatch(/^model Qwen\/Qwen3-4B at http:\/\/127\.0\.0\.1:\d+; context 64k tokens \(65536\)$/)
-      expect(lines[1]).toMatch(/^Anthropic Messages \(claude\): ok: called read_file\(\{"path":"README\.md"\}\) \(first token \d+ ms, [\d.]+ tok\/s\)$/)
+      expect(lines[1]).toMatch(/^Anthropic Messages \(claude, qwen\): ok: called read_file\(\{"path":"README\.md"\}\) \(first token \d+ ms, [\d.]+ tok\/s\)$/)
       expect(lines[2]).toMatch(/^Responses \(codex\): ok: called read_file/)
-      expect(lines[3]).toMatch(/^chat completions \(opencode, copilot, pi, qwen\): ok: called read_file/)
+      expect(lines[3]).toMatch(/^chat completions \(opencode, copilot, pi\): ok: called read_file/)
       expect(lines[4]).toBe('every API returned a well-formed tool call: this model works for agents')
-      // the requests were streamed with one tool offered, as the clients send them
+      // the requests were streamed with one tool asked for, and the other tool types each API's clients send (Codex's namespace)
       const posts = sb.requests().filter((r) => r.method === 'POST')
       expect(posts.map((r) => r.path)).toEqual(['/v1/messages', '/v1/responses', '/v1/chat/completions'])
-      for (const r of posts) expect([r.body.stream, r.body.tools.length]).toEqual([true, 1])
+      expect(posts.map((r) => [r.body.stream, r.body.tools.map((t: { type?: string }) => t.type ?? 'custom')])).toEqual([
+        [true, ['custom']],
+        [true, ['function', 'namespace']],
+        [true, ['function']],
+      ])
       await expectNoLeftovers(sb)
     })
   })
@@ -52,7 +56,7 @@ describe('mrs check', () => {
     await withSandbox({ env: { FAKE_MISTRALRS_TOOL_MODE: 'text' } }, async (sb) => {
       const result = await sb.run(['check', '-m', MODEL])
       expect(result.code).toBe(76)
-      expect(result.stdout).toMatch(/^Anthropic Messages \(claude\): FAILED: a tool call as plain text: "<tool_call>\{\\"name\\": \\"read_file\\"/m)
+      expect(result.stdout).toMatch(/^Anthropic Messages \(claude, qwen\): FAILED: a tool call as plain text: "<tool_call>\{\\"name\\": \\"read_file\\"/m)
       expect(result.stdout).toMatch(/^ {2}fix: the model wrote its tool call as text: the chat template does not parse tool calls; start mistral\.rs with the model's own template \(--server-arg=--jinja-explicit --server-arg=TEMPLATE\.jinja\)/m)
       expect(result.stdout).toMatch(/^some APIs failed: clients on them will not work well with this model$/m)
       await expectNoLeftovers(sb)
@@ -76,10 +80,10 @@ describe('mrs check', () => {
     await withSandbox({ env: { FAKE_MISTRALRS_FAIL_API: 'responses' } }, async (sb) => {
       const result = await sb.run(['check', '-m', MODEL])
       expect(result.code).toBe(76)
-      expect(result.stdout).toMatch(/^Anthropic Messages \(claude\): ok/m)
+      expect(result.stdout).toMatch(/^Anthropic Messages \(claude, qwen\): ok/m)
       expect(result.stdout).toMatch(/^Responses \(codex\): FAILED: HTTP 500: \{"message":"fake failure of the responses API"\}$/m)
       expect(result.stdout).toMatch(/^ {2}fix: the server failed on this request: see its log \(mrs logs\) for why$/m)
-      expect(result.stdout).toMatch(/^chat completions \(opencode, copilot, pi, qwen\): ok/m)
+      expect(result.stdout).toMatch(/^chat completions \(opencode, copilot, pi\): ok/m)
     })
   })
 
@@ -94,6 +98,33 @@ describe('mrs check', () => {
       } finally {
         child.kill('SIGTERM')
       }
+    })
+  })
+
+  it("offers the tool types the clients of each API send (Codex's namespace): a server whose types refuse one fails the check (422, mistral.rs 0.9.1)", async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_VERSION: '0.9.1' } }, async (sb) => {
+      const { url, child } = await sb.startServer(['serve', '-p', '0', '-m', MODEL])
+      try {
+        // a --url server's version is not known here: the probe sends what Codex sends to one it does not know
+        const result = await sb.run(['check', '--url', url])
+        expect(result.code).toBe(76)
+        expect(result.stdout).toMatch(/^Responses \(codex\): FAILED: HTTP 422: Failed to deserialize the JSON body into the target type: tools\[1\]: data did not match any variant of untagged enum OpenAiTool/m)
+        expect(result.stdout).toMatch(/fix: the server's types refuse a tool the clients of this API send .*namespace tools from 0\.9\.2\): upgrade mistral\.rs/)
+        expect(result.stdout).toMatch(/^Anthropic Messages \(claude, qwen\): ok/m)
+        const probe = sb.requests().find((r) => r.path === '/v1/responses')!
+        expect(probe.body.tools.map((t: { type: string }) => t.type)).toEqual(['function', 'namespace'])
+      } finally {
+        child.kill('SIGTERM')
+      }
+    })
+  })
+
+  it('mrs codex --check on a server mrs runs knows its version: Codex goes without sub-agents there, and the check sends what Codex will', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_VERSION: '0.9.1' } }, async (sb) => {
+      const result = await sb.run(['codex', '-m', MODEL, '--check', '--', 'exec', '--skip-git-repo-check', 'hi'])
+      expect(result.code, result.stderr).toBe(0)
+      expect(sb.requests().filter((r) => r.rejected)).toEqual([])
+      expect(sb.clientLines()).toContain('arg features.multi_agent=false')
     })
   })
 })
@@ -180,9 +211,27 @@ describe('mrs ps: load and speed from /metrics', () => {
       await waitFor(() => started(sb) === 1, 15_000, 'the client')
       const [row] = JSON.parse((await sb.run(['ps', '--json'])).stdout)
       expect(row.metrics).toEqual({ running: null, waiting: null, tokensPerSecond: null, decodeTokensPerSecond: null, ttftMs: null, kvCacheUse: null, prefixCacheHits: null, prefixCacheLookups: null })
-      const human = (await sb.run(['ps'])).stdout.split('\n')[1]!
+      const human = (await sb.run(['ps'])).stdout.split('\n')
       // CONTEXT, RUN/WAIT, TOK/S, TTFT, KV, PREFIX
-      expect(human).toMatch(/ready +- +- +- +- +- +- +\//)
+      expect(human[1]).toMatch(/ready +- +- +- +- +- +- +\//)
+      // and why, under the table
+      expect(human[2]).toMatch(/^\S+: RUN\/WAIT, TOK\/S, TTFT, KV and PREFIX are empty: the server runs with --disable-metrics$/)
+      expect(row.metricsNote).toBe('the server runs with --disable-metrics')
+      session.kill('SIGTERM')
+      await session.done()
+    })
+  })
+
+  it('says why the columns are empty for a mistral.rs before 0.9.2 (HTTP counters only on its /metrics), here and in mrs doctor', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:30', FAKE_MISTRALRS_VERSION: '0.9.1' } }, async (sb) => {
+      const session = sb.start(['claude', '-m', MODEL])
+      await waitFor(() => started(sb) === 1, 15_000, 'the client')
+      const human = (await sb.run(['ps'])).stdout.split('\n')
+      expect(human[1]).toMatch(/ready +\S+ +- +- +- +- +- +\//)
+      expect(human[2]).toMatch(/^\S+: RUN\/WAIT, TOK\/S, TTFT, KV and PREFIX are empty: mistral\.rs 0\.9\.1 reports only HTTP counters on \/metrics; its engine's \(requests running, tokens, time to first token, prefix cache\) arrived in 0\.9\.2$/)
+      const [row] = JSON.parse((await sb.run(['ps', '--json'])).stdout)
+      expect(row).toMatchObject({ version: '0.9.1', metrics: { running: null } })
+      expect((await sb.run(['doctor'])).stdout).toMatch(/mistralrs +0\.9\.1 at .*mrs ps shows no load or speed before 0\.9\.2/)
       session.kill('SIGTERM')
       await session.done()
     })

@@ -68,7 +68,7 @@ describe('the tool-call check reads each API as its clients do', () => {
     const wrong = stream('chat', [[5, undefined, { choices: [{ delta: { tool_calls: [{ function: { name: 'shell', arguments: '{"cmd":"cat README.md"}' } }] } }] }]], 6)
     const r = judge('chat', wrong, 0)
     expect(r).toMatchObject({ ok: false, outcome: 'tool-call' })
-    expect(describeResult(r)[0]).toMatch(/^chat completions \(opencode, copilot, pi, qwen\): FAILED: called shell\(\{"cmd":"cat README\.md"\}\)/)
+    expect(describeResult(r)[0]).toMatch(/^chat completions \(opencode, copilot, pi\): FAILED: called shell\(\{"cmd":"cat README\.md"\}\)/)
   })
 
   it('no output at all: no timings are made up', () => {
