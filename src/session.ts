@@ -382,7 +382,8 @@ function serverFailed(e: ServerExit, info: ServerInfo, portGiven?: string): MrsE
   const how = howItEnded(e)
   const log = `log: ${info.logPath ?? 'none'}`
   // the place knew what went wrong (no mistralrs there, no free port, a refused job): as it said it
-  if (e.failure) return new MrsError(`${e.failure.message}; ${log}`, e.failure.exitCode as ExitCode, e.tail.filter((l) => !l.startsWith('Error: ')).slice(-5))
+  // (mistral.rs's own error stays below it; the place's own said it already)
+  if (e.failure) return new MrsError(`${e.failure.message}; ${log}`, e.failure.exitCode as ExitCode, e.tail.filter((l) => l !== `Error: ${e.failure!.message}`).slice(-5))
   // the host stops the server itself when the connection closes: nothing is left running there
   if (e.lost) return new MrsError(`${e.lost} while mistral.rs loaded; the host stops it when the connection closes, so nothing is left running there; ${log}`, ExitCode.Unreachable, e.tail.slice(-5))
   if (e.portInUse)
@@ -396,12 +397,16 @@ function serverFailed(e: ServerExit, info: ServerInfo, portGiven?: string): MrsE
   return new MrsError(`mistral.rs ${how} before it was ready${reason ? `: ${reason}` : ''}; ${log}`, code, e.tail.slice(-8))
 }
 
-/** The line that says why mistral.rs died: its `Error:` line, a panic's message, or an ERROR log line. */
+/** The line that says why mistral.rs died: its `Error:` line (clap's `error:`), a panic's message, an abort's `what():`, or an ERROR log line. */
 export function failureReason(tail: string[]): string | undefined {
   for (let i = tail.length - 1; i >= 0; i--) {
     const line = tail[i]!
     if (/panicked at/.test(line)) return tail[i + 1]?.trim() || meaningful(line)
+    // a native abort (a CUDA or NCCL error in C++): terminate's `what():` line
+    if (/^\s*what\(\):\s/.test(line)) return line.replace(/^\s*what\(\):\s+/, '')
     if (/^Error: /.test(line)) return line.slice('Error: '.length)
+    // clap's refusal of an argument (exit 2)
+    if (/^error: /.test(line)) return line.slice('error: '.length)
     if (/\bERROR\b/.test(line)) return meaningful(line)
   }
   return undefined

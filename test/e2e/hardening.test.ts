@@ -6,10 +6,10 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { createServer as createHttpServer } from 'node:http'
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FAKE_BIN, ROOT, expectNoLeftovers, isAlive, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { sharedFixtures } from '../helpers/shared-fixtures.js'
 import { terminal } from '../helpers/terminal.js'
 import { statusLineCommand } from '../../src/runtime.js'
 import { shareKey } from '../../src/server/spec.js'
@@ -214,13 +214,15 @@ describe('stalls', () => {
  * first. Returns what it recorded, and stops it.
  */
 async function impostor(sb: Sandbox, model: string, mode: 'during-load' | 'after-exit') {
-  const dir = mkdtempSync(join(tmpdir(), 'mrs-impostor-'))
+  // where nobody can write (a TMPDIR of the user's own may be closed to it)
+  const dir = mkdtempSync('/tmp/mrs-impostor-')
   chmodSync(dir, 0o777)
   const record = join(dir, 'record')
   writeFileSync(record, '')
   chmodSync(record, 0o666)
   const asNobody = uid === 0 ? { uid: 65534, gid: 65534 } : {}
-  const child = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'impostor.cjs'), model, record, ...(mode === 'after-exit' ? ['--after-exit'] : [])], {
+  // from a copy every user can read: the checkout may be in a private (0700) directory
+  const child = spawn(process.execPath, [join(sharedFixtures(), 'impostor.cjs'), model, record, ...(mode === 'after-exit' ? ['--after-exit'] : [])], {
     stdio: 'ignore',
     env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! },
     ...asNobody,

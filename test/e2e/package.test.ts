@@ -5,11 +5,12 @@
 // of mrs itself is the real npm's: into a temp prefix, with its own cache and config, offline, from a
 // copy of the checkout that is deleted before the installed mrs runs.
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { describe, expect } from 'vitest'
 import { requires } from '../helpers/requires.js'
-import { expectNoLeftovers, FAKE_BIN, FAKE_CLIENTS, MRS, ROOT, Running, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, FAKE_CLIENTS, MRS, ROOT, Running, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { sharedFixtures } from '../helpers/shared-fixtures.js'
 
 const STAND_INS = join(ROOT, 'test', 'fixtures', 'install')
 const MODEL = 'Qwen/Qwen3-4B'
@@ -118,10 +119,10 @@ describe('the README install command', () => {
       // the installed mrs, with the checkout out of reach: a PATH and cwd outside it, the fakes copied out of it
       const tools = join(sb.root, 'tools')
       mkdirSync(tools)
-      copyFileSync(join(FAKE_BIN, 'mistralrs'), join(tools, 'mistralrs'))
-      writeFileSync(join(tools, 'package.json'), '{ "type": "module" }\n') // the fake mistralrs is an ES module
+      // the fake mistralrs and what it imports, copied out of the checkout (test/helpers/shared-fixtures.ts)
+      symlinkSync(join(sharedFixtures(), 'bin', 'mistralrs'), join(tools, 'mistralrs'))
       copyFileSync(join(FAKE_CLIENTS, 'client'), join(tools, 'claude'))
-      for (const name of ['mistralrs', 'claude']) chmodSync(join(tools, name), 0o755)
+      chmodSync(join(tools, 'claude'), 0o755)
       const path = [join(prefix, 'bin'), tools, dirname(process.execPath), '/usr/bin', '/bin']
       expect(path.filter((dir) => dir.startsWith(ROOT))).toEqual([])
       const mrs = (args: string[]) =>

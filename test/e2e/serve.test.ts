@@ -42,7 +42,8 @@ describe('mrs serve', () => {
       // mistral.rs listens on a private loopback port of its own; the clients' port is the keeper's, held from the start
       const [start] = sb.records().filter((r) => r.event === 'start')
       const backend = start!.argv[2]
-      expect(start!.argv).toEqual(['serve', '-p', backend, '--host', '127.0.0.1', '-m', MODEL, '--quant', 'auto'])
+      // at full precision (it fits this machine), told the Hugging Face cache mrs reads
+      expect(start!.argv).toEqual(['serve', '-p', backend, '--host', '127.0.0.1', '-m', MODEL, '--hf-cache', join(sb.env.HF_HOME!, 'hub')])
       expect(backend).not.toBe(url.split(':')[2])
       const [entry] = readdirSync(sb.serversDir).filter((n) => n.endsWith('.json'))
       const info = JSON.parse(readFileSync(join(sb.serversDir, entry!), 'utf8'))
@@ -86,11 +87,12 @@ describe('mrs serve', () => {
     })
   })
 
-  it("shows mistral.rs's own message for a model that does not exist", async () => {
+  it('says in one line that Hugging Face refused a model that does not exist, with mistral.rs\'s own message below (exit 68)', async () => {
     await withSandbox({}, async (sb) => {
       const result = await sb.run(['serve', '-m', 'org/does-not-exist'])
-      expect(result.code).toBe(67)
-      expect(result.stderr).toMatch(/exited with code 1 before it was ready: Could not access `org\/does-not-exist`/)
+      expect(result.code).toBe(68)
+      expect(result.stderr).toMatch(/^mrs: error: Hugging Face refused org\/does-not-exist \(HTTP 401\): there is no such model, or it is private or gated/m)
+      expect(result.stderr).toMatch(/Could not access `org\/does-not-exist`/)
     })
   })
 
@@ -106,7 +108,7 @@ describe('mrs serve', () => {
   it('passes agent tools and extra args through', async () => {
     await withSandbox({}, async (sb) => {
       const { mrs } = await serveReady(sb, ['--web-search', '--shell', '--server-arg=--isq', '--server-arg=4'])
-      expect(sb.records().find((r) => r.event === 'start')!.argv.slice(7)).toEqual(['--enable-search', '--enable-shell', '--isq', '4'])
+      expect(sb.records().find((r) => r.event === 'start')!.argv.slice(7)).toEqual(['--enable-search', '--enable-shell', '--hf-cache', join(sb.env.HF_HOME!, 'hub'), '--isq', '4'])
       mrs.kill('SIGTERM')
       expect((await mrs.done()).code).toBe(143)
     })
@@ -200,11 +202,11 @@ describe('mrs serve', () => {
       const result = await sb.run(['serve', '-m', MODEL, '--port', '4321', '--agent', '--dry-run'])
       expect(result.code).toBe(0)
       // --port is the clients' port, mrs's own; mistral.rs gets a private one behind it
-      expect(result.stdout).toMatch(/^server: +\S+mistralrs serve -p <free port> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --agent --quant auto$/m)
+      expect(result.stdout).toMatch(/^server: +\S+mistralrs serve -p <free port> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --agent --hf-cache \S+\/hf\/hub$/m)
       expect(result.stdout).toMatch(/^clients: +http:\/\/127\.0\.0\.1:4321 \(the port mrs holds for the server's whole life\)$/m)
-      expect(result.stdout).toMatch(/^quant: +--quant auto: mistral\.rs quantizes the model to fit this machine if it must/m)
+      expect(result.stdout).toMatch(/^quant: +full precision: 7\.5 GB of weights fit the \d+ GB RAM$/m)
       expect(result.stdout).toMatch(/^urls: +OpenAI\/Responses http:\/\/127\.0\.0\.1:4321\/v1/m)
-      // mistralrs was asked its version (whether it has --quant auto), nothing was started
+      // mistralrs was asked its version (--quant or --isq), nothing was started
       expect(sb.records().map((r) => r.event)).toEqual(['version'])
       expect(existsSync(sb.stateDir)).toBe(false)
     })

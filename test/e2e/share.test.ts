@@ -267,7 +267,7 @@ describe('mrs doctor', () => {
     await withSandbox({ clients: 'real' }, async (sb) => {
       const result = await sb.run(['doctor'])
       expect(result.code).toBe(0)
-      expect(result.stdout).toMatch(/^✓ mistralrs +0\.9\.2 at \S+ \(needs ≥ 0\.8\.4 for the Anthropic Messages API; --quant auto fits models to this machine\)/m)
+      expect(result.stdout).toMatch(/^✓ mistralrs +0\.9\.2 at \S+ \(needs ≥ 0\.8\.4 for the Anthropic Messages API; a model too big for this machine is quantized with --quant\)/m)
       // all six clients, each with the version read from its installed package
       expect(result.stdout).toMatch(/^✓ claude +2\.1\.197 at /m)
       expect(result.stdout).toMatch(/^✓ codex +0\.169\.0 at /m)

@@ -28,9 +28,9 @@ describe('mrs --slurm on the login node', () => {
       expect(result.stdout).toContain('"id":"Qwen/Qwen3-4B"')
       const { jobs: [job] } = await jobsGone(sb)
       expect(job!.name).toMatch(/^mrs-[0-9a-f]{8}$/)
-      // inside the allocation: a step of the job, on the node's loopback
+      // inside the allocation: a step of the job, on the node's loopback, at full precision (it fits the node), told its hub cache
       const [start] = sb.records().filter((r) => r.event === 'start')
-      expect(start!.argv).toEqual(['serve', '-p', expect.stringMatching(/^\d+$/), '--host', '127.0.0.1', '-m', MODEL, '--quant', 'auto'])
+      expect(start!.argv).toEqual(['serve', '-p', expect.stringMatching(/^\d+$/), '--host', '127.0.0.1', '-m', MODEL, '--hf-cache', join(sb.env.HF_HOME!, 'hub')])
       expect(keeperLog(sb)).toMatch(new RegExp(`Slurm job ${job!.id} runs on mrsnode\\d; loading the model`))
     })
   })
@@ -69,7 +69,7 @@ describe('mrs --slurm on the login node', () => {
       expect(dry.code, dry.stderr).toBe(0)
       expect(dry.stdout).toMatch(/^job: +sbatch --parsable --job-name=mrs-<id> --output=\S+\/job-%j\.out --partition=mrsdown --time=1:00:00 --gpus=1 --comment=from-config --mem=1M < the batch script:$/m)
       expect(dry.stdout).toMatch(/^ {12}# The job ends when its server step has lost mrs, or when no server step of mrs's has run for 20 s\.$/m)
-      expect(dry.stdout).toMatch(/^server: +srun --jobid=<job> --overlap --nodes=1 --ntasks-per-node=1 sh -lc <mrs's program> …: mistralrs serve -p <free port on the node> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --quant auto$/m)
+      expect(dry.stdout).toMatch(/^server: +srun --jobid=<job> --overlap --nodes=1 --ntasks-per-node=1 sh -lc <mrs's program> …: mistralrs serve -p <free port on the node> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B <quantization chosen there> --hf-cache <its Hugging Face cache>$/m)
       expect(dry.stdout).toMatch(/^tunnel: +ssh -N -L <private socket here>:127\.0\.0\.1:<that port> <the job's node>$/m)
       expect(jobsOf(sb)).toEqual([])
       const mrs = sb.start(['codex', '--slurm', '--slurm-arg=--mem=1M', '-m', MODEL, '--server-log'])

@@ -46,8 +46,9 @@ describe('mrs --on HOST: the server over ssh', () => {
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toContain('"id":"Qwen/Qwen3-4B"')
       const [start] = remoteStarts(host)
-      // on the host's loopback, on a port of its own; quantized to fit by the host's mistral.rs
-      expect(start!.argv).toEqual(['serve', '-p', expect.stringMatching(/^\d+$/), '--host', '127.0.0.1', '-m', MODEL, '--quant', 'auto'])
+      // on the host's loopback, on a port of its own, at full precision (it fits the host), told the host's hub cache
+      expect(start!.argv).toEqual(['serve', '-p', expect.stringMatching(/^\d+$/), '--host', '127.0.0.1', '-m', MODEL, '--hf-cache', join(host.dir, 'hf', 'hub')])
+      expect(result.stderr).toMatch(/; full precision: 7\.5 GB of weights fit the \d+ GB RAM;/)
       expect(sb.serverPids()).toEqual([])
       await nothingLeft(sb, host)
       unchanged()
@@ -77,17 +78,26 @@ describe('mrs --on HOST: the server over ssh', () => {
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toMatch(/^where: +gpu-box, through your ssh: one master connection/m)
       // the mistralrs a login shell on the host finds, on the host's loopback
-      expect(result.stdout).toMatch(/^server: +\S*\/\.cargo\/bin\/mistralrs serve -p <free port on gpu-box> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B --quant auto$/m)
+      expect(result.stdout).toMatch(/^server: +\S*\/\.cargo\/bin\/mistralrs serve -p <free port on gpu-box> --host 127\.0\.0\.1 -m Qwen\/Qwen3-4B <quantization chosen there> --hf-cache <its Hugging Face cache>$/m)
+      expect(result.stdout).toMatch(/^quant: +chosen on gpu-box when it starts: full precision where the model fits its memory, else the largest of q6k/m)
       expect(remoteStarts(host)).toEqual([])
       await nothingLeft(sb, host)
     })
   })
 
-  on('--quant auto by the host\'s mistral.rs: an older one gets none', async () => {
+  on.each([
+    ['0.9.2', ['--quant', 'q4k']],
+    // before 0.8.2 there is no --quant
+    ['0.8.0', ['--isq', 'q4k']],
+  ] as const)("the quantization is chosen by the host's GPU and its mistral.rs (%s): a 30B model on its 24 GB GPU", async (version, flags) => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
-      const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_VERSION: '0.8.0' } })
-      expect((await sb.run(['codex', '--on', host.alias, '-m', MODEL])).code).toBe(0)
-      expect(remoteStarts(host)[0]!.argv).not.toContain('--quant')
+      const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_VERSION: version } })
+      // the host's GPU (nvidia-smi on its login PATH); this machine has none
+      writeFileSync(join(host.home, '.cargo', 'bin', 'nvidia-smi'), '#!/bin/sh\necho "NVIDIA RTX A5000, 24564, 0"\n', { mode: 0o755 })
+      const result = await sb.run(['codex', '--on', host.alias, '-m', 'Qwen/Qwen3-Coder-30B-A3B-Instruct'])
+      expect(result.code, result.stderr).toBe(0)
+      expect(remoteStarts(host)[0]!.argv).toEqual(expect.arrayContaining([...flags]))
+      expect(result.stderr).toMatch(/; q4k: 56\.8 GB of weights do not fit the 24 GB GPU at full precision; as q4k/)
       await nothingLeft(sb, host)
     })
   })
@@ -248,7 +258,7 @@ describe('mrs --on HOST: the host\'s models, GPU and mistralrs', () => {
       expect(json.cached.map((m: { id: string }) => m.id)).toEqual(['Qwen/Remote-1B'])
       const doctor = await sb.run(['doctor', '--on', host.alias, 'claude'], { env: { PATH: `${join(sb.root, 'bin')}:${sb.env.PATH}` } })
       expect(doctor.stdout).toMatch(/✓ ssh\s+gpu-box answers over your ssh/)
-      expect(doctor.stdout).toMatch(/✓ mistralrs\s+0\.9\.2 at \S+\/\.cargo\/bin\/mistralrs .*--quant auto fits models to gpu-box/)
+      expect(doctor.stdout).toMatch(/✓ mistralrs\s+0\.9\.2 at \S+\/\.cargo\/bin\/mistralrs .*a model too big for gpu-box is quantized with --quant/)
       expect(doctor.stdout).toMatch(/✓ gpu\s+gpu-box: NVIDIA GeForce RTX 4090: 24\.0 GB/)
       expect(doctor.stdout).toMatch(/disk\s+[\d.]+ GB free in \S+ on gpu-box/)
       expect(doctor.stdout).toMatch(/✓ models\s+on gpu-box: Qwen\/Remote-1B/)
@@ -288,7 +298,7 @@ describe('mrs --on HOST: crashes and impostors on the host', () => {
       const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 20_000)
       process.kill(remoteStarts(host)[0]!.pid, 'SIGUSR1')
       await serve.waitForStderr(/mistral\.rs is back at/, 20_000)
-      expect(serve.stderr).toMatch(/mistral\.rs exited with code 101 \(CUDA error: an illegal memory access was encountered\); restarted it on the same port \(1\/2\)/)
+      expect(serve.stderr).toMatch(/mistral\.rs was killed by SIGABRT \(CUDA error: an illegal memory access was encountered\); restarted it on the same port \(1\/2\)/)
       expect(remoteStarts(host)).toHaveLength(2)
       const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
       expect(ids).toEqual(['default', MODEL])
@@ -421,12 +431,13 @@ Host changedkey
     })
   })
 
-  on('a model the host cannot load: mistral.rs\'s own message, exit 67, nothing left there', async () => {
+  on('a model the host cannot get: one line naming it, exit 68, mistral.rs\'s own message below, nothing left there', async () => {
     await withSandbox({}, async (sb) => {
       const host = await startSshd(sb)
       const result = await sb.run(['codex', '--on', host.alias, '-m', 'org/does-not-exist'])
-      expect(result.code).toBe(67)
-      expect(result.stderr).toMatch(/mistral\.rs exited with code 1 before it was ready: Could not access `org\/does-not-exist`/)
+      expect(result.code).toBe(68)
+      expect(result.stderr).toMatch(/^mrs: error: Hugging Face refused org\/does-not-exist \(HTTP 401\)/m)
+      expect(result.stderr).toMatch(/Could not access `org\/does-not-exist`/)
       await nothingLeft(sb, host)
     })
   })

@@ -2,6 +2,8 @@
 // live line with a spinner, elapsed time and the latest progress, in colour
 // unless NO_COLOR; off a terminal, plain lines only.
 import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MRS, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
@@ -41,13 +43,16 @@ describe('status output', () => {
     })
   })
 
-  requires('script')('follows the download to the -UQFF repository --quant auto switched to', async () => {
-    // the fake downloads only into mistralrs-community/Qwen3-4B-UQFF: progress can come from nowhere else
+  requires('script')('follows the download to the -UQFF repository --quant switched to', async () => {
+    // the fake downloads only into mistralrs-community/…-UQFF: progress can come from nowhere else
     await withSandbox({ env: { ...LOADING, FAKE_MISTRALRS_QUANT: 'uqff' } }, async (sb) => {
-      const { code, screen } = await onTerminal(sb, ['claude', '-m', MODEL], { NO_COLOR: '1' })
+      // a 24 GB GPU, where a 30B model is served as q4k
+      writeFileSync(join(sb.root, 'bin', 'nvidia-smi'), '#!/bin/sh\necho "NVIDIA GeForce RTX 4090, 24564, 0"\n', { mode: 0o755 })
+      const { code, screen } = await onTerminal(sb, ['claude', '-m', 'Qwen/Qwen3-Coder-30B-A3B-Instruct'], { NO_COLOR: '1' })
       expect(code).toBe(0)
-      expect(screen).toMatch(/mrs: loading the pre-quantized weights of mistralrs-community\/Qwen3-4B-UQFF/)
-      expect(screen).toMatch(/· downloaded [1-9]\d* MB/)
+      expect(screen).toMatch(/mrs: loading the pre-quantized weights of mistralrs-community\/Qwen3-Coder-30B-A3B-Instruct-UQFF/)
+      // (the line is cut at the terminal's width: the figure shows, not always its unit)
+      expect(screen).toMatch(/· downloaded [1-9]/)
     })
   })
 

@@ -31,7 +31,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { FAKE_BIN, isAlive, sleep, waitFor, type Sandbox } from './sandbox.js'
+import { isAlive, sleep, waitFor, type Sandbox } from './sandbox.js'
+import { sharedFixtures } from './shared-fixtures.js'
 
 export const SSHD = '/usr/sbin/sshd'
 export const SSH = '/usr/bin/ssh'
@@ -130,9 +131,11 @@ async function ensureAccount(): Promise<Account> {
         const r = spawnSync('usermod', ['-p', '*', '-s', '/bin/sh', REMOTE_USER], { encoding: 'utf8' })
         if (r.status !== 0) throw new Error(`usermod ${REMOTE_USER} failed: ${r.stderr}`)
       }
-      if (!existsSync(found.home)) {
-        mkdirSync(found.home, { recursive: true, mode: 0o755 })
+      if (!existsSync(found.home)) mkdirSync(found.home, { recursive: true, mode: 0o755 })
+      // a home left by an account removed before (another run's teardown) is not this one's until it is given to it
+      if (statSync(found.home).uid !== found.uid) {
         chownSync(found.home, found.uid, found.gid)
+        chmodSync(found.home, 0o755)
       }
       account = { ...found, shell: '/bin/sh' }
       return account
@@ -410,10 +413,10 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
   )
   writeOwned(join(home, '.profile'), `# ~/.profile: executed by the command interpreter for login shells.\n. "$HOME/.cargo/env"\n${opts.profile ?? ''}`, acct)
   if (opts.mistralrs !== false) {
-    // the fake, with its interpreter spelled out, so it runs like a native binary: found by PATH or path alone
+    // the fake, run by a Node the user can run, from a copy every user can read (a checkout may be private):
+    // it runs like a native binary, found by PATH or path alone, and keeps its PID through exec
     const node = remoteNode(acct, dir)
-    const script = readFileSync(join(FAKE_BIN, 'mistralrs'), 'utf8').replace(/^#!.*\n/, `#!${node}\n`)
-    writeOwned(join(cargoBin, 'mistralrs'), script, acct, 0o755)
+    writeOwned(join(cargoBin, 'mistralrs'), `#!/bin/sh\nexec ${node} ${join(sharedFixtures(), 'bin', 'mistralrs')} "$@"\n`, acct, 0o755)
   }
 
   const sshdConfig = join(local, 'sshd_config')
