@@ -11,6 +11,7 @@ import { findExecutable } from './process/which.js'
 import { LOOPBACK_HOSTS, codeTool, userQuantization, webSearchOn, type AgentTools, type ServerSpec } from './server/spec.js'
 import type { Env } from './paths.js'
 import type { PlaceSpec } from './places/kinds.js'
+import { placeModule } from './places/registry.js'
 import { compareVersions, npmPackageVersion } from './version.js'
 import { locateMistralrs, notFound } from './server/mistralrs.js'
 export { MISTRALRS_INSTALL, QUANT_AUTO_SINCE, locateMistralrs, notFound } from './server/mistralrs.js'
@@ -161,13 +162,18 @@ export function buildPlan(input: PlanInput): Plan {
   const tools = toolsOf(s)
   // the guard reads the server's effective command line: mrs's flags, --server-arg and the config alike
   const runsCode = codeToolNamed(tools, s.serverArgs, origins)
+  // a server elsewhere (an --on host, a Slurm node, shared by other users) listens on that machine's loopback, which
+  // every user of it can reach: code tools there run code as you for any of them
+  const elsewhere = input.place && input.place.kind !== 'local' ? placeModule(input.place).machine(input.place) : undefined
   if (!LOOPBACK_HOSTS.has(s.host)) {
     if (runsCode && !s.allowRemoteTools)
       throw usageError(`${saidOf(origins, 'host', s.host)} with ${runsCode} would let anyone who can reach this machine run code on it; add --allow-remote-tools if you really mean it`)
     warnings.push(`binding ${s.host}: the server has no authentication, anyone who can reach this port can use it${runsCode ? ' and run code on this machine' : ''}`)
+  } else if (runsCode && elsewhere && !s.allowRemoteTools) {
+    throw usageError(`${runsCode} on ${elsewhere} would run code as you there for any request that reaches the server, and every user of ${elsewhere} can reach its loopback port (mistral.rs has no authentication); add --allow-remote-tools if you mean it`)
   } else if (runsCode) {
     warnings.push(
-      `${runsCode} runs code as you for any request that reaches the server, and other users of this machine can reach 127.0.0.1 too (mistral.rs has no authentication); see docs/reliability.md`,
+      `${runsCode} runs code as you for any request that reaches the server, and other users of ${elsewhere ? `${elsewhere} can reach its` : 'this machine can reach'} 127.0.0.1 too (mistral.rs has no authentication); see docs/reliability.md`,
     )
   }
   // the user's own quantization is theirs; else mrs chooses where the server starts (server/quant.ts)

@@ -64,9 +64,13 @@ export interface SlurmTable {
   constraint?: string
   args?: string[]
   nodes?: number
+  /** Shell lines run in the server's step before mistralrs, in a login shell (`module load cuda/12.4`): what they export, the server gets. */
+  setup?: string[]
+  /** How mrs reaches the server on the node: ssh to it, a Slurm step carrying the bytes, or ssh and else the step (auto). */
+  tunnel?: 'auto' | 'ssh' | 'srun'
 }
 
-const SLURM_KEYS = ['partition', 'account', 'qos', 'time', 'gpus', 'cpus', 'mem', 'constraint', 'args', 'nodes']
+const SLURM_KEYS = ['partition', 'account', 'qos', 'time', 'gpus', 'cpus', 'mem', 'constraint', 'args', 'nodes', 'setup', 'tunnel']
 
 export const DEFAULTS: Settings = {
   host: '127.0.0.1',
@@ -134,7 +138,7 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: 'useSlurm', toml: 'use_slurm', env: 'MRS_SLURM', kind: 'bool', flags: ['--slurm'], scopes: RUN, help: "Run the server in a job of the cluster's Slurm (on its login node, or with --on LOGIN); the job ends with the session" },
   { key: 'slurmArgs', toml: 'slurm_args', kind: 'strings', flags: ['--slurm-arg'], value: 'arg', scopes: RUN, help: 'One more sbatch option for the job, repeatable: --slurm-arg=--gpus=4 (after [slurm] in the config)' },
   { key: 'slurmNodes', toml: 'slurm_nodes', kind: 'int', flags: ['--slurm-nodes'], value: 'n', scopes: RUN, help: "Spread the model over n nodes (mistral.rs's multi-node tensor parallelism)" },
-  { key: 'slurm', toml: 'slurm', kind: 'slurmTable', scopes: RUN, help: 'The job: partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes' },
+  { key: 'slurm', toml: 'slurm', kind: 'slurmTable', scopes: RUN, help: 'The job: partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes, setup, tunnel' },
   { key: 'url', toml: 'url', env: 'MRS_URL', kind: 'url', flags: ['--url'], value: 'url', scopes: ['client', 'check', 'env'], help: 'Use a mistral.rs server that already runs somewhere; start nothing', helpIn: POINT("The server's URL (default: the running mrs server's, else http://127.0.0.1:1234)") },
   { key: 'apiKeyEnv', toml: 'api_key_env', env: 'MRS_API_KEY_ENV', kind: 'envName', flags: ['--api-key-env'], value: 'var', scopes: ['client', 'check', 'env'], help: 'With --url: send $VAR as the bearer token (for a server behind an authenticating proxy)', helpIn: POINT('With --url: the client sends $VAR as the bearer token (for a server behind an authenticating proxy)') },
 ]
@@ -208,6 +212,11 @@ export function parseSettingValue(def: SettingDef, raw: unknown, source: Source 
         if (!SLURM_KEYS.includes(k)) throw new Error(`has an unknown key "${k}" (it takes ${SLURM_KEYS.join(', ')})`)
         if (k === 'args') {
           if (!Array.isArray(v) || !v.every((a) => typeof a === 'string')) throw new Error('"args" must be a list of sbatch options, e.g. args = ["--gres=gpu:a100:1"]')
+        } else if (k === 'setup') {
+          if (!Array.isArray(v) || !v.every((a) => typeof a === 'string' && a.trim() && !/[\x00\n\r]/.test(a)))
+            throw new Error('"setup" must be a list of shell lines, one command each, e.g. setup = ["module load cuda/12.4"]')
+        } else if (k === 'tunnel') {
+          if (!['auto', 'ssh', 'srun'].includes(v as string)) throw new Error('"tunnel" must be "auto", "ssh" or "srun"')
         } else if (k === 'nodes') {
           if (!Number.isInteger(v) || (v as number) < 1) throw new Error('"nodes" must be a whole number from 1')
         } else if (typeof v === 'number') out[k] = String(v)

@@ -178,6 +178,10 @@ export class Keeper {
     this.front?.setBackend(undefined)
     mark('keeper spawning the server')
     const preferPort = previous && 'port' in previous.backend ? previous.backend.port : undefined
+    const note = (message: string) => {
+      this.log(`[mrs] ${message}`)
+      this.broadcast({ t: 'note', message })
+    }
     const progress = (line: string) => {
       // a wait said again and again (a job in the queue) is logged when it changes
       if (line.replace(/\d+/g, '') !== this.lastProgress) this.log(`[mrs] ${line}`)
@@ -185,7 +189,7 @@ export class Keeper {
       this.broadcast({ t: 'line', line })
     }
     this.spawning = this.placeHost
-      .spawn({ spec: this.spec, tmpDir: this.start.tmpDir, preferPort, graceMs: this.start.graceMs, env: process.env, signal: this.spawnAbort.signal, progress })
+      .spawn({ spec: this.spec, tmpDir: this.start.tmpDir, preferPort, graceMs: this.start.graceMs, env: process.env, signal: this.spawnAbort.signal, progress, note })
       .then(
         (proc) => {
           if (generation !== this.generation || this.shuttingDown) return void proc.stop(this.start.graceMs)

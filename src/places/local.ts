@@ -65,6 +65,7 @@ export async function localChoices(spec: ServerSpec, env: Env): Promise<RunChoic
 export const local: PlaceModule<LocalPlace> = {
   kind: 'local',
   describe: () => 'this machine',
+  machine: () => 'this machine',
   async dryRun(_place, { spec, env, serve }) {
     const choices = await localChoices(spec, env)
     return [

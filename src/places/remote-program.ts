@@ -32,37 +32,91 @@
  */
 import { shellQuote } from '../text.js'
 
+/**
+ * The Slurm job's private dir, the same text in the batch script and the
+ * server step (see slurm.ts): sh, with SLURM_JOB_ID and MRS_JOB_TOKEN set.
+ */
+export const JOB_DIR_FN = String.raw`# the Slurm job's private dir on this node, for the lease between the batch script and the server step: a name no
+# other user can know (MRS_JOB_TOKEN, mrs's, given to both), made 0700 by whichever of the two comes first, and used
+# only if it is exactly that: a dir, not a link, the user's own, closed to everyone else
+job_dir() {
+  jd=/tmp/mrs-job-$SLURM_JOB_ID-$MRS_JOB_TOKEN
+  (umask 077; mkdir "$jd" 2>/dev/null)
+  [ -d "$jd" ] && [ ! -L "$jd" ] && [ -O "$jd" ] && case $(ls -ld "$jd") in drwx------*) printf '%s\n' "$jd" ;; *) false ;; esac
+}
+`
+
 export const PROGRAM = String.raw`set -u
 umask 077
 # a write to a connection that just closed must not kill this shell before its watchdog is armed
 # (mistral.rs, a Rust program, ignores SIGPIPE itself anyway)
 trap '' PIPE
 say() { printf '@mrs %s\n' "$*"; }
+os=$(uname -s 2>/dev/null)
+# this host's name, as a run dir's prefix (a cluster's nodes share one home)
+host=$(uname -n 2>/dev/null | sed 's/[^A-Za-z0-9._-]/_/g')
 # where mistral.rs looks (mistralrs-core/src/pipeline/hf.rs): never XDG_CACHE_HOME, which Python's hub honours
 hub=${'${'}HF_HUB_CACHE:-${'${'}HF_HOME:-$HOME/.cache/huggingface}/hub}
 pyhub=
 if [ -z "${'${'}HF_HUB_CACHE:-}${'${'}HF_HOME:-}" ] && [ -n "${'${'}XDG_CACHE_HOME:-}" ] && [ "$XDG_CACHE_HOME/huggingface/hub" != "$hub" ]; then pyhub=$XDG_CACHE_HOME/huggingface/hub; fi
+
+# a process's group: ps where it takes -p (GNU, BSD, macOS), else /proc (busybox)
+pgid_of() {
+  p=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')
+  if [ -z "$p" ] && [ -r "/proc/$1/stat" ]; then p=$(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $3 }'); fi
+  printf '%s' "$p"
+}
 # the run's process group: ours when sshd or slurmstepd made us its leader
 leader=no
-[ "$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')" = "$$" ] && leader=yes
+[ "$(pgid_of $$)" = "$$" ] && leader=yes
 
+# is the process alive (a zombie nobody reaped yet is not)?
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/stat" ]; then
+    case $(sed 's/.*) //' "/proc/$1/stat" | cut -c1) in Z | X) return 1 ;; esac
+    return 0
+  fi
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+  case $st in Z*) return 1 ;; esac
+}
+
+# the PATH a login shell of the user's has: bash, zsh, fish and tcsh all say it joined by ':' (fish quotes a *PATH
+# variable so); a chatty profile prints before it
+login_path() {
+  [ -n "${'${'}SHELL:-}" ] && [ -x "$SHELL" ] || return 1
+  "$SHELL" -lc 'echo "$PATH"' </dev/null 2>/dev/null | tail -n 1
+}
+
+# mistralrs in the directories of a PATH
+find_in() {
+  (
+    IFS=:
+    for dir in $1; do
+      [ -n "$dir" ] && [ -x "$dir/mistralrs" ] && [ ! -d "$dir/mistralrs" ] && { printf '%s\n' "$dir/mistralrs"; exit 0; }
+    done
+    exit 1
+  )
+}
+
+# mistralrs as given, else on this PATH (a Slurm step: the submitter's, with its modules), a login shell's, and where
+# mistral.rs's installer (~/.local/bin, ~/.mistralrs) and cargo (~/.cargo/bin) put it
 find_mistralrs() {
   if [ -n "$1" ]; then
     [ -x "$1" ] && [ ! -d "$1" ] && { printf '%s\n' "$1"; return 0; }
     return 1
   fi
-  b=$(command -v mistralrs 2>/dev/null) && case $b in /*) printf '%s\n' "$b"; return 0 ;; esac
-  if [ -n "${'${'}SHELL:-}" ] && [ -x "$SHELL" ]; then
-    b=$("$SHELL" -lc 'command -v mistralrs' </dev/null 2>/dev/null | tail -n 1)
-    case $b in /*) [ -x "$b" ] && { printf '%s\n' "$b"; return 0; } ;; esac
-  fi
-  [ -x "$HOME/.cargo/bin/mistralrs" ] && { printf '%s\n' "$HOME/.cargo/bin/mistralrs"; return 0; }
+  find_in "$PATH" && return 0
+  lp=$(login_path) && [ -n "$lp" ] && find_in "$lp" && return 0
+  for b in "$HOME/.local/bin/mistralrs" "$HOME/.mistralrs/mistralrs" "$HOME/.cargo/bin/mistralrs"; do
+    [ -x "$b" ] && [ ! -d "$b" ] && { printf '%s\n' "$b"; return 0; }
+  done
   return 1
 }
 
 # the hex of listening TCP ports (Linux: /proc; elsewhere: netstat)
 listening_ports() {
-  if [ -r /proc/net/tcp ]; then
+  if [ "$os" = Linux ] && [ -r /proc/net/tcp ]; then
     awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
   else
     netstat -an 2>/dev/null | awk '/LISTEN/ { n = split($4, a, /[.:]/); printf "%04X\n", a[n] }'
@@ -88,9 +142,10 @@ free_port() {
   return 1
 }
 
-# who listens on port $1: the process $2, nobody, or someone else
+# who listens on port $1: the process $2, nobody, or someone else; 'unknown' (with what is missing) when this host
+# has no way to tell, which is no proof
 prove() {
-  if [ -r /proc/net/tcp ]; then
+  if [ "$os" = Linux ] && [ -r /proc/net/tcp ]; then
     found=$(awk -v h=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == h { print $10 " " $8 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
     [ -n "$found" ] || { say owner none; return; }
     own=$(ls -l "/proc/$2/fd" 2>/dev/null)
@@ -98,13 +153,20 @@ prove() {
       case $own in *"socket:[$inode]"*) ;; *) say owner other "uid $uid"; exit 1 ;; esac
     done && say owner process
   elif command -v lsof >/dev/null 2>&1; then
+    # macOS, BSD: the listeners' PIDs
     if lsof -nP -a -p "$2" -iTCP:"$1" -sTCP:LISTEN -t >/dev/null 2>&1; then say owner process
     else
       other=$(lsof -nP -iTCP:"$1" -sTCP:LISTEN -t 2>/dev/null | head -n 1)
       if [ -n "$other" ]; then say owner other "pid $other"; else say owner none; fi
     fi
+  elif command -v sockstat >/dev/null 2>&1; then
+    # FreeBSD: USER COMMAND PID FD PROTO LOCAL FOREIGN
+    found=$(sockstat -46 -l -P tcp -p "$1" 2>/dev/null | awk 'NR > 1 { print $3 }' | sort -u)
+    [ -n "$found" ] || { say owner none; return; }
+    for p in $found; do [ "$p" = "$2" ] || { say owner other "pid $p"; return; }; done
+    say owner process
   else
-    say owner unknown
+    say owner unknown "no /proc/net/tcp, lsof or sockstat on $host ($os)"
   fi
 }
 
@@ -120,7 +182,8 @@ cached_bytes() {
   say bytes "$total"
 }
 
-# a model's config.json, in hex: a regular file under 1 MiB only (a FIFO would block, /dev/zero never end)
+# a model's config.json, in hex, in lines of 8 KiB (a multimodal one is tens of KB: one line would not fit a
+# protocol line); a regular file under 1 MiB only (a FIFO would block, /dev/zero never end)
 config_of() {
   case $1 in
     /* | ./* | ../*) f="$1/config.json" ;;
@@ -135,7 +198,9 @@ config_of() {
   if [ ! -f "$f" ]; then say config-problem "$f is not a regular file"; return; fi
   size=$(wc -c <"$f" | tr -d ' ')
   if [ "$size" -gt 1048576 ]; then say config-problem "$f is larger than 1048576 bytes"; return; fi
-  say config "$f" "$(od -An -v -tx1 <"$f" | tr -d ' \n')"
+  say config-begin "$f"
+  { od -An -v -tx1 <"$f" | tr -d ' \n'; echo; } | fold -w 8192 | sed 's/^/@mrs config-chunk /'
+  say config-end
 }
 
 # the models of a hub cache: name, bytes, unfinished (hf-hub's .part/.sync.part, Python's .incomplete), largest blob,
@@ -157,9 +222,10 @@ hardware() {
   if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader,nounits 2>/dev/null | while IFS= read -r g; do say gpu "$g"; done
   fi
-  if [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { print $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)"
-  else say memory "$(sysctl -n hw.memsize 2>/dev/null)"; fi
-  say unified "$( [ "$(uname -s)" = Darwin ] && echo yes || echo no)"
+  if [ "$os" = Darwin ]; then say memory "$(sysctl -n hw.memsize 2>/dev/null)"
+  elif [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { print $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)"
+  else say memory "$(sysctl -n hw.physmem 2>/dev/null)"; fi
+  say unified "$( [ "$os" = Darwin ] && echo yes || echo no)"
 }
 
 # what a model's weights weigh here: bytes in the cache (or a local directory), unfinished or not, the largest
@@ -181,7 +247,7 @@ weights_of() {
 }
 
 probe() {
-  say hello "$(uname -s)" "$(uname -m)" "$leader"
+  say hello "$os" "$(uname -m)" "$leader"
   if bin=$(find_mistralrs "$1"); then
     say binary "$bin"
     say version "$("$bin" --version 2>/dev/null | head -n 1)"
@@ -201,26 +267,51 @@ probe() {
 
 # sleeps a tenth of a second where sleep takes fractions (GNU, BSD, busybox), else a second
 nap() { sleep 0.1 2>/dev/null || sleep 1; }
-# is the process alive (a zombie nobody reaped yet is not)?
-alive() { st=$(ps -o stat= -p "$1" 2>/dev/null) && case $st in Z* | "") return 1 ;; esac; }
 
 # stops every process of this run: SIGTERM, then SIGKILL once the server is gone or the grace period is over
+# (the server's PID only while it is ours: once wait has reaped it, another process may have it)
 stop_all() {
   trap '' TERM
-  if [ "$leader" = yes ]; then kill -TERM 0 2>/dev/null; else kill -TERM "$pid" $helpers 2>/dev/null; fi
+  targets=$helpers
+  [ "$pid" != 0 ] && targets="$pid $targets"
+  if [ "$leader" = yes ]; then kill -TERM 0 2>/dev/null; elif [ -n "$targets" ]; then kill -TERM $targets 2>/dev/null; fi
   waited=0
   while [ "$pid" != 0 ] && alive "$pid" && [ "$waited" -lt $((grace * 10)) ]; do
     nap
     waited=$((waited + 1))
   done
-  if [ "$leader" = yes ]; then kill -KILL 0 2>/dev/null; else kill -KILL "$pid" $helpers 2>/dev/null; fi
+  if [ "$leader" = yes ]; then kill -KILL 0 2>/dev/null; elif [ -n "$targets" ]; then kill -KILL $targets 2>/dev/null; fi
   exit 0
+}
+
+${JOB_DIR_FN}
+# the [slurm] setup lines (MRS_SETUP), run in a login shell where 'module' exists: what they export comes here, their
+# PATH before the one this step was given
+run_setup() {
+  out=$(mktemp "${'${'}TMPDIR:-/tmp}/mrs-setup.XXXXXX") || { say setupfail "cannot make a temporary file on $host"; exit 67; }
+  if ! sh -lc "$MRS_SETUP
+env" </dev/null >"$out" 2>"$out.err"; then
+    say setupfail "the [slurm] setup failed on $host: $(tail -n 1 "$out.err")"
+    rm -f "$out" "$out.err"
+    exit 67
+  fi
+  given=$PATH
+  while IFS= read -r kv; do
+    case $kv in
+      [A-Za-z_]*=*)
+        k=${'${'}kv%%=*}
+        case $k in *[!A-Za-z0-9_]* | PWD | OLDPWD | SHLVL | _ | HOME | SHELL | USER | LOGNAME) ;; *) export "$kv" ;; esac
+        ;;
+    esac
+  done <"$out"
+  PATH=$PATH:$given
+  rm -f "$out" "$out.err"
 }
 
 # a multi-node worker (a Slurm step's task on another node): mistral.rs with the head's arguments, its port its own
 worker() {
-  bin=$(find_mistralrs "$mrsbin") || { echo "mistralrs not found on $(hostname)" >&2; exit 127; }
-  wport=$(free_port 0) || { echo "no free port on $(hostname)'s loopback" >&2; exit 66; }
+  bin=$(find_mistralrs "$mrsbin") || { echo "mistralrs not found on $host" >&2; exit 127; }
+  wport=$(free_port 0) || { echo "no free port on $host's loopback" >&2; exit 66; }
   n=$#
   while [ "$n" -gt 0 ]; do
     a=$1
@@ -234,17 +325,33 @@ worker() {
   exec "$bin" "$@" </dev/null >&2
 }
 
+# the run dirs beyond the newest 20 go, but never a live run's: this host's are live while their program is; another
+# host's (a cluster's nodes share one home) are that host's to prune, or go after 30 days untouched
+prune() {
+  ls -1t "$1" 2>/dev/null | tail -n +21 | while IFS= read -r old; do
+    [ "$old" = "$host-$id" ] && continue
+    case $old in
+      "$host"-*)
+        p=$(cat "$1/$old/pid" 2>/dev/null)
+        [ -n "$p" ] && alive "$p" && continue
+        ;;
+      *) [ -n "$(find "$1/$old" -prune -mtime +30 2>/dev/null)" ] || continue ;;
+    esac
+    rm -rf "$1/$old"
+  done
+}
+
 serve() {
   id=$1 prefer=$2 grace=$3 beat=$4 misses=$5 mrsbin=${'${'}6:-} mnport=${'${'}7:-0}
   if [ $# -ge 7 ]; then shift 7; else shift $#; fi
   [ "${'${'}1:-}" = -- ] && shift
   pid=0 helpers= job=
+  [ -n "${'${'}MRS_SETUP:-}" ] && run_setup
   # in a Slurm job: the batch script holds the allocation while this run lives
   # (the step can start before the batch script has made the job's dir: a late lease would end the job under the session)
-  if [ -n "${'${'}SLURM_JOB_ID:-}" ] && [ "${'${'}SLURM_NODEID:-0}" = 0 ]; then
-    job=/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID
-    (umask 077; mkdir -p "$job")
-    if [ -O "$job" ]; then echo $$ >"$job/lease"; else job=; fi
+  if [ -n "${'${'}SLURM_JOB_ID:-}" ] && [ "${'${'}SLURM_NODEID:-0}" = 0 ] && [ -n "${'${'}MRS_JOB_TOKEN:-}" ]; then
+    job=$(job_dir) || { say fail "cannot make the job's private dir on $host in /tmp: a dir of that name is another user's or not private, or /tmp is not writable"; exit 73; }
+    echo $$ >"$job/lease"
   fi
   # several nodes (mistral.rs's multi-node tensor parallelism): each gets its part from its place in the step
   nnodes=${'${'}SLURM_STEP_NUM_NODES:-${'${'}SLURM_NNODES:-1}}
@@ -263,11 +370,11 @@ serve() {
   say version "$("$bin" --version 2>/dev/null | head -n 1)"
   say hub "$hub"
   base=${'${'}XDG_STATE_HOME:-$HOME/.local/state}/mrs/remote
-  d=$base/$id
+  d=$base/$host-$id
   mkdir -p "$d" || exit 73
   [ -d "$d" ] && [ ! -L "$d" ] || { say fail "$d is not a directory of its own"; exit 73; }
-  # the newest 20 runs' logs are kept
-  ls -1t "$base" 2>/dev/null | tail -n +21 | while IFS= read -r old; do [ "$old" = "$id" ] || rm -rf "$base/$old"; done
+  echo $$ >"$d/pid"
+  prune "$base"
   say dir "$d"
   if port=$(free_port "$prefer"); then say port "$port"; else say noport "${'${'}MRS_PORT_RANGE:-20000-59999}"; exit 66; fi
   # the keeper asks what it needs to choose the quantization, names the hub cache the user gave mistral.rs,
@@ -306,13 +413,14 @@ serve() {
     stop_all
   ) <&3 &
   helpers="$helpers $!"
+  # a look every second at the heartbeat mrs sends every BEAT seconds: none for BEAT × MISSES seconds ends the run
   (
-    last= same=0
-    while sleep "$beat"; do
+    last= same=0 limit=$((beat * misses))
+    while sleep 1; do
       cur=$(cat "$d/beat" 2>/dev/null)
       if [ "$cur" = "$last" ]; then same=$((same + 1)); else same=0; last=$cur; fi
-      if [ "$same" -ge "$misses" ]; then
-        echo "[mrs] no word from mrs for $((beat * misses)) s (a dead network?): stopping mistral.rs" >>"$d/server.log"
+      if [ "$same" -ge "$limit" ]; then
+        echo "[mrs] no word from mrs for $limit s (a dead network?): stopping mistral.rs" >>"$d/server.log"
         # mrs is gone, so no step will follow this one: the job need not wait out its lease
         [ -n "$job" ] && : >"$job/gone"
         stop_all
@@ -323,6 +431,7 @@ serve() {
   exec 3<&-
   wait "$pid"
   code=$?
+  pid=0
   # the last lines reach the log's reader first
   nap; nap
   say exit "$code"

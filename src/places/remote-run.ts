@@ -63,6 +63,8 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   /** The hub cache there, and mistralrs's version there, as the program says them. */
   private remoteHub?: string
   version?: string
+  /** A config.json arriving in chunks (any size: a multimodal one is tens of KB). */
+  private configText?: { path: string; hex: string[] }
   /** What a `facts` request is gathering, and who waits for it. */
   private facts = newFacts()
   private readonly factWaiters: Pending<Facts> = []
@@ -166,6 +168,8 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
         return this.fail(`no free port on ${where}'s loopback (in ${e.rest}; MRS_PORT_RANGE there sets the range)`, 66)
       case 'fail':
         return this.fail(e.rest, 73)
+      case 'setupfail':
+        return this.fail(e.rest, 67)
       case 'dir':
         this.remoteDir = e.rest
         return
@@ -174,14 +178,31 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
       case 'started':
         return void this.emit('line', `[mrs] mistral.rs runs on ${where} as pid ${first}; its log there: ${more.join(' ')}`)
       case 'owner': {
-        const owner: Ownership = first === 'process' || first === 'unknown' ? { owner: 'process' } : first === 'other' ? { owner: 'other', who: `${more.join(' ')} on ${where}` } : { owner: 'none' }
+        if (first === 'unknown') {
+          // no way to tell who listens there is no proof: nothing is sent to the port, and the run ends
+          this.fail(`cannot prove who listens on mistral.rs's port on ${where}: ${more.join(' ')}; install lsof there`, 127)
+          void this.stop(this.run.graceMs)
+          return this.owners.shift()?.({ owner: 'none' })
+        }
+        const owner: Ownership = first === 'process' ? { owner: 'process' } : first === 'other' ? { owner: 'other', who: `${more.join(' ')} on ${where}` } : { owner: 'none' }
         return this.owners.shift()?.(owner)
       }
       case 'bytes':
         return this.bytes.shift()?.(Number(first) || 0)
       case 'config':
-        if (first === 'none') return this.configs.shift()?.({})
-        return this.configs.shift()?.(configContext(first, more.join('')))
+        // `config none`: the model has no config.json there
+        return this.configs.shift()?.({})
+      case 'config-begin':
+        this.configText = { path: e.rest, hex: [] }
+        return
+      case 'config-chunk':
+        this.configText?.hex.push(e.rest)
+        return
+      case 'config-end': {
+        const text = this.configText
+        this.configText = undefined
+        return this.configs.shift()?.(text ? configContext(text.path, text.hex.join('')) : {})
+      }
       case 'config-problem':
         return this.configs.shift()?.({ problem: e.rest })
       case 'exit':

@@ -23,11 +23,12 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { ExitCode, MrsError } from '../errors.js'
 import { type Env, getPaths } from '../paths.js'
+import { randomHex } from '../hash.js'
 import { findExecutable } from '../process/which.js'
 import { sleep } from '../process/proc.js'
 import { serverArgv } from '../server/spec.js'
 import { local } from './local.js'
-import { BOOTSTRAP, PROGRAM, encodeLine, shWords } from './remote-program.js'
+import { BOOTSTRAP, JOB_DIR_FN, PROGRAM, encodeLine, shWords } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
 import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe } from './ssh.js'
 import type { SlurmPlace, SshPlace } from './kinds.js'
@@ -39,14 +40,24 @@ export type { SlurmOptions, SlurmPlace } from './kinds.js'
 export const LEASE_SECONDS = 20
 const MISSES = 3
 
-/** The batch script: it holds the allocation while a server step of mrs's runs, and ends the job when none has for LEASE_SECONDS. */
-export const BATCH_SCRIPT = `#!/bin/sh
+/**
+ * The batch script: it holds the allocation while a server step of mrs's
+ * runs, and ends the job when none has for LEASE_SECONDS. The lease lives in
+ * a private dir of the job's on the node, named with `token` (mrs's, random,
+ * in this script and in the step's environment, never on a command line): a
+ * /tmp shared by every user of the node holds nothing another user could
+ * make first or name (JOB_DIR_FN).
+ */
+export const batchScript = (token: string) => `#!/bin/sh
 # mrs holds this allocation for a mistral.rs server it runs in it as a step (srun --overlap).
 # The job ends when its server step has lost mrs, or when no server step of mrs's has run for ${LEASE_SECONDS} s.
-d=/tmp/mrs-$(id -u)/job-$SLURM_JOB_ID
-umask 077
-mkdir -p "$d"
-echo "mrs: job $SLURM_JOB_ID holds $(hostname) for mrs"
+MRS_JOB_TOKEN=${token}
+${JOB_DIR_FN}
+if ! d=$(job_dir); then
+  echo "mrs: cannot make the job's private dir on $(uname -n) in /tmp (a dir of that name is another user's or not private, or /tmp is not writable): ending the job" >&2
+  exit 1
+fi
+echo "mrs: job $SLURM_JOB_ID holds $(uname -n) for mrs"
 idle=0
 while [ "$idle" -lt ${LEASE_SECONDS} ] && [ ! -e "$d/gone" ]; do
   if [ -s "$d/lease" ] && kill -0 "$(cat "$d/lease")" 2>/dev/null; then idle=0; else idle=$((idle + 1)); fi
@@ -90,13 +101,42 @@ interface Ran {
   stderr: string
 }
 
-/** Runs argv on the login node (stdin: `input`), bounded. Through ssh, the bootstrap: no word is parsed by the login shell there. */
+/**
+ * What the job gets of mrs's environment (sbatch and srun pass the
+ * submitter's environment to it: that is how a `module load` or a conda env
+ * reaches the node): everything but the clients' credentials, which a site
+ * that keeps job environments in its accounting would expose (HF_TOKEN stays:
+ * the server needs it).
+ */
+export function jobEnv(env: Env): Env {
+  const CLIENT_SECRETS = /^(ANTHROPIC_|OPENAI_|CLAUDE_|CODEX_|COPILOT_|QWEN_|OPENCODE_|PI_CODING_AGENT|GEMINI_API_KEY$|GOOGLE_API_KEY$|GH_TOKEN$|GITHUB_TOKEN$|GH_ENTERPRISE_TOKEN$|GITHUB_ENTERPRISE_TOKEN$|OPENROUTER_API_KEY$|DASHSCOPE_API_KEY$|DEEPSEEK_API_KEY$|MISTRAL_API_KEY$|AZURE_OPENAI_API_KEY$|MRS_URL_AUTHORIZATION$)/
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !CLIENT_SECRETS.test(k)))
+}
+
+/** What a command through ssh prints first, on both streams: whatever a login shell printed before it (a welcome, a quota) is cut off above it. */
+const OUTPUT_MARK = '@mrs-output'
+
+/** The part of a framed output after the mark (all of it when there is none: ssh failed before the command ran). */
+const afterMark = (text: string) => {
+  const at = text.indexOf(`${OUTPUT_MARK}\n`)
+  return at < 0 ? text : text.slice(at + OUTPUT_MARK.length + 1)
+}
+
+/**
+ * Runs argv on the login node (stdin: `input`), bounded. Through ssh, the
+ * bootstrap: no word is parsed by the login shell there, and the command's
+ * output is framed, so a login shell that prints cannot pass for it.
+ */
 function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeoutMs = 60_000): Promise<Ran> {
   const [command, args, first] = place.via
-    ? [env.MRS_SSH || 'ssh', ['-o', `ControlPath=${controlPath(getPaths(env), place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', place.via, BOOTSTRAP], `${encodeLine(`exec ${shWords(argv)}`)}\n`]
+    ? [
+        env.MRS_SSH || 'ssh',
+        ['-o', `ControlPath=${controlPath(getPaths(env), place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', place.via, BOOTSTRAP],
+        `${encodeLine(`printf '%s\\n' ${OUTPUT_MARK}; printf '%s\\n' ${OUTPUT_MARK} >&2; exec ${shWords(argv)}`)}\n`,
+      ]
     : [argv[0]!, argv.slice(1), '']
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env as NodeJS.ProcessEnv })
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: jobEnv(env) as NodeJS.ProcessEnv })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += stdout.length < 1024 * 1024 ? d : ''))
@@ -109,11 +149,14 @@ function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeou
     })
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolve({ code, stdout, stderr })
+      resolve(place.via ? { code, stdout: afterMark(stdout), stderr: afterMark(stderr) } : { code, stdout, stderr })
     })
     child.stdin.end(first + input)
   })
 }
+
+/** What `sbatch --parsable` prints: a job id, and a cluster after a `;`. */
+export const JOB_ID = /^\d+(;\S+)?$/
 
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? ''
 
@@ -148,8 +191,16 @@ export function slurmDuration(seconds: number): string {
 
 // ---- the keeper's side: the job, for the server's whole life ------------------------------------------
 
+interface Job {
+  id: string
+  head: string
+  output: string
+  /** Names the job's private dir on the node (the batch script has it; the step gets it in its environment). */
+  token: string
+}
+
 class SlurmHost implements PlaceHost {
-  private job?: { id: string; head: string; output: string }
+  private job?: Job
   private last?: JobState
   private watch?: NodeJS.Timeout
   private cancelled?: Promise<void>
@@ -180,18 +231,22 @@ class SlurmHost implements PlaceHost {
   }
 
   /** Submits the job and waits until it runs, saying why it waits; Ctrl-C (the keeper's shutdown) cancels it. */
-  private async submit(run: ServerRun): Promise<{ id: string; head: string; output: string }> {
+  private async submit(run: ServerRun): Promise<Job> {
     const dir = await onLogin(this.place, this.env, ['sh', '-c', 'd="${XDG_STATE_HOME:-$HOME/.local/state}/mrs/slurm"; mkdir -p "$d" && chmod 700 "$d" && printf %s "$d"'])
     if (dir.code !== 0) throw failure(`cannot reach the login node: ${lastLine(dir.stderr)}`, ExitCode.Unreachable)
     const name = `mrs-${idOf(run.tmpDir)}`
     const output = `${dir.stdout.trim()}/job-%j.out`
-    const sub = await onLogin(this.place, this.env, ['sbatch', ...sbatchArgs(this.place, name, output)], BATCH_SCRIPT)
-    if (sub.code !== 0 || !/^\d+/.test(sub.stdout.trim())) throw failure(`Slurm refused the job: ${lastLine(sub.stderr) || lastLine(sub.stdout) || `sbatch exited with ${sub.code}`}`, ExitCode.Unreachable)
+    const token = randomHex(16)
+    const sub = await onLogin(this.place, this.env, ['sbatch', ...sbatchArgs(this.place, name, output)], batchScript(token))
+    if (sub.code !== 0) throw failure(`Slurm refused the job: ${lastLine(sub.stderr) || lastLine(sub.stdout) || `sbatch exited with ${sub.code}`}`, ExitCode.Unreachable)
+    // only a job id is one: anything else is not something to watch or cancel
+    if (!JOB_ID.test(sub.stdout.trim())) throw failure(`sbatch answered ${JSON.stringify(sub.stdout.trim().slice(0, 200))}, not a job id; look at \`squeue --me\` for a job named ${name}`, ExitCode.Unreachable)
     const id = sub.stdout.trim().split(';')[0]!
-    const job = { id, head: '', output: output.replace('%j', id) }
+    const job: Job = { id, head: '', output: output.replace('%j', id), token }
     this.job = job
     run.progress(`submitted Slurm job ${id}`)
     const since = Date.now()
+    let said = ''
     for (;;) {
       if (run.signal.aborted) {
         await this.cancel()
@@ -201,7 +256,9 @@ class SlurmHost implements PlaceHost {
       this.last = s
       if (s?.state === 'RUNNING') {
         const hosts = await onLogin(this.place, this.env, ['scontrol', 'show', 'hostnames', s.nodes])
-        job.head = lastLine(hosts.stdout.split('\n')[0] ?? '') || s.nodes
+        job.head = hosts.stdout.split('\n')[0]?.trim() || s.nodes
+        // said once, also off a terminal (as srun says it)
+        run.note(`Slurm job ${id} runs on ${job.head} (after ${Math.round((Date.now() - since) / 1000)}s)`)
         run.progress(`Slurm job ${id} runs on ${job.head}; loading the model`)
         this.watchJob()
         return job
@@ -211,7 +268,11 @@ class SlurmHost implements PlaceHost {
         throw failure(`the Slurm job ${id} ended before it ran (${s ? `${s.state}${s.reason && s.reason !== 'None' ? `, ${s.reason}` : ''}` : 'gone'})${tail.stdout.trim() ? `; its output: ${tail.stdout.trim().split('\n').join(' | ')}` : ''}`, ExitCode.ServerFailed)
       }
       const waited = Math.round((Date.now() - since) / 1000)
-      run.progress(`Slurm job ${id} queued (${s.reason}) for ${waited}s${s.expected && s.expected !== 'N/A' ? `, expected to start ${s.expected}` : ''}`)
+      const expected = s.expected && s.expected !== 'N/A' && s.expected !== 'Unknown' ? `, expected to start ${s.expected}` : ''
+      // a line when the job is queued and whenever Slurm's reason changes, also off a terminal (as srun says it)
+      if (s.reason !== said) run.note(`Slurm job ${id} queued (${s.reason})${expected}`)
+      said = s.reason
+      run.progress(`Slurm job ${id} queued (${s.reason}) for ${waited}s${expected}`)
       await sleep(1000)
     }
   }
@@ -229,23 +290,30 @@ class SlurmHost implements PlaceHost {
   }
 
   /** One run of the server: a step in the job, reached through ssh to its head node. */
-  private step(given: ServerRun, job: { id: string; head: string }) {
+  private step(given: ServerRun, job: Job) {
     // a model spread over several nodes is served as published: every node must load the same, and each one's GPU is its own
     const run = this.place.nodes > 1 ? { ...given, spec: { ...given.spec, fitQuant: false } } : given
     const grace = Math.max(1, Math.ceil(run.graceMs / 1000))
     const beat = keepAlive(run.env)
     // a multi-node worker gets the server's arguments here (its port and its hub cache are its own: @PORT@, @HUB@); task 0 gets them by the protocol
     const workers = this.place.nodes > 1 ? ['--', ...serverArgv(run.spec, '@PORT@', '', { hub: '@HUB@' })] : []
-    const program = ['sh', '-lc', PROGRAM, 'mrs-remote', 'serve', idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), this.place.mistralrs ?? '', String(headPort(job.id)), ...workers]
+    // not a login shell: its /etc/profile would replace the PATH (and what `module load` set) the step was given; the
+    // program asks a login shell for its PATH itself, after the given one
+    const program = ['sh', '-c', PROGRAM, 'mrs-remote', 'serve', idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), this.place.mistralrs ?? '', String(headPort(job.id)), ...workers]
     const srun = srunArgs(this.place, job.id, program)
+    // the job's dir token and the setup lines go in the step's environment, which no other user can read
+    const stepEnv: Record<string, string> = { MRS_JOB_TOKEN: job.token, ...(this.place.options.setup?.length ? { MRS_SETUP: this.place.options.setup.join('\n') } : {}) }
     const viaSsh = this.place.via
-      ? { command: [run.env.MRS_SSH || 'ssh', '-o', `ControlPath=${controlPath(getPaths(run.env), this.place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', this.place.via, BOOTSTRAP], firstLine: `${encodeLine(`exec ${shWords(srun)}`)}\n` }
+      ? {
+          command: [run.env.MRS_SSH || 'ssh', '-o', `ControlPath=${controlPath(getPaths(run.env), this.place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', this.place.via, BOOTSTRAP],
+          firstLine: `${encodeLine(`exec ${shWords(['env', ...Object.entries(stepEnv).map(([k, v]) => `${k}=${v}`), ...srun])}`)}\n`,
+        }
       : { command: srun }
     return new RemoteRun(run, {
       where: job.head,
       ...viaSsh,
       beatSeconds: beat,
-      env: run.env as NodeJS.ProcessEnv,
+      env: { ...jobEnv(run.env), ...(this.place.via ? {} : stepEnv) } as NodeJS.ProcessEnv,
       tunnel: (port, socketPath) => this.tunnel(run.env, job.head, port, socketPath),
       explainLoss: async (_code, _signal, said) => {
         // the step's end reaches mrs before the job's own state changes (preempted, out of time): let it settle
@@ -329,10 +397,12 @@ class SlurmHost implements PlaceHost {
 export const slurm: PlaceModule<SlurmPlace> = {
   kind: 'slurm',
   describe: where,
+  machine: () => "the Slurm job's node",
   dryRun: async (place, { spec, serve, word }) => [
     `where:    ${where(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}; mrs reaches its node over ssh`,
     `job:      ${['sbatch', ...sbatchArgs(place, 'mrs-<id>', '~/.local/state/mrs/slurm/job-%j.out')].map(word).join(' ')} < the batch script:`,
-    ...BATCH_SCRIPT.trimEnd()
+    ...batchScript('<random token>')
+      .trimEnd()
       .split('\n')
       .map((l) => `            ${l}`),
     `server:   ${srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')} …: ${serve('<free port on the node>', '<its private dir there>', spec.fitQuant && place.nodes === 1 ? CHOSEN_THERE : { hub: CHOSEN_THERE.hub })}`,

@@ -305,6 +305,7 @@ export function inventoryOf(facts: HostFacts): Inventory {
 export const ssh: PlaceModule<SshPlace> = {
   kind: 'ssh',
   describe: (place) => place.host,
+  machine: (place) => place.host,
   dryRun: async (place, { spec, serve }) => [
     `where:    ${place.host}, through your ssh: one master connection (its socket in mrs's private temp dir) carries the server, its log and a forward from a private socket here to its port on ${place.host}'s loopback`,
     `server:   ${serve(`<free port on ${place.host}>`, '<its private dir there>', spec.fitQuant ? CHOSEN_THERE : { hub: CHOSEN_THERE.hub })}`,

@@ -79,8 +79,10 @@ export interface ServerRun {
   env: Env
   /** The keeper is shutting down: a start still waiting (a job in the queue) gives up. */
   signal: AbortSignal
-  /** Something to say while the start waits (a job in the queue, then its node). */
+  /** Something to say while the start waits (a job in the queue for so long): the live status line. */
   progress(line: string): void
+  /** A change worth a line of its own, also off a terminal (a job queued, and why; a job started). */
+  note(line: string): void
 }
 
 /** Keeper side: the place for one server's whole life, across its runs (a Slurm job outlives a crash of the server). */
@@ -141,6 +143,8 @@ export interface PlaceModule<P extends PlaceSpec = PlaceSpec> {
   kind: P['kind']
   /** Where the server runs, for people (`this machine`, `gpu-box`). */
   describe(place: P): string
+  /** The machine whose other users can reach the server's loopback port, for people (`gpu-box`, `the Slurm job's node`). */
+  machine(place: P): string
   /** Session side: reach the place and find mistralrs there; throws MrsError (127 when it is missing). */
   prepare(place: P, ctx: PrepareContext): Promise<PreparedPlace>
   /** Session side: what is downloaded there, and its memory (`mrs models`, `mrs doctor`), mistralrs or not. */

@@ -7,7 +7,7 @@ import { parseConfigText } from '../../src/config/file.js'
 import { resolveSettings } from '../../src/config/resolve.js'
 import { MrsError } from '../../src/errors.js'
 import { placeFor } from '../../src/places/registry.js'
-import { sbatchArgs, slurmDuration, slurmSeconds, srunArgs } from '../../src/places/slurm.js'
+import { JOB_ID, batchScript, jobEnv, sbatchArgs, slurmDuration, slurmSeconds, srunArgs } from '../../src/places/slurm.js'
 import type { SlurmPlace } from '../../src/places/slurm.js'
 
 const configError = async (text: string) => {
@@ -26,7 +26,7 @@ describe('[slurm] in the config', () => {
     expect(presets.big!.settings.slurm).toEqual({ gpus: '4' })
   })
   it('names an unknown key and what the table takes', async () => {
-    expect(await configError('[slurm]\npartitoin = "gpu"')).toMatch(/"slurm" has an unknown key "partitoin" \(it takes partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes\)/)
+    expect(await configError('[slurm]\npartitoin = "gpu"')).toMatch(/"slurm" has an unknown key "partitoin" \(it takes partition, account, qos, time, gpus, cpus, mem, constraint, args, nodes, setup, tunnel\)/)
   })
   it('wants args as a list, nodes as a whole number, and no value sbatch would read as an option', async () => {
     expect(await configError('[slurm]\nargs = "--exclusive"')).toMatch(/"args" must be a list of sbatch options/)
@@ -34,6 +34,29 @@ describe('[slurm] in the config', () => {
     expect(await configError('[slurm]\npartition = "--wrap=rm"')).toMatch(/"partition" must be a value as sbatch takes it/)
     expect(await configError('[slurm]\ntime = "4 h"')).toMatch(/"time" must be a value as sbatch takes it/)
     expect(await configError('slurm = "gpu"')).toMatch(/must be a table: \[slurm\]/)
+  })
+  it('takes setup as a list of shell lines and tunnel as auto, ssh or srun', async () => {
+    expect(await configError('[slurm]\nsetup = "module load cuda"')).toMatch(/"setup" must be a list of shell lines/)
+    expect(await configError('[slurm]\nsetup = ["module load a\\nrm -rf x"]')).toMatch(/"setup" must be a list of shell lines, one command each/)
+    expect(await configError('[slurm]\ntunnel = "carrier-pigeon"')).toMatch(/"tunnel" must be "auto", "ssh" or "srun"/)
+  })
+})
+
+describe('what the job is given', () => {
+  it("the submitter's environment (modules, conda, HF_*), without the clients' credentials", () => {
+    const env = { PATH: '/opt/mistralrs/bin:/usr/bin', LD_LIBRARY_PATH: '/opt/cuda/lib64', MODULEPATH: '/opt/modules', HF_TOKEN: 'hf_x', HF_HOME: '/scratch/hf', ANTHROPIC_API_KEY: 'sk-ant', ANTHROPIC_AUTH_TOKEN: 't', OPENAI_API_KEY: 'sk', GITHUB_TOKEN: 'gh', GH_TOKEN: 'gh', COPILOT_GITHUB_TOKEN: 'c', MRS_URL_AUTHORIZATION: 'Basic x', CODEX_HOME: '/h/.codex' }
+    expect(jobEnv(env)).toEqual({ PATH: '/opt/mistralrs/bin:/usr/bin', LD_LIBRARY_PATH: '/opt/cuda/lib64', MODULEPATH: '/opt/modules', HF_TOKEN: 'hf_x', HF_HOME: '/scratch/hf' })
+  })
+  it('a job id only as sbatch --parsable prints one (a digit a login shell printed is not one)', () => {
+    expect(['4711', '4711;cluster1'].every((s) => JOB_ID.test(s))).toBe(true)
+    expect(['10 GB of quota left', 'Welcome\n4711', '', '4711 ', 'x4711'].some((s) => JOB_ID.test(s))).toBe(false)
+  })
+  it("the batch script names the job's dir with the token, and uses it only when it is a private dir of the user's", () => {
+    const script = batchScript('0123abcd')
+    expect(script).toContain('MRS_JOB_TOKEN=0123abcd')
+    expect(script).toContain('jd=/tmp/mrs-job-$SLURM_JOB_ID-$MRS_JOB_TOKEN')
+    expect(script).toMatch(/\[ -O "\$jd" \] && case \$\(ls -ld "\$jd"\) in drwx------\*\)/)
+    expect(script).not.toMatch(/mrs-\$\(id -u\)/)
   })
 })
 
