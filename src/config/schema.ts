@@ -201,8 +201,9 @@ export function parseSettingValue(def: SettingDef, raw: unknown, source: Source 
       return raw.replace(/\/+$/, '').replace(/\/v1$/, '')
     }
     case 'sshHost':
-      // never an ssh option (`-oProxyCommand=…` would run a command), a space or a control character
-      if (typeof raw !== 'string' || !raw || raw.startsWith('-') || /[\s\x00-\x1f\x7f]/.test(raw) || (raw.includes('/') && !/^ssh:\/\/[^/]+\/?$/.test(raw)))
+      // never an ssh option (`-oProxyCommand=…` would run a command), a space or a control character, nor what OpenSSH
+      // itself refuses in a host name (misc.c valid_hostname: shell metacharacters, which a ProxyCommand's %h would carry)
+      if (typeof raw !== 'string' || !raw || raw.startsWith('-') || /[\s\x00-\x1f\x7f'`"$\\;&<>|(){}]/.test(raw) || (raw.includes('/') && !/^ssh:\/\/[^/]+\/?$/.test(raw)))
         throw new Error('must be a host as ssh takes it: an alias from ~/.ssh/config, user@host, or ssh://user@host:port')
       return raw.replace(/\/$/, '')
     case 'slurmTable': {

@@ -20,11 +20,13 @@
  * server; the clients use the keeper's front door.
  */
 import { spawn } from 'node:child_process'
-import { rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { ExitCode, MrsError } from '../errors.js'
 import { digest } from '../hash.js'
 import { getPaths, privateDir, type Env, type Paths } from '../paths.js'
+import { isAlive, startTime } from '../process/proc.js'
+import { listServers, withLock } from '../server/registry.js'
 import { BOOTSTRAP, programLine, remoteEvent } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
 import { CHOSEN_THERE, QUANT_THERE, type Inventory, type PlaceModule, type ServerProcess, type ServerRun } from './types.js'
@@ -51,8 +53,25 @@ export function controlPath(paths: Paths, host: string): string {
   return join(dir, name)
 }
 
+/**
+ * The master's dir, made or checked as every private dir of mrs's: the temp
+ * root above it too (a dir made inside another user's `$TMPDIR/mrs-UID` could
+ * be swapped under mrs by its owner).
+ */
+export function controlDir(paths: Paths, host: string): string {
+  const dir = dirname(controlPath(paths, host))
+  if (dir.startsWith(`${paths.tmpRoot}/`)) privateDir(paths.tmpRoot)
+  return privateDir(dir)
+}
+
+/** `-o ControlPath=…` for a path: ssh expands %-tokens there, so a `%` of the path's own is doubled. */
+export const controlOption = (ctl: string) => `ControlPath=${ctl.replace(/%/g, '%%')}`
+
+/** `-L` to a Unix socket here from a port on the far side's loopback: ssh expands %-tokens in the socket's path too. */
+export const forwardSpec = (socketPath: string, port: number) => `${socketPath.replace(/%/g, '%%')}:127.0.0.1:${port}`
+
 /** Options every ssh of mrs's gets: the master's socket, and no prompts (only the master, on a terminal, may ask). */
-const viaMaster = (ctl: string) => ['-o', `ControlPath=${ctl}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes']
+const viaMaster = (ctl: string) => ['-o', controlOption(ctl), '-o', 'ControlMaster=no', '-o', 'BatchMode=yes']
 
 const sshBinary = (env: Env) => env.MRS_SSH || 'ssh'
 
@@ -109,18 +128,67 @@ export interface ConnectOptions {
 }
 
 /**
- * Makes sure a master connection to the host is up: reuses one, or opens one
+ * Makes sure a master connection to the host is up, and counts this process
+ * as one of its users until `hold`'s release: reuses a master, or opens one
  * (in the foreground, where ssh may prompt, until it has authenticated and
  * backgrounds itself). Throws ssh's own reason as one line.
+ *
+ * Under a lock per host, with the master's users counted in files beside its
+ * socket: two launches at once would otherwise race — one's master starting
+ * between the other's check and its own start makes the latter's `ssh -N` a
+ * client of the first, which never exits; and a session letting go of the
+ * master (`ssh -O stop`) while another is just connecting would stop it
+ * under that one.
  */
 export async function connect(place: SshPlace, opts: ConnectOptions): Promise<string> {
   const ctl = controlPath(opts.paths, place.host)
-  privateDir(join(ctl, '..'))
-  const check = await runSsh(opts.env, ['-o', `ControlPath=${ctl}`, '-O', 'check', '--', place.host], undefined, 10_000)
-  if (check.code === 0) return ctl
+  controlDir(opts.paths, place.host)
+  // a start may wait for a password or a 2FA prompt on this terminal: the others wait that long, no longer
+  await withLock(`${ctl}.lock`, () => startMaster(place, ctl, opts), { timeoutMs: opts.interactive ? 600_000 : 60_000 })
+  return ctl
+}
+
+/** The users of a master: one file per process holding it (its PID and start time), beside the socket. */
+const usersDir = (ctl: string) => `${ctl}.users`
+let holds = 0
+
+/** Counts this process as a user of the master (under its lock); the returned function takes that back. */
+function addUser(ctl: string): () => void {
+  privateDir(usersDir(ctl))
+  const file = join(usersDir(ctl), `${process.pid}-${++holds}`)
+  writeFileSync(file, startTime(process.pid) ?? '', { mode: 0o600 })
+  return () => rmSync(file, { force: true })
+}
+
+/** Other live processes counted as users of the master (a crashed one's file is stale: its PID is gone or reused). */
+function otherUsers(ctl: string): number {
+  let names: string[]
+  try {
+    names = readdirSync(usersDir(ctl))
+  } catch {
+    return 0
+  }
+  return names.filter((name) => {
+    const pid = Number(name.split('-')[0])
+    if (pid === process.pid) return false
+    let start = ''
+    try {
+      start = readFileSync(join(usersDir(ctl), name), 'utf8')
+    } catch {
+      return false
+    }
+    const live = isAlive(pid) && (!start || startTime(pid) === start)
+    if (!live) rmSync(join(usersDir(ctl), name), { force: true })
+    return live
+  }).length
+}
+
+async function startMaster(place: SshPlace, ctl: string, opts: ConnectOptions): Promise<void> {
+  const check = await runSsh(opts.env, ['-o', controlOption(ctl), '-O', 'check', '--', place.host], undefined, 10_000)
+  if (check.code === 0) return void pendingUsers.set(ctl, addUser(ctl))
   if (check.code === 127 && /ENOENT/.test(check.stderr)) throw new MrsError(`ssh not found on PATH; install OpenSSH's client to use --on`, ExitCode.NotFound)
   const args = [
-    '-o', 'ControlMaster=auto', '-o', `ControlPath=${ctl}`, '-o', `ControlPersist=${LINGER_SECONDS}s`,
+    '-o', 'ControlMaster=auto', '-o', controlOption(ctl), '-o', `ControlPersist=${LINGER_SECONDS}s`,
     '-o', `ServerAliveInterval=${keepAlive(opts.env)}`, '-o', `ServerAliveCountMax=${MISSES}`,
     // a stale forward socket of a crashed keeper never blocks a new one
     '-o', 'StreamLocalBindUnlink=yes',
@@ -137,8 +205,11 @@ export async function connect(place: SshPlace, opts: ConnectOptions): Promise<st
   })
   if (master.code === 127 && /ENOENT/.test(master.stderr)) throw new MrsError(`ssh not found on PATH; install OpenSSH's client to use --on`, ExitCode.NotFound)
   if (master.code !== 0) throw sshFailure(place.host, master.stderr)
-  return ctl
+  pendingUsers.set(ctl, addUser(ctl))
 }
+
+/** The user count `connect` just took for a master, handed to the `hold` that follows it. */
+const pendingUsers = new Map<string, () => void>()
 
 /** Seconds between keep-alives (MRS_SSH_KEEPALIVE, for a flaky network or a quick test). */
 export const keepAlive = (env: Env) => (Number(env.MRS_SSH_KEEPALIVE) > 0 ? Math.round(Number(env.MRS_SSH_KEEPALIVE)) : KEEPALIVE_SECONDS)
@@ -150,6 +221,8 @@ export const keepAlive = (env: Env) => (Number(env.MRS_SSH_KEEPALIVE) > 0 ? Math
  * mrs runs there still uses it: it lives as long as its users, never longer.
  */
 export function hold(place: SshPlace, ctl: string, env: Env, paths: Paths): () => void {
+  const user = pendingUsers.get(ctl) ?? addUser(ctl)
+  pendingUsers.delete(ctl)
   const child = spawn(sshBinary(env), [...viaMaster(ctl), '-T', '--', place.host, 'exec cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: env as NodeJS.ProcessEnv })
   child.on('error', () => {})
   child.stdin!.on('error', () => {})
@@ -159,6 +232,7 @@ export function hold(place: SshPlace, ctl: string, env: Env, paths: Paths): () =
     if (released) return
     released = true
     child.stdin!.end()
+    user()
     void letGo(place, env, paths)
   }
 }
@@ -169,12 +243,15 @@ export function hold(place: SshPlace, ctl: string, env: Env, paths: Paths): () =
  * Without this it would linger ControlPersist's seconds after its last use.
  */
 export async function letGo(place: SshPlace, env: Env, paths: Paths): Promise<void> {
-  const { listServers } = await import('../server/registry.js')
-  const inUse = (await listServers(paths)).some((e) => e.info.place?.kind === 'ssh' && e.info.place.host === place.host && e.info.state !== 'stopping')
-  if (inUse) return
-  const child = spawn(sshBinary(env), ['-o', `ControlPath=${controlPath(paths, place.host)}`, '-O', 'stop', '--', place.host], { stdio: 'ignore', detached: true, env: env as NodeJS.ProcessEnv })
-  child.on('error', () => {})
-  child.unref()
+  const ctl = controlPath(paths, place.host)
+  controlDir(paths, place.host)
+  await withLock(`${ctl}.lock`, async () => {
+    if (otherUsers(ctl) > 0) return
+    const inUse = (await listServers(paths)).some((e) => e.info.place?.kind === 'ssh' && e.info.place.host === place.host && e.info.state !== 'stopping')
+    if (inUse) return
+    // under the lock: nobody connects between this look and the stop; `-O stop` returns at once
+    await runSsh(env, ['-o', controlOption(ctl), '-O', 'stop', '--', place.host], undefined, 10_000)
+  }).catch(() => {})
 }
 
 /** What a probe of the host found. */
@@ -257,12 +334,12 @@ export const installOn = (host: string, install: string) => `ssh ${host} "${inst
 
 /** A forward from a Unix socket here to a port on the host's loopback, through the master. */
 export async function forwardVia(host: string, ctl: string, env: Env, port: number, socketPath: string): Promise<{ close(): void }> {
-  const spec = `${socketPath}:127.0.0.1:${port}`
-  const r = await runSsh(env, ['-o', `ControlPath=${ctl}`, '-O', 'forward', '-L', spec, '--', host], undefined, 30_000)
+  const spec = forwardSpec(socketPath, port)
+  const r = await runSsh(env, ['-o', controlOption(ctl), '-O', 'forward', '-L', spec, '--', host], undefined, 30_000)
   if (r.code !== 0) throw new Error(r.stderr.trim().split('\n').at(-1) ?? `ssh exited with ${r.code}`)
   return {
     close: () => {
-      void runSsh(env, ['-o', `ControlPath=${ctl}`, '-O', 'cancel', '-L', spec, '--', host], undefined, 10_000).finally(() => rmSync(socketPath, { force: true }))
+      void runSsh(env, ['-o', controlOption(ctl), '-O', 'cancel', '-L', spec, '--', host], undefined, 10_000).finally(() => rmSync(socketPath, { force: true }))
     },
   }
 }

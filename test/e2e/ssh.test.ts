@@ -5,7 +5,7 @@
 // exit path must leave nothing running on either side: the remote fake's
 // processes carry the test's tag, so the leftover scan sees them too.
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
@@ -227,6 +227,26 @@ describe('mrs --on HOST: sharing, ps, logs, stop', () => {
     })
   })
 
+  on('four launches at once, two models, with mrs models --on and doctor --on beside them: all proceed over one master, one server per model', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:2' } }, async (sb) => {
+      const host = await startSshd(sb)
+      const connections = () => (readFileSync(host.log, 'utf8').match(/^Connection from /gm) ?? []).length
+      const before = connections()
+      const OTHER = 'Qwen/Qwen3-8B'
+      const launches = [MODEL, OTHER, MODEL, OTHER].map((m) => sb.run(['claude', '--on', host.alias, '-m', m], { timeoutMs: 60_000 }))
+      const models = sb.run(['models', '--on', host.alias, '--json'], { timeoutMs: 60_000 })
+      const doctor = sb.run(['doctor', '--on', host.alias], { timeoutMs: 60_000 })
+      for (const r of await Promise.all(launches)) expect(r.code, r.stderr).toBe(0)
+      expect((await models).code, (await models).stderr).toBe(0)
+      expect((await doctor).stdout).toMatch(/✓ ssh/)
+      // one server per model there, each shared by the two launches that asked for it
+      expect(remoteStarts(host).map((r) => r.argv[r.argv.indexOf('-m') + 1]).sort()).toEqual([MODEL, OTHER])
+      // and one master carried all of it: one connection to the host
+      expect(connections() - before).toBe(1)
+      await nothingLeft(sb, host)
+    })
+  })
+
   on('a server on the host that this mrs did not start is never touched', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
       const host = await startSshd(sb)
@@ -342,6 +362,41 @@ describe('mrs --on HOST: crashes and impostors on the host', () => {
 function addHosts(host: SshHost, blocks: string): void {
   writeFileSync(host.configPath, `${blocks.trim()}\n\n${readFileSync(host.configPath, 'utf8')}`)
 }
+
+describe('mrs --on HOST: its private dirs and what ssh reads', () => {
+  on.each([
+    ['mrs models --on', ['models', '--on', 'gpu-box']],
+    ['mrs doctor --on', ['doctor', '--on', 'gpu-box']],
+    ['--dry-run', ['codex', '--on', 'gpu-box', '-m', MODEL, '--dry-run']],
+  ])("%s refuses a $TMPDIR/mrs-UID that is another user's (777), and makes nothing inside it", async (_, args) => {
+    await withSandbox({}, async (sb) => {
+      await startSshd(sb)
+      // another user got there first: an open dir of theirs where mrs keeps its master's socket
+      const theirs = join(sb.tmp, `mrs-${process.getuid!()}`)
+      mkdirSync(theirs)
+      chmodSync(theirs, 0o777)
+      chownSync(theirs, 65534, 65534)
+      const result = await sb.run(args, { timeoutMs: 30_000 })
+      // doctor reports it as its ssh check's problem (exit 1); the others end on it (exit 73)
+      expect(result.code).toBe(args[0] === 'doctor' ? 1 : 73)
+      expect(`${result.stderr}${result.stdout}`).toMatch(new RegExp(`mrs cannot use ${theirs}: it belongs to another user \\(uid 65534\\)`))
+      expect(readdirSync(theirs)).toEqual([])
+    })
+  })
+
+  on('a % in $TMPDIR (which ssh would expand in ControlPath) is taken as it is', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const tmp = join(sb.root, 'tmp%h%%')
+      mkdirSync(tmp, { mode: 0o700 })
+      sb.env.TMPDIR = tmp
+      const host = await startSshd(sb)
+      const result = await sb.run(['codex', '--on', host.alias, '-m', MODEL])
+      expect(result.code, result.stderr).toBe(0)
+      expect(readdirSync(join(tmp, `mrs-${process.getuid!()}`))).toContain('ssh')
+      await nothingLeft(sb, host)
+    })
+  })
+})
 
 describe('mrs --on HOST: bad input', () => {
   on.each([
@@ -459,6 +514,9 @@ Host changedkey
     ['--server-host with --on', ['codex', '--on', 'gpu-box', '--server-host', '0.0.0.0', '-m', MODEL], /--server-host 0\.0\.0\.0 with --on: the server listens only on gpu-box's loopback, reached through your ssh; leave --server-host out/],
     ['--on with --url', ['codex', '--on', 'gpu-box', '--url', 'http://127.0.0.1:1'], /--url is a server that runs already and --on gpu-box starts one there: pick one/],
     ['a host that is an ssh option', ['codex', '--on', '-oProxyCommand=touch /tmp/pwned-by-mrs', '-m', MODEL], /invalid --on "-oProxyCommand=touch \/tmp\/pwned-by-mrs": must be a host as ssh takes it/],
+    // what OpenSSH refuses in a host name itself: a ProxyCommand's %h would carry it to a shell
+    ['a host with shell syntax', ['codex', '--on', 'gpu$(id)', '-m', MODEL], /invalid --on "gpu\$\(id\)": must be a host as ssh takes it/],
+    ['a host with a ;', ['codex', '--on', 'gpu;id', '-m', MODEL], /invalid --on "gpu;id": must be a host as ssh takes it/],
   ])('%s is refused before anything starts (exit 64)', async (_, args, message) => {
     await withSandbox({}, async (sb) => {
       const result = await sb.run(args)
