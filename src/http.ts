@@ -19,6 +19,8 @@ export interface RequestOptions {
   /** Read at most this many bytes of body (default 1 MiB). */
   maxBytes?: number
   socketPath?: string
+  /** Connections to reuse (a kept-alive one for a poll); default: a new connection per request. */
+  agent?: import('node:http').Agent
 }
 
 export interface TextResponse {
@@ -63,7 +65,7 @@ export async function request<T>(
     deadline.unref?.()
     opts.signal?.addEventListener('abort', onAbort, { once: true })
     const headers = { ...opts.headers, ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}) }
-    const req = mod.request(u, { method: opts.method ?? 'GET', headers, ...(opts.socketPath ? { socketPath: opts.socketPath } : {}) }, (res) => {
+    const req = mod.request(u, { method: opts.method ?? 'GET', headers, ...(opts.socketPath ? { socketPath: opts.socketPath } : {}), ...(opts.agent ? { agent: opts.agent } : {}) }, (res) => {
       res.on('error', (e) => settle(e))
       onResponse(res, (e) => settle(e)).then(
         (value) => settle(undefined, value),

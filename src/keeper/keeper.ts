@@ -79,6 +79,7 @@ export class Keeper {
   private modelContext?: number
   private contextWindow?: number
   private readonly metricsSamples: MetricsSample[] = []
+  private metricsConnection?: { proc: ServerProcess; agent: import('node:http').Agent }
   private metricsTimer?: NodeJS.Timeout
   private metricsMissing = false
   private metricsNote?: string
@@ -419,7 +420,7 @@ export class Keeper {
     if (this.state !== 'ready' || !this.proc) return
     try {
       const target = backendTarget(this.proc.backend)
-      const { status, text } = await getText(`${target.url}/metrics`, { socketPath: target.socketPath, timeoutMs, maxBytes: METRICS_MAX_BYTES })
+      const { status, text } = await getText(`${target.url}/metrics`, { socketPath: target.socketPath, timeoutMs, maxBytes: METRICS_MAX_BYTES, agent: await this.metricsAgent(this.proc) })
       const sample = status === 200 ? sampleOf(text) : undefined
       this.metricsMissing = !sample
       this.metricsNote = sample ? undefined : metricsAbsence(status, text, this.version())
@@ -429,6 +430,20 @@ export class Keeper {
     } catch {
       // a busy or restarting server (or a metrics page past its cap): the next sample will tell
     }
+  }
+
+  /**
+   * One kept-alive connection for the samples of a server run: through a
+   * tunnel a new connection costs more than a request (a Slurm step each with
+   * `tunnel = "srun"`: hundreds an hour in the accounting otherwise).
+   */
+  private async metricsAgent(proc: ServerProcess): Promise<import('node:http').Agent> {
+    if (this.metricsConnection?.proc !== proc) {
+      this.metricsConnection?.agent.destroy()
+      const { Agent } = await import('node:http')
+      this.metricsConnection = { proc, agent: new Agent({ keepAlive: true, maxSockets: 1 }) }
+    }
+    return this.metricsConnection.agent
   }
 
   /** `mrs ps` asks with `metrics`: a fresh sample first (briefly: ps waits 1 s for every keeper). */
@@ -628,6 +643,7 @@ export class Keeper {
     this.state = 'stopping'
     clearTimeout(this.keepAliveTimer)
     clearTimeout(this.metricsTimer)
+    this.metricsConnection?.agent.destroy()
     clearTimeout(this.downloadTimer)
     this.readinessAbort?.abort()
     this.spawnAbort.abort()

@@ -188,6 +188,23 @@ describe('mrs ps: load and speed from /metrics', () => {
     })
   })
 
+  it('samples /metrics over one kept-alive connection for as long as the server runs (through a tunnel each new one costs: a Slurm step with tunnel = "srun")', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:30' } }, async (sb) => {
+      const session = sb.start(['claude', '-m', MODEL])
+      await waitFor(() => started(sb) === 1, 15_000, 'the client')
+      // the keeper's own samples, 5 s apart: longer than Node's default agent keeps an idle connection
+      await waitFor(() => sb.records().filter((r) => r.event === 'metrics').length >= 3, 20_000, 'three periodic samples')
+      // and ps asks for a fresh one
+      expect((await sb.run(['ps', '--json'])).code).toBe(0)
+      const samples = sb.records().filter((r) => r.event === 'metrics')
+      expect(samples.length).toBeGreaterThanOrEqual(4)
+      expect(new Set(samples.map((r) => r.conn)).size).toBe(1)
+      session.kill('SIGTERM')
+      await session.done()
+      await expectNoLeftovers(sb)
+    })
+  })
+
   it('shows the prefix cache at work: requests that began with a cached prefix, of those looked up', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:30' } }, async (sb) => {
       const session = sb.start(['claude', '-m', MODEL])
