@@ -202,8 +202,14 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
   const plan = prepared ? withVersion(checked, await prepared.version()) : checked
   mark('plan built')
   if (options.dryRun) {
-    prepared?.release()
-    return print(await describePlan(plan, cwd))
+    try {
+      // a host's mistralrs is found when its server starts; the dry run asks now, to show the path
+      const binary = prepared?.locate ? await prepared.locate() : undefined
+      const shown = binary && plan.server.kind === 'managed' ? { ...plan, server: { ...plan.server, spec: { ...plan.server.spec, binary } } } : plan
+      return print(await describePlan(shown, cwd))
+    } finally {
+      prepared?.release()
+    }
   }
   // until here a signal ends mrs as it would any program: nothing has started
   return await withSignals((signals) =>
@@ -217,6 +223,7 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
       mrsArgv: parsed.ownArgv,
       check: Boolean(options.check),
       releasePlace: prepared?.release,
+      reachPlace: prepared?.reach,
       json: Boolean(options.json),
     }),
   )

@@ -81,11 +81,15 @@ alive() {
   case $st in Z*) return 1 ;; esac
 }
 
-# the PATH a login shell of the user's has: bash, zsh, fish and tcsh all say it joined by ':' (fish quotes a *PATH
-# variable so); a chatty profile prints before it
+# the PATH a login shell of the user's has: sh, bash, zsh, fish, csh and tcsh all say it joined by ':' (fish quotes a
+# *PATH variable so), framed, as a profile may print before it (and ~/.zlogout after). csh and tcsh take -l only as
+# their one flag (-lc is an error there): the command then comes on stdin
 login_path() {
   [ -n "${'${'}SHELL:-}" ] && [ -x "$SHELL" ] || return 1
-  "$SHELL" -lc 'echo "$PATH"' </dev/null 2>/dev/null | tail -n 1
+  case ${'${'}SHELL##*/} in
+    *csh) echo 'echo "@mrs-path $PATH"' | "$SHELL" -l ;;
+    *) "$SHELL" -lc 'echo "@mrs-path $PATH"' </dev/null ;;
+  esac 2>/dev/null | sed -n 's/^@mrs-path //p' | tail -n 1
 }
 
 # mistralrs in the directories of a PATH
@@ -112,6 +116,25 @@ find_mistralrs() {
     [ -x "$b" ] && [ ! -d "$b" ] && { printf '%s\n' "$b"; return 0; }
   done
   return 1
+}
+
+# its version: asking costs a process start (a CUDA build loads its libraries first), so the answer is kept by
+# the binary's identity (device, inode, size, mtime: GNU and busybox stat -c, BSD stat -f), as mrs keeps it here
+version_of() {
+  vid=$(stat -L -c '%d:%i:%s:%Y' "$1" 2>/dev/null || stat -L -f '%d:%i:%z:%m' "$1" 2>/dev/null) || vid=
+  vfile=${'${'}XDG_STATE_HOME:-$HOME/.local/state}/mrs/mistralrs-versions
+  vkey="$1 $vid	"
+  if [ -n "$vid" ] && [ -f "$vfile" ]; then
+    v=$(awk -v k="$vkey" 'index($0, k) == 1 { print substr($0, length(k) + 1); exit }' "$vfile" 2>/dev/null)
+    [ -n "$v" ] && { printf '%s\n' "$v"; return 0; }
+  fi
+  v=$("$1" --version 2>/dev/null | head -n 1)
+  if [ -n "$vid" ] && [ -n "$v" ] && mkdir -p "${'${'}vfile%/*}" 2>/dev/null; then
+    # the newest few binaries' answers, replaced whole (a rename: two runs at once never mix lines)
+    { awk -v p="$1 " 'index($0, p) != 1' "$vfile" 2>/dev/null | tail -n 15; printf '%s%s\n' "$vkey" "$v"; } >"$vfile.$$" 2>/dev/null &&
+      mv -f "$vfile.$$" "$vfile" 2>/dev/null || rm -f "$vfile.$$"
+  fi
+  printf '%s\n' "$v"
 }
 
 # the hex of listening TCP ports (Linux: /proc; elsewhere: netstat)
@@ -153,11 +176,15 @@ prove() {
       case $own in *"socket:[$inode]"*) ;; *) say owner other "uid $uid"; exit 1 ;; esac
     done && say owner process
   elif command -v lsof >/dev/null 2>&1; then
-    # macOS, BSD: the listeners' PIDs
+    # macOS, BSD: the listeners' PIDs. lsof run without root sees only the user's own processes; netstat shows every
+    # listener, so one there that lsof cannot see is another user's (asked last: the server may just have bound)
     if lsof -nP -a -p "$2" -iTCP:"$1" -sTCP:LISTEN -t >/dev/null 2>&1; then say owner process
     else
       other=$(lsof -nP -iTCP:"$1" -sTCP:LISTEN -t 2>/dev/null | head -n 1)
-      if [ -n "$other" ]; then say owner other "pid $other"; else say owner none; fi
+      if [ -n "$other" ]; then say owner other "pid $other"
+      elif listening_ports | grep -qx "$(printf '%04X' "$1")"; then
+        if lsof -nP -a -p "$2" -iTCP:"$1" -sTCP:LISTEN -t >/dev/null 2>&1; then say owner process; else say owner other "another user's process"; fi
+      else say owner none; fi
     fi
   elif command -v sockstat >/dev/null 2>&1; then
     # FreeBSD: USER COMMAND PID FD PROTO LOCAL FOREIGN
@@ -166,7 +193,8 @@ prove() {
     for p in $found; do [ "$p" = "$2" ] || { say owner other "pid $p"; return; }; done
     say owner process
   else
-    say owner unknown "no /proc/net/tcp, lsof or sockstat on $host ($os)"
+    if [ "$os" = Linux ]; then say owner unknown "no readable /proc/net/tcp, no lsof or sockstat on $host"
+    else say owner unknown "no lsof or sockstat on $host ($os)"; fi
   fi
 }
 
@@ -211,19 +239,20 @@ models_in() {
     kb=$(du -sk "$repo/blobs" 2>/dev/null | awk '{ print $1 }')
     partial=0
     ls "$repo/blobs" 2>/dev/null | grep -qE '\.(part|incomplete)$' && partial=1
-    largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { print m + 0 }')
+    largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { printf "%.0f\n", m }')
     when=$(stat -c %Y "$repo/refs/main" 2>/dev/null || stat -f %m "$repo/refs/main" 2>/dev/null || echo 0)
     say model "$(basename "$repo")" "$((${'${'}kb:-0} * 1024))" "$partial" "$largest" "$when" "$2"
   done
 }
 
-# the GPUs (nvidia-smi's name, total and used MiB), the memory, and whether it is unified (Apple silicon)
+# the GPUs (nvidia-smi's name, total and used MiB), the memory, and whether it is unified (Apple silicon). A byte count
+# from awk is printed with %.0f: mawk (Debian's and Ubuntu's awk) prints a number past 2^31 as 1.67772e+10
 hardware() {
   if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader,nounits 2>/dev/null | while IFS= read -r g; do say gpu "$g"; done
   fi
   if [ "$os" = Darwin ]; then say memory "$(sysctl -n hw.memsize 2>/dev/null)"
-  elif [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { print $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { print $2 * 1024 }' /proc/meminfo)"
+  elif [ -r /proc/meminfo ]; then say memory "$(awk '/^MemTotal:/ { printf "%.0f\n", $2 * 1024 }' /proc/meminfo)" "$(awk '/^MemAvailable:/ { printf "%.0f\n", $2 * 1024 }' /proc/meminfo)"
   else say memory "$(sysctl -n hw.physmem 2>/dev/null)"; fi
   say unified "$( [ "$os" = Darwin ] && echo yes || echo no)"
 }
@@ -232,14 +261,14 @@ hardware() {
 # blob, and its weight index's total_size (what an unfinished download will weigh)
 weights_of() {
   case $1 in
-    /* | ./* | ../*) say weights "$(du -sk "$1" 2>/dev/null | awk '{ print $1 * 1024 }')" 0 999999999 0; return ;;
+    /* | ./* | ../*) say weights "$(du -sk "$1" 2>/dev/null | awk '{ printf "%.0f\n", $1 * 1024 }')" 0 999999999 0; return ;;
   esac
   repo=$(repo_of "$1")
   if [ ! -d "$repo/blobs" ]; then say weights 0 1 0 0; return; fi
   kb=$(du -sk "$repo/blobs" 2>/dev/null | awk '{ print $1 }')
   partial=0
   ls "$repo/blobs" 2>/dev/null | grep -qE '\.(part|incomplete)$' && partial=1
-  largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { print m + 0 }')
+  largest=$(ls -l "$repo/blobs" 2>/dev/null | awk 'NR > 1 && $5 > m { m = $5 } END { printf "%.0f\n", m }')
   rev=$(head -n 1 "$repo/refs/main" 2>/dev/null)
   [ -n "$rev" ] || rev=$(ls -t "$repo/snapshots" 2>/dev/null | head -n 1)
   index=$(sed -n 's/.*"total_size"[^0-9]*\([0-9][0-9]*\).*/\1/p' "$repo/snapshots/$rev/model.safetensors.index.json" 2>/dev/null | head -n 1)
@@ -250,14 +279,14 @@ probe() {
   say hello "$os" "$(uname -m)" "$leader"
   if bin=$(find_mistralrs "$1"); then
     say binary "$bin"
-    say version "$("$bin" --version 2>/dev/null | head -n 1)"
+    say version "$(version_of "$bin")"
   else
     say missing "${'${'}1:-mistralrs}"
   fi
   [ "${'${'}2:-}" = full ] || { say end; return; }
   hardware
   where=$hub; [ -d "$where" ] || where=$HOME
-  say disk "$(df -Pk "$where" 2>/dev/null | awk 'NR == 2 { print $4 * 1024 }')" "$where"
+  say disk "$(df -Pk "$where" 2>/dev/null | awk 'NR == 2 { printf "%.0f\n", $4 * 1024 }')" "$where"
   say hub "$hub"
   [ -n "$pyhub" ] && say pyhub "$pyhub"
   models_in "$hub" 0
@@ -367,7 +396,7 @@ serve() {
     fi
   fi
   if bin=$(find_mistralrs "$mrsbin"); then say binary "$bin"; else say missing "${'${'}mrsbin:-mistralrs}"; exit 127; fi
-  say version "$("$bin" --version 2>/dev/null | head -n 1)"
+  say version "$(version_of "$bin")"
   say hub "$hub"
   base=${'${'}XDG_STATE_HOME:-$HOME/.local/state}/mrs/remote
   d=$base/$host-$id

@@ -28,6 +28,10 @@ import { fileLine, fromHex, remoteEvent, requestLine } from './remote-program.js
 import { splitLines } from './output.js'
 import type { Backend, ServerExit, ServerProcess, ServerProcessEvents, ServerRun } from './types.js'
 
+/** mistralrs is not there: one line, with where it was looked for and how to get it there. */
+export const mistralrsMissing = (where: string, path: string | undefined, install: string) =>
+  `mistralrs not found on ${where}${path ? ` at ${path}` : " (searched its PATH, a login shell's, ~/.local/bin, ~/.mistralrs and ~/.cargo/bin there)"}; ${install}, or pass --mistralrs PATH (its path there)`
+
 export interface RemoteLaunch {
   /** Where the server runs, for messages (`gpu-box`, `node07`). */
   where: string
@@ -35,6 +39,8 @@ export interface RemoteLaunch {
   command: string[]
   /** A first line to write to it (the program for a bootstrap), when the command does not carry the program itself. */
   firstLine?: string
+  /** How to get mistralrs there, for the message when it is missing. */
+  install: string
   /** Seconds between heartbeats (the program stops the run after 3 missed). */
   beatSeconds: number
   /** Makes the program's loopback port reachable at `socketPath` here; resolves once it is. */
@@ -68,6 +74,8 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   /** What a `facts` request is gathering, and who waits for it. */
   private facts = newFacts()
   private readonly factWaiters: Pending<Facts> = []
+  /** What the program said of the host for choosing the quantization (asked with the program). */
+  private factsAnswer?: Promise<Facts | undefined>
   private remotePort?: number
   private remoteDir?: string
   private tunnel?: { close(): void }
@@ -78,6 +86,7 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   private readonly owners: Pending<Ownership> = []
   private readonly bytes: Pending<number> = []
   private readonly configs: Pending<{ tokens?: number; problem?: string }> = []
+  private earlyConfig?: { model: string; answer: Promise<{ tokens?: number; problem?: string }> }
   private lastOwner?: { at: number; owner: Ownership }
   private listeningSeen = false
   private readonly heartbeat: NodeJS.Timeout
@@ -98,6 +107,10 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     this.pid = this.child.pid ?? 0
     this.start = this.pid ? startTime(this.pid) : undefined
     if (launch.firstLine) this.send(launch.firstLine)
+    // asked with the program, answered as soon as it has chosen the port: no round trip of its own before the start
+    const theirs = userHfCache(run.spec.serverArgs)
+    if (theirs) this.send(requestLine('hub', [theirs]))
+    if (run.spec.fitQuant) this.factsAnswer = this.ask(this.factWaiters, requestLine('facts', run.spec.models), undefined, 600_000)
     this.heartbeat = setInterval(() => this.send('.\n'), launch.beatSeconds * 1000)
     this.heartbeat.unref()
     splitLines(this.child.stdout!, (l) => this.onProtocol(l), () => {})
@@ -163,7 +176,7 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
         return this.factWaiters.shift()?.(facts)
       }
       case 'missing':
-        return this.fail(`mistralrs not found on ${where}${e.rest && e.rest !== 'mistralrs' ? ` at ${e.rest}` : " (searched a login shell's PATH there and ~/.cargo/bin)"}; install it there, or pass --mistralrs PATH (its path there)`, 127)
+        return this.fail(mistralrsMissing(where, e.rest && e.rest !== 'mistralrs' ? e.rest : undefined, this.launch.install), 127)
       case 'noport':
         return this.fail(`no free port on ${where}'s loopback (in ${e.rest}; MRS_PORT_RANGE there sets the range)`, 66)
       case 'fail':
@@ -219,11 +232,10 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   private async begin(port: number): Promise<void> {
     this.remotePort = port
     const { spec } = this.run
+    // the user named mistral.rs's cache: the program looks there too (downloads, config.json); asked with the program
     const theirs = userHfCache(spec.serverArgs)
-    // the user named mistral.rs's cache: the program looks there too (downloads, config.json)
-    if (theirs) this.send(requestLine('hub', [theirs]))
-    if (spec.fitQuant) {
-      const facts = await this.ask(this.factWaiters, requestLine('facts', spec.models), undefined, 30_000)
+    if (this.factsAnswer) {
+      const facts = await this.factsAnswer
       if (this.exited) return
       this.quant = chooseQuant({ model: facts && weightOfFacts(spec.models, facts), accelerator: facts && acceleratorOf(facts), version: spec.version ?? this.version })
     }
@@ -233,12 +245,19 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     if (multi) this.send(fileLine(MULTI_MODEL_FILE, stringify(multi)))
     this.argv = serverArgv(spec, port, configPath, choices)
     this.send(requestLine('start', this.argv))
+    // a cached model's config.json is read while the server loads (a round trip fewer once it is ready)
+    this.earlyConfig = { model: spec.models[0]!, answer: this.ask(this.configs, requestLine('config', [spec.models[0]!]), {}) }
     this.launch.tunnel(port, this.backend.socketPath).then(
       (tunnel) => {
         if (this.exited) return tunnel.close()
         this.tunnel = tunnel
       },
-      (e: Error) => this.emit('line', `[mrs] the tunnel to ${this.launch.where}:${port} failed: ${e.message}`),
+      (e: Error) => {
+        if (this.exited) return
+        // no way to the port: this run can never serve, so it ends now, saying why (unreachable, 69)
+        this.fail(`the tunnel to ${this.launch.where}:${port} failed: ${e.message}`, 69)
+        void this.stop(this.run.graceMs)
+      },
     )
   }
 
@@ -284,7 +303,10 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     return this.ask(this.bytes, requestLine('du', repos), 0)
   }
 
-  modelContext(model: string): Promise<{ tokens?: number; problem?: string }> {
+  async modelContext(model: string): Promise<{ tokens?: number; problem?: string }> {
+    const early = this.earlyConfig?.model === model ? await this.earlyConfig.answer : undefined
+    // none yet when the load began: it is downloaded by now
+    if (early && (early.tokens || early.problem)) return early
     return this.ask(this.configs, requestLine('config', [model]), {})
   }
 

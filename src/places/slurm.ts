@@ -10,8 +10,9 @@
  *   - mrs reaches it through ssh to that node (through the login node from
  *     elsewhere), which clusters allow to a node where you have a job
  *     (pam_slurm_adopt): one authenticated channel, the port never on the
- *     cluster network. (A relay step could not carry several HTTP connections
- *     at once without a program of mrs's on the node.)
+ *     cluster network; where ssh to the node is refused, through the
+ *     scheduler itself, a step of the job per connection (srun-tunnel.ts).
+ *     `[slurm] tunnel` picks: "auto" (ssh, else steps), "ssh", "srun".
  *   - the batch script itself only holds the allocation: it ends the job when
  *     the server step stopped hearing from mrs (mrs and all its processes were
  *     killed: the step's missed heartbeats), or when no server step of mrs's
@@ -20,17 +21,20 @@
  *     path.
  */
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, writeSync } from 'node:fs'
 import { ExitCode, MrsError } from '../errors.js'
 import { type Env, getPaths } from '../paths.js'
 import { randomHex } from '../hash.js'
 import { findExecutable } from '../process/which.js'
 import { sleep } from '../process/proc.js'
 import { serverArgv } from '../server/spec.js'
+import { shellQuote } from '../text.js'
 import { local } from './local.js'
 import { BOOTSTRAP, JOB_DIR_FN, PROGRAM, encodeLine, shWords } from './remote-program.js'
 import { RemoteRun, idOf } from './remote-run.js'
-import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe } from './ssh.js'
+import { srunTunnel } from './srun-tunnel.js'
+import { MISTRALRS_INSTALL } from '../server/mistralrs.js'
+import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe, sshLiteral, viaMaster } from './ssh.js'
 import type { SlurmPlace, SshPlace } from './kinds.js'
 import { CHOSEN_THERE, QUANT_THERE, type PlaceHost, type PlaceModule, type ServerExit, type ServerRun } from './types.js'
 
@@ -131,7 +135,7 @@ function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeou
   const [command, args, first] = place.via
     ? [
         env.MRS_SSH || 'ssh',
-        ['-o', `ControlPath=${controlPath(getPaths(env), place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', place.via, BOOTSTRAP],
+        [...viaMaster(controlPath(getPaths(env), place.via)), '-T', '--', place.via, BOOTSTRAP],
         `${encodeLine(`printf '%s\\n' ${OUTPUT_MARK}; printf '%s\\n' ${OUTPUT_MARK} >&2; exec ${shWords(argv)}`)}\n`,
       ]
     : [argv[0]!, argv.slice(1), '']
@@ -159,6 +163,19 @@ function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeou
 export const JOB_ID = /^\d+(;\S+)?$/
 
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? ''
+
+/** How long ssh to a node may take to forward before auto goes through srun instead. */
+const AUTO_SSH_MS = 10_000
+
+/** ssh's own reason for a failure, one line (a refusal or an unreachable host before the last line it said). */
+function sshReason(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Warning: Permanently added|^Pseudo-terminal|^@+$/.test(l))
+  const REASON = /Permission denied|Access denied|Host key verification failed|HOST IDENTIFICATION HAS CHANGED|Connection refused|Connection timed out|timed out|No route to host|Could not resolve|not known|Network is unreachable|open failed|Too many authentication failures/
+  return lines.find((l) => REASON.test(l)) ?? lines.at(-1) ?? ''
+}
 
 /** A failure the session reports as is. */
 function failure(message: string, exitCode: number): Error & { failure: ServerExit['failure'] } {
@@ -201,6 +218,8 @@ interface Job {
 
 class SlurmHost implements PlaceHost {
   private job?: Job
+  /** ssh's reason when it could not reach the job's node (tunnel auto): the steps carry the connections from then on. */
+  private sshRefused?: string
   private last?: JobState
   private watch?: NodeJS.Timeout
   private cancelled?: Promise<void>
@@ -305,16 +324,18 @@ class SlurmHost implements PlaceHost {
     const stepEnv: Record<string, string> = { MRS_JOB_TOKEN: job.token, ...(this.place.options.setup?.length ? { MRS_SETUP: this.place.options.setup.join('\n') } : {}) }
     const viaSsh = this.place.via
       ? {
-          command: [run.env.MRS_SSH || 'ssh', '-o', `ControlPath=${controlPath(getPaths(run.env), this.place.via)}`, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', '--', this.place.via, BOOTSTRAP],
+          command: [run.env.MRS_SSH || 'ssh', ...viaMaster(controlPath(getPaths(run.env), this.place.via)), '-T', '--', this.place.via, BOOTSTRAP],
           firstLine: `${encodeLine(`exec ${shWords(['env', ...Object.entries(stepEnv).map(([k, v]) => `${k}=${v}`), ...srun])}`)}\n`,
         }
       : { command: srun }
     return new RemoteRun(run, {
       where: job.head,
       ...viaSsh,
+      // the job runs with the environment it was submitted from: a module loaded there (or in [slurm] setup) is found
+      install: `load its module before mrs (or in [slurm] setup), or install it in the shared home: ${this.place.via ? installOn(this.place.via, MISTRALRS_INSTALL) : MISTRALRS_INSTALL}`,
       beatSeconds: beat,
       env: { ...jobEnv(run.env), ...(this.place.via ? {} : stepEnv) } as NodeJS.ProcessEnv,
-      tunnel: (port, socketPath) => this.tunnel(run.env, job.head, port, socketPath),
+      tunnel: (port, socketPath) => this.tunnel(run, job, port, socketPath),
       explainLoss: async (_code, _signal, said) => {
         // the step's end reaches mrs before the job's own state changes (preempted, out of time): let it settle
         // (and a job Slurm is stopping shows COMPLETING until its processes are gone, which KillWait bounds)
@@ -343,19 +364,52 @@ class SlurmHost implements PlaceHost {
     })
   }
 
-  /** ssh to the head node (through the login node's master from elsewhere), forwarding a private socket here to its loopback port. */
-  private tunnel(env: Env, node: string, port: number, socketPath: string): Promise<{ close(): void }> {
+  /**
+   * Makes the head node's loopback port reachable at `socketPath` here, as
+   * `[slurm] tunnel` says: ssh to the node, a Slurm step per connection
+   * (srun-tunnel.ts), or (auto) ssh, and the steps when ssh to the node fails
+   * (many clusters refuse it), said once. Rejects with one line naming the
+   * node and each way's own reason.
+   */
+  private async tunnel(run: ServerRun, job: Job, port: number, socketPath: string): Promise<{ close(): void }> {
+    const node = job.head
+    const mode = this.place.options.tunnel ?? 'auto'
+    const bySrun = (sshSaid?: string) =>
+      this.srunTunnel(run.env, job, port, socketPath).catch((e: Error) => {
+        throw new Error(sshSaid ? `ssh to ${node} failed (${sshSaid}), and so did srun (${e.message})` : `srun to ${node}: ${e.message}`)
+      })
+    // a node that refused ssh once (auto) is reached through srun from then on (a restart of the server)
+    if (mode === 'srun' || this.sshRefused) return bySrun(this.sshRefused)
+    try {
+      return await this.sshTunnel(run.env, node, port, socketPath, mode === 'auto' ? AUTO_SSH_MS : 30_000)
+    } catch (e) {
+      const said = (e as Error).message
+      if (mode === 'ssh') throw new Error(`ssh to ${node}: ${said} ([slurm] tunnel = "ssh"; "auto" or "srun" reaches the node through Slurm instead)`)
+      this.sshRefused = said
+      run.note(`ssh to ${node} failed (${said}): reaching the server through srun instead`)
+      return bySrun(said)
+    }
+  }
+
+  /** ssh to the head node (through the login node's master from elsewhere), forwarding a private socket here to its loopback port; rejects with ssh's reason. */
+  private sshTunnel(env: Env, node: string, port: number, socketPath: string, withinMs: number): Promise<{ close(): void }> {
     const via = this.place.via
+    const ssh = env.MRS_SSH || 'ssh'
+    // ssh runs ProxyCommand through a shell, after expanding its %-tokens (and the inner ssh expands ControlPath's)
+    const proxy = via && [ssh, ...viaMaster(controlPath(getPaths(env), via)), '-W', '%h:%p', '--', via].map((w) => (w === '%h:%p' ? w : shellQuote(sshLiteral(w)))).join(' ')
     const args = [
       '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes',
+      // this connection alone: a user's ControlMaster auto / ControlPersist must not make it a master that outlives the tunnel, nor send it through one
+      '-o', 'ControlMaster=no', '-o', 'ControlPath=none',
+      '-o', `ConnectTimeout=${Math.ceil(withinMs / 1000)}`,
       '-o', `ServerAliveInterval=${keepAlive(env)}`, '-o', `ServerAliveCountMax=${MISSES}`,
-      ...(via ? ['-o', `ProxyCommand=${env.MRS_SSH || 'ssh'} -o ControlPath=${controlPath(getPaths(env), via)} -o ControlMaster=no -o BatchMode=yes -W %h:%p -- ${via}`] : []),
-      '-N', '-L', `${socketPath}:127.0.0.1:${port}`, '--', node,
+      ...(proxy ? ['-o', `ProxyCommand=${proxy}`] : []),
+      '-N', '-L', `${sshLiteral(socketPath)}:127.0.0.1:${port}`, '--', node,
     ]
     return new Promise((resolve, reject) => {
-      const child = spawn(env.MRS_SSH || 'ssh', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: env as NodeJS.ProcessEnv })
+      const child = spawn(ssh, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: env as NodeJS.ProcessEnv })
       let stderr = ''
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-8192)))
       let done = false
       const close = () => {
         try {
@@ -365,15 +419,43 @@ class SlurmHost implements PlaceHost {
         }
       }
       child.on('error', (e) => !done && ((done = true), reject(e)))
-      child.on('close', () => !done && ((done = true), reject(new Error(`ssh to ${node}: ${lastLine(stderr) || 'it ended'}; mrs reaches a job's node over ssh (see the README on clusters)`))))
+      child.on('close', (code) => !done && ((done = true), reject(new Error(sshReason(stderr) || `ssh exited with code ${code}`))))
       const started = Date.now()
       const wait = () => {
         if (done) return
         if (existsSync(socketPath)) return (done = true), resolve({ close })
-        if (Date.now() - started > 30_000) return (done = true), close(), reject(new Error(`ssh to ${node} did not forward within 30 s`))
+        if (Date.now() - started > withinMs) return (done = true), close(), reject(new Error(`no forward within ${Math.round(withinMs / 1000)} s${sshReason(stderr) ? ` (${sshReason(stderr)})` : ''}`))
         setTimeout(wait, 25)
       }
       wait()
+    })
+  }
+
+  /** A Slurm step per connection to the head node (srun-tunnel.ts); srun runs here, or on the login node through its master. */
+  private srunTunnel(env: Env, job: Job, port: number, socketPath: string): Promise<{ close(): void }> {
+    const via = this.place.via
+    return srunTunnel({
+      jobId: job.id,
+      node: job.head,
+      port,
+      socketPath,
+      // srun gives the step its environment (the clients' credentials stay here)
+      env: jobEnv(env) as NodeJS.ProcessEnv,
+      carry: (argv) =>
+        via
+          ? {
+              command: [env.MRS_SSH || 'ssh', ...viaMaster(controlPath(getPaths(env), via)), '-T', '--', via, BOOTSTRAP],
+              firstLine: `${encodeLine(`exec ${shWords(argv)}`)}\n`,
+            }
+          : { command: argv },
+      // the keeper's stderr is the server's log (a log it cannot write is the keeper's to say)
+      log: (line) => {
+        try {
+          writeSync(2, `[mrs] ${line}\n`)
+        } catch {
+          // not logged
+        }
+      },
     })
   }
 
@@ -392,6 +474,14 @@ class SlurmHost implements PlaceHost {
   }
 }
 
+/** How the session reaches the node's port, as `[slurm] tunnel` says (`--dry-run`). */
+function tunnelPlan(place: SlurmPlace): string {
+  const ssh = `ssh -N -L <private socket here>:127.0.0.1:<that port> <the job's node>${place.via ? ` (through ${place.via})` : ''}`
+  const steps = `a step per connection: srun --jobid=<job> --overlap <a relay to 127.0.0.1:<that port>>${place.via ? ` (run on ${place.via})` : ''}`
+  const mode = place.options.tunnel ?? 'auto'
+  return mode === 'ssh' ? ssh : mode === 'srun' ? steps : `${ssh}; if ssh to the node is refused, ${steps}`
+}
+
 // ---- the session's side ---------------------------------------------------------------------------------
 
 export const slurm: PlaceModule<SlurmPlace> = {
@@ -399,15 +489,15 @@ export const slurm: PlaceModule<SlurmPlace> = {
   describe: where,
   machine: () => "the Slurm job's node",
   dryRun: async (place, { spec, serve, word }) => [
-    `where:    ${where(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}; mrs reaches its node over ssh`,
+    `where:    ${where(place)}: a job of the cluster's${place.via ? `, submitted on ${place.via} through your ssh` : ''}`,
     `job:      ${['sbatch', ...sbatchArgs(place, 'mrs-<id>', '~/.local/state/mrs/slurm/job-%j.out')].map(word).join(' ')} < the batch script:`,
     ...batchScript('<random token>')
       .trimEnd()
       .split('\n')
       .map((l) => `            ${l}`),
-    `server:   ${srunArgs(place, '<job>', ['sh', '-lc', "<mrs's program>"]).map(word).join(' ')} …: ${serve('<free port on the node>', '<its private dir there>', spec.fitQuant && place.nodes === 1 ? CHOSEN_THERE : { hub: CHOSEN_THERE.hub })}`,
+    `server:   ${srunArgs(place, '<job>', ['sh', '-c', "<mrs's program>"]).map(word).join(' ')} …: ${serve('<free port on the node>', '<its private dir there>', spec.fitQuant && place.nodes === 1 ? CHOSEN_THERE : { hub: CHOSEN_THERE.hub })}`,
     `quant:    ${!spec.fitQuant ? 'yours (--server-arg)' : place.nodes > 1 ? `none added: a model spread over ${place.nodes} nodes is served as published` : QUANT_THERE("the job's node")}`,
-    `tunnel:   ssh -N -L <private socket here>:127.0.0.1:<that port> <the job's node>${place.via ? ` (through ${place.via})` : ''}`,
+    `tunnel:   ${tunnelPlan(place)}`,
   ],
   // the nodes share the login node's home: what is installed there is theirs
   runThere: (place, command) => (place.via ? installOn(place.via, command) : command),

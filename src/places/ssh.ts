@@ -20,7 +20,8 @@
  * server; the clients use the keeper's front door.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mark } from '../trace.js'
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { ExitCode, MrsError } from '../errors.js'
 import { digest } from '../hash.js'
@@ -28,13 +29,12 @@ import { getPaths, privateDir, type Env, type Paths } from '../paths.js'
 import { isAlive, startTime } from '../process/proc.js'
 import { listServers, withLock } from '../server/registry.js'
 import { BOOTSTRAP, programLine, remoteEvent } from './remote-program.js'
-import { RemoteRun, idOf } from './remote-run.js'
+import { RemoteRun, idOf, mistralrsMissing } from './remote-run.js'
 import { CHOSEN_THERE, QUANT_THERE, type Inventory, type PlaceModule, type ServerProcess, type ServerRun } from './types.js'
 import type { SshPlace } from './kinds.js'
 import type { CachedModel } from '../hf.js'
 import { acceleratorOf } from '../models/accelerator.js'
 import { MISTRALRS_INSTALL } from '../server/mistralrs.js'
-import { versionIn } from '../version.js'
 
 export type { SshPlace } from './kinds.js'
 
@@ -65,13 +65,16 @@ export function controlDir(paths: Paths, host: string): string {
 }
 
 /** `-o ControlPath=…` for a path: ssh expands %-tokens there, so a `%` of the path's own is doubled. */
-export const controlOption = (ctl: string) => `ControlPath=${ctl.replace(/%/g, '%%')}`
+/** A word as ssh takes it where it expands %-tokens (ControlPath, ProxyCommand, a forward's socket path): every % literal. */
+export const sshLiteral = (word: string) => word.replace(/%/g, '%%')
+
+export const controlOption = (ctl: string) => `ControlPath=${sshLiteral(ctl)}`
 
 /** `-L` to a Unix socket here from a port on the far side's loopback: ssh expands %-tokens in the socket's path too. */
-export const forwardSpec = (socketPath: string, port: number) => `${socketPath.replace(/%/g, '%%')}:127.0.0.1:${port}`
+export const forwardSpec = (socketPath: string, port: number) => `${sshLiteral(socketPath)}:127.0.0.1:${port}`
 
 /** Options every ssh of mrs's gets: the master's socket, and no prompts (only the master, on a terminal, may ask). */
-const viaMaster = (ctl: string) => ['-o', controlOption(ctl), '-o', 'ControlMaster=no', '-o', 'BatchMode=yes']
+export const viaMaster = (ctl: string) => ['-o', controlOption(ctl), '-o', 'ControlMaster=no', '-o', 'BatchMode=yes']
 
 const sshBinary = (env: Env) => env.MRS_SSH || 'ssh'
 
@@ -145,6 +148,7 @@ export async function connect(place: SshPlace, opts: ConnectOptions): Promise<st
   controlDir(opts.paths, place.host)
   // a start may wait for a password or a 2FA prompt on this terminal: the others wait that long, no longer
   await withLock(`${ctl}.lock`, () => startMaster(place, ctl, opts), { timeoutMs: opts.interactive ? 600_000 : 60_000 })
+  mark(`ssh master to ${place.host}`)
   return ctl
 }
 
@@ -184,7 +188,8 @@ function otherUsers(ctl: string): number {
 }
 
 async function startMaster(place: SshPlace, ctl: string, opts: ConnectOptions): Promise<void> {
-  const check = await runSsh(opts.env, ['-o', controlOption(ctl), '-O', 'check', '--', place.host], undefined, 10_000)
+  // no socket, no master: a cold start spares the check's process start
+  const check = existsSync(ctl) ? await runSsh(opts.env, ['-o', controlOption(ctl), '-O', 'check', '--', place.host], undefined, 10_000) : { code: 255, stdout: '', stderr: '' }
   if (check.code === 0) return void pendingUsers.set(ctl, addUser(ctl))
   if (check.code === 127 && /ENOENT/.test(check.stderr)) throw new MrsError(`ssh not found on PATH; install OpenSSH's client to use --on`, ExitCode.NotFound)
   const args = [
@@ -327,6 +332,10 @@ export async function probe(place: SshPlace, ctl: string, env: Env, full: boolea
   return facts
 }
 
+/** mistralrs is not on the host: one line, with how to install it there. */
+const missingOn = (place: SshPlace) => new MrsError(mistralrsMissing(place.host, place.mistralrs, installThere(place)), ExitCode.NotFound)
+const installThere = (place: SshPlace) => `install it there: ${installOn(place.host, MISTRALRS_INSTALL)}`
+
 /** What to run there to install mistral.rs, for the message when it is missing. */
 export const installOn = (host: string, install: string) => `ssh ${host} "${install.replace(/"/g, '\\"')}"`
 
@@ -353,6 +362,7 @@ function runOnHost(place: SshPlace, run: ServerRun): ServerProcess {
     where: place.host,
     command: [sshBinary(run.env), ...viaMaster(ctl), '-T', '--', place.host, BOOTSTRAP],
     firstLine: programLine('serve', [idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), place.mistralrs ?? '']),
+    install: installThere(place),
     beatSeconds: beat,
     env: run.env as NodeJS.ProcessEnv,
     tunnel: (port, socketPath) => forwardVia(place.host, ctl, run.env, port, socketPath),
@@ -390,25 +400,33 @@ export const ssh: PlaceModule<SshPlace> = {
   ],
   runThere: (place, command) => installOn(place.host, command),
   flags: (place) => ['--on', place.host],
+  /**
+   * Nothing is asked of the host before it is needed: a launch that attaches
+   * to a running server there needs no connection of its own (its keeper holds
+   * one), and one that starts a server opens the master just before (`reach`);
+   * mistralrs and its version are found by the server's own run there, which
+   * says both (a missing one is the same one line, 127). Only the picker
+   * (`inventory`) and `--dry-run` (`locate`) ask the host first.
+   */
   async prepare(place, ctx) {
-    const ctl = await connect(place, ctx)
-    const release = hold(place, ctl, ctx.env, ctx.paths)
-    try {
-      const facts = await probe(place, ctl, ctx.env, false)
-      if (!facts.binary)
-        throw new MrsError(
-          `mistralrs not found on ${place.host}${place.mistralrs ? ` at ${place.mistralrs}` : " (searched a login shell's PATH there and ~/.cargo/bin)"}; install it there: ${installOn(place.host, MISTRALRS_INSTALL)}, or pass --mistralrs PATH (its path there)`,
-          ExitCode.NotFound,
-        )
-      return {
-        binary: facts.binary,
-        version: async () => (facts.version ? versionIn(facts.version) : undefined),
-        inventory: async () => inventoryOf(await probe(place, ctl, ctx.env, true)),
-        release,
-      }
-    } catch (e) {
-      release()
-      throw e
+    let release = () => {}
+    let reached: Promise<string> | undefined
+    const reach = () =>
+      (reached ??= connect(place, ctx).then((ctl) => {
+        release = hold(place, ctl, ctx.env, ctx.paths)
+        return ctl
+      }))
+    return {
+      binary: place.mistralrs ?? 'mistralrs',
+      version: async () => undefined,
+      async locate() {
+        const facts = await probe(place, await reach(), ctx.env, false)
+        if (!facts.binary) throw missingOn(place)
+        return facts.binary
+      },
+      reach: async () => void (await reach()),
+      inventory: async () => inventoryOf(await probe(place, await reach(), ctx.env, true)),
+      release: () => release(),
     }
   },
   async inventory(place, ctx) {

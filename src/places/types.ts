@@ -106,9 +106,18 @@ export interface Inventory {
   mistralrs?: { binary?: string; version?: string }
 }
 
-/** Session side: the place made ready for a launch (reachable, mistralrs found there). */
+/** Session side: the place made ready for a launch. */
 export interface PreparedPlace {
+  /** mistralrs there: a path, or the name its run will find (a host's is found there when the server starts). */
   binary: string
+  /** Where mistralrs is there, asked now (`--dry-run` shows it); throws MrsError (127) when it is not there. */
+  locate?(): Promise<string>
+  /**
+   * Makes the place reachable for a server to start there (ssh: the master
+   * connection, where a password or 2FA may be asked on this terminal): called
+   * only when this launch starts one, not when it attaches to a running one.
+   */
+  reach?(): Promise<void>
   /** mistralrs's version there (asked only once every other check passed: it may cost a process start). */
   version(): Promise<string | undefined>
   inventory(): Promise<Inventory>

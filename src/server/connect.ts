@@ -34,6 +34,8 @@ export interface ServerRequest {
   graceMs: number
   restarts: number
   keepAliveMs: number
+  /** Makes the server's place reachable (an ssh master, which may prompt): only when this launch starts the server, never to attach. */
+  beforeStart?: () => Promise<void>
 }
 
 export interface Acquired {
@@ -240,6 +242,7 @@ export async function acquireServer(req: ServerRequest, paths: Paths, env: NodeJ
 }
 
 async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.ProcessEnv, key: string | null, family: string | null): Promise<Acquired> {
+  await req.beforeStart?.()
   const host = req.spec.host
   const port = req.port
   if (port !== undefined && !(await portIsFree(port, host))) {

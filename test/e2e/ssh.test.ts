@@ -5,7 +5,7 @@
 // exit path must leave nothing running on either side: the remote fake's
 // processes carry the test's tag, so the leftover scan sees them too.
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
@@ -52,6 +52,23 @@ describe('mrs --on HOST: the server over ssh', () => {
       expect(sb.serverPids()).toEqual([])
       await nothingLeft(sb, host)
       unchanged()
+    })
+  })
+
+  on('mistralrs --version is asked once per binary on the host, and again when the binary changes', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
+      const host = await startSshd(sb)
+      const asked = () => host.records().filter((r) => r.event === 'version').length
+      const launch = async () => expect((await sb.run(['claude', '--on', host.alias, '-m', MODEL, '--no-share'])).code).toBe(0)
+      await launch()
+      await launch()
+      // a process start on every launch (a CUDA build's libraries loaded) only to learn what was learned already
+      expect(asked()).toBe(1)
+      // a reinstall: another file (here, another mtime) is asked again
+      utimesSync(host.mistralrs!, new Date(), new Date(Date.now() - 3_600_000))
+      await launch()
+      expect(asked()).toBe(2)
+      await nothingLeft(sb, host)
     })
   })
 
@@ -452,7 +469,9 @@ Host changedkey
       const host = await startSshd(sb, { mistralrs: false })
       const result = await sb.run(['codex', '--on', host.alias, '-m', MODEL])
       expect(result.code).toBe(127)
-      expect(result.stderr.trim()).toMatch(/^mrs: error: mistralrs not found on gpu-box \(searched a login shell's PATH there and ~\/\.cargo\/bin\); install it there: ssh gpu-box "curl .*install\.sh \| sh", or pass --mistralrs PATH \(its path there\)$/)
+      // found by the server's own run there (a launch asks nothing of the host before it starts one): one error line
+      const errors = result.stderr.trim().split('\n').filter((l) => !l.startsWith('mrs: Loading '))
+      expect(errors).toEqual([expect.stringMatching(/^mrs: error: mistralrs not found on gpu-box \(searched its PATH, a login shell's, ~\/\.local\/bin, ~\/\.mistralrs and ~\/\.cargo\/bin there\); install it there: ssh gpu-box "curl .*install\.sh \| sh", or pass --mistralrs PATH \(its path there\); log: \S+$/)])
       await expectNoLeftovers(sb, 5000)
     })
   })

@@ -1,13 +1,13 @@
 /**
  * What a test (or the benchmark) needs that a fresh machine may lack (zsh, fish,
- * tmux, script, curl, root, an OpenSSH server, a Slurm cluster), and what
+ * tcsh, busybox, tmux, script, curl, root, an OpenSSH server, a Slurm cluster), and what
  * is missing here, as reasons a person can act on.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { slurmAvailable, slurmMissing } from './slurm.js'
 
-export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'sshd' | 'slurm'
+export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'tcsh' | 'busybox' | 'python3' | 'perl' | 'sshd' | 'slurm'
 
 const why: Record<Requirement, string> = {
   root: 'needs root (CI runs as root)',
@@ -18,6 +18,10 @@ const why: Record<Requirement, string> = {
   curl: 'needs curl, which is not installed (.ci/run installs it)',
   setsid: 'needs setsid from util-linux, which is not installed (.ci/run installs it)',
   bash: 'needs bash, which is not installed (.ci/run installs it)',
+  tcsh: 'needs tcsh, which is not installed (.ci/run installs it)',
+  busybox: 'needs busybox, which is not installed (.ci/run installs it)',
+  python3: 'needs python3, which is not installed (.ci/run installs it)',
+  perl: 'needs perl, which is not installed (.ci/run installs it)',
   sshd: 'needs root and OpenSSH: /usr/sbin/sshd (openssh-server), /usr/bin/ssh and ssh-keygen (openssh-client), useradd (.ci/run installs them)',
   slurm: 'needs root and Slurm with munge (slurmctld, slurmd, munged, sbatch, srun: Debian\'s slurm-wlm and munge) to run a throwaway cluster (.ci/run installs them)',
 }

@@ -6,8 +6,24 @@ import { FAKE_BIN, expectNoLeftovers, type Sandbox } from './sandbox.js'
 import { startSshd, type SshHost } from './sshd.js'
 import { NODES, ensureCluster, expectNoJobs, jobsOf, waitJobGone, type Job } from './slurm.js'
 
-/** A sandbox on the cluster's login node: Slurm's config, mistralrs where its installer puts it, ssh to the nodes. */
-export async function onCluster(sb: Sandbox, opts: { mistralrs?: boolean } = {}): Promise<SshHost> {
+/**
+ * How ssh to the nodes goes: 'works' (the test's sshd), 'refused' (nothing listens where they are: ssh says
+ * "Connection refused", as for a node without sshd), 'denied' (the sshd refuses the user: "Permission denied
+ * (publickey)", as pam_slurm_adopt, or a node without the user's key, does).
+ */
+export type NodeSsh = 'works' | 'refused' | 'denied'
+
+/** Where nothing listens on this machine (tcpmux's port: a connection to it is refused at once). */
+export const CLOSED_PORT = 1
+
+/** Puts the nodes first in the test's ssh config: at the sshd's `port` as `user`, or as `how` says. */
+export function sshToNodes(configPath: string, port: number, user: string, how: NodeSsh = 'works'): void {
+  const entry = how === 'refused' ? [`  Port ${CLOSED_PORT}`, `  User ${user}`] : [`  Port ${port}`, `  User ${how === 'denied' ? 'mrs-nobody' : user}`]
+  writeFileSync(configPath, [`Host ${NODES.join(' ')}`, '  HostName 127.0.0.1', ...entry, '', readFileSync(configPath, 'utf8')].join('\n'))
+}
+
+/** A sandbox on the cluster's login node: Slurm's config, mistralrs where its installer puts it, ssh to the nodes (as `nodeSsh` says). */
+export async function onCluster(sb: Sandbox, opts: { mistralrs?: boolean; nodeSsh?: NodeSsh } = {}): Promise<SshHost> {
   const cluster = await ensureCluster()
   Object.assign(sb.env, cluster.env)
   // a login shell resets PATH (/etc/profile): mistralrs is found in ~/.cargo/bin, as its installer puts it
@@ -16,7 +32,7 @@ export async function onCluster(sb: Sandbox, opts: { mistralrs?: boolean } = {})
     symlinkSync(join(FAKE_BIN, 'mistralrs'), join(sb.home, '.cargo', 'bin', 'mistralrs'))
   }
   const host = await startSshd(sb, { rootLogin: true })
-  writeFileSync(host.configPath, `Host ${NODES.join(' ')}\n  HostName 127.0.0.1\n  Port ${host.port}\n  User root\n\n${readFileSync(host.configPath, 'utf8')}`)
+  sshToNodes(host.configPath, host.port, 'root', opts.nodeSsh)
   return host
 }
 

@@ -26,25 +26,78 @@
  * Why StrictModes stays on: sshd refuses an authorized_keys file when it or
  * a parent dir is writable by others (a sandbox under /tmp always is: 1777),
  * so the key file lives in the per-test dir, owned by the remote user.
+ *
+ * Every kind of host people have: the login shell (`shell`: sh, bash, zsh,
+ * fish, tcsh — one account each, made on first use, all removed at the run's
+ * end), which parses the bootstrap and is asked for a login shell's PATH,
+ * with mistralrs where a user of that shell has it; mistralrs only in
+ * ~/.local/bin (`mistralrs: 'local-bin'`); and the userland (`userland`):
+ * busybox's applets first on PATH, its sh the one the bootstrap runs (Alpine,
+ * embedded hosts), or macOS's answers (uname, sysctl, lsof, netstat -an, BSD
+ * stat: test/fixtures/hosts/macos) on a PATH with none of Linux's own.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
-import { isAlive, sleep, waitFor, type Sandbox } from './sandbox.js'
+import { dirname, join } from 'node:path'
+import { ROOT, isAlive, sleep, waitFor, type Sandbox } from './sandbox.js'
 import { sharedFixtures } from './shared-fixtures.js'
 
 export const SSHD = '/usr/sbin/sshd'
 export const SSH = '/usr/bin/ssh'
 export const REMOTE_USER = 'mrs-remote'
 
+/** The remote user's login shell: it parses the bootstrap, and mrs asks it for a login shell's PATH. */
+export type LoginShell = 'sh' | 'bash' | 'zsh' | 'fish' | 'tcsh'
+
+/** The test account of each login shell (sh: dash on Debian). */
+const ACCOUNTS: Record<LoginShell, string> = { sh: REMOTE_USER, bash: 'mrs-remote-bash', zsh: 'mrs-remote-zsh', fish: 'mrs-remote-fish', tcsh: 'mrs-remote-tcsh' }
+
+/**
+ * Where a user of each login shell has a tool of their own on PATH, and only
+ * a login shell of theirs reads it (never ~/.profile, which `sh -l` reads):
+ * the file, relative to HOME, and the line that puts `dir` (absolute) first.
+ */
+const LOGIN_FILES: Record<Exclude<LoginShell, 'sh'>, (dir: string) => [string, string]> = {
+  // bash reads ~/.bash_profile instead of ~/.profile when it has one
+  bash: (dir) => ['.bash_profile', `# ~/.bash_profile\nexport PATH="${dir}:$PATH"\n`],
+  zsh: (dir) => ['.zprofile', `# ~/.zprofile\npath=("${dir}" $path)\n`],
+  // every fish reads it (XDG_CONFIG_HOME is ~/.config here)
+  fish: (dir) => ['.config/fish/config.fish', `# ~/.config/fish/config.fish\nfish_add_path --global --prepend "${dir}"\n`],
+  // only a login tcsh reads ~/.login (after ~/.tcshrc)
+  tcsh: (dir) => ['.login', `# ~/.login\nsetenv PATH "${dir}:$PATH"\n`],
+}
+
+/** The host's userland, when it is not this machine's (Debian's GNU tools). */
+export type Userland = 'busybox' | 'macos' | 'macos-without-lsof'
+
+/** What a Mac has that Linux answers differently, or Linux has and a Mac does not: never on a macOS host's PATH but as a stand-in. */
+const NOT_ON_A_MAC = new Set(['lsof', 'sockstat', 'netstat', 'ss', 'uname', 'sysctl', 'stat', 'busybox'])
+const MACOS_STANDINS = join(ROOT, 'test', 'fixtures', 'hosts', 'macos')
+
 export interface SshdOptions {
   /** The host's name in the test's ssh config (default `gpu-box`). */
   alias?: string
   /** More environment for every remote session, over the defaults below (e.g. FAKE_MISTRALRS_FAULT). */
   remoteEnv?: Record<string, string>
-  /** Install the fake as `~/.cargo/bin/mistralrs`, on the login PATH only (default true). */
-  mistralrs?: boolean
+  /**
+   * Where the fake mistralrs is (each run notes in the record, as an `exec` event, its path and the program that ran
+   * it: the remote program's shell). true / 'login' (default): on a login shell's PATH only — `~/.cargo/bin` through
+   * ~/.profile for sh; for another `shell`, `~/opt/mistralrs/bin`, put on PATH only by that shell's own login file
+   * (bash ~/.bash_profile, zsh ~/.zprofile, fish ~/.config/fish/config.fish, tcsh ~/.login), where no fallback of
+   * mrs's looks. 'local-bin': `~/.local/bin` (mistral.rs's installer), on no PATH. false: nowhere.
+   */
+  mistralrs?: boolean | 'login' | 'local-bin'
+  /** The remote user's login shell (default sh): each has its own account, made on first use. */
+  shell?: LoginShell
+  /**
+   * The host's tools. 'busybox': a dir of busybox's applets first on PATH (sshd's, and ~/.profile's after
+   * /etc/profile resets it), so the bootstrap's `sh` and every tool is busybox's. 'macos': a PATH of this machine's
+   * tools without Linux's own (lsof, ss, netstat, uname, sysctl, GNU stat), and macOS's answers in their place
+   * (test/fixtures/hosts/macos, each call noted in the record as a `host-tool` event). 'macos-without-lsof': the
+   * same, with no lsof (and no sockstat).
+   */
+  userland?: Userland
   /** Lines appended to the remote `~/.profile` (e.g. one that prints, as some do). */
   profile?: string
   /**
@@ -57,6 +110,10 @@ export interface SshdOptions {
 export interface SshHost {
   alias: string
   user: string
+  /** The user's login shell (its path). */
+  shell: string
+  /** The fake mistralrs on the host (absent with `mistralrs: false`). */
+  mistralrs?: string
   uid: number
   gid: number
   /** The remote sessions' HOME (per test; not the passwd home). */
@@ -100,6 +157,7 @@ function setEnvArg(name: string, value: string): string {
 }
 
 interface Account {
+  name: string
   uid: number
   gid: number
   home: string
@@ -110,26 +168,40 @@ function lookup(user: string): Account | undefined {
   const r = spawnSync('getent', ['passwd', user], { encoding: 'utf8' })
   if (r.status !== 0) return undefined
   const f = r.stdout.trim().split(':')
-  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! }
+  return { name: user, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! }
 }
 
-let account: Account | undefined
+const accounts = new Map<LoginShell, Account>()
+
+/** A login shell's path here (Debian: /bin/sh, /bin/bash, /usr/bin/zsh, /usr/bin/fish, /usr/bin/tcsh). */
+function shellPath(shell: LoginShell): string {
+  if (shell === 'sh') return '/bin/sh'
+  const r = spawnSync('sh', ['-c', `command -v ${shell}`], { encoding: 'utf8', env: { PATH: '/usr/local/bin:/usr/bin:/bin' } })
+  const path = r.stdout.trim()
+  if (r.status !== 0 || !path.startsWith('/')) throw new Error(`startSshd: no ${shell} here to be a login shell (Debian's package ${shell})`)
+  return path
+}
 
 /**
- * The second user, made when a run first needs it and removed when the run
- * ends (removeTestAccount): not locked (with UsePAM
+ * The remote user of a login shell, made when a run first needs it and
+ * removed when the run ends (removeTestAccount): not locked (with UsePAM
  * no, sshd refuses a locked account, hence the password '*', which matches
- * nothing), shell /bin/sh (dash on Debian), a home of its own.
+ * nothing), that shell (sh: /bin/sh, dash on Debian), a home of its own.
  */
-async function ensureAccount(): Promise<Account> {
-  if (account) return account
+async function ensureAccount(shell: LoginShell = 'sh'): Promise<Account> {
+  const known = accounts.get(shell)
+  // another run's teardown may have removed it since (see removeTestAccount)
+  if (known && lookup(known.name)?.uid === known.uid && existsSync(known.home)) return known
+  accounts.delete(shell)
+  const user = ACCOUNTS[shell]
+  const path = shellPath(shell)
   for (let attempt = 0; ; attempt++) {
-    const found = lookup(REMOTE_USER)
+    const found = lookup(user)
     if (found) {
-      const shadow = spawnSync('getent', ['shadow', REMOTE_USER], { encoding: 'utf8' }).stdout.split(':')[1] ?? ''
-      if (shadow.startsWith('!') || found.shell !== '/bin/sh') {
-        const r = spawnSync('usermod', ['-p', '*', '-s', '/bin/sh', REMOTE_USER], { encoding: 'utf8' })
-        if (r.status !== 0) throw new Error(`usermod ${REMOTE_USER} failed: ${r.stderr}`)
+      const shadow = spawnSync('getent', ['shadow', user], { encoding: 'utf8' }).stdout.split(':')[1] ?? ''
+      if (shadow.startsWith('!') || found.shell !== path) {
+        const r = spawnSync('usermod', ['-p', '*', '-s', path, user], { encoding: 'utf8' })
+        if (r.status !== 0) throw new Error(`usermod ${user} failed: ${r.stderr}`)
       }
       if (!existsSync(found.home)) mkdirSync(found.home, { recursive: true, mode: 0o755 })
       // a home left by an account removed before (another run's teardown) is not this one's until it is given to it
@@ -137,36 +209,49 @@ async function ensureAccount(): Promise<Account> {
         chownSync(found.home, found.uid, found.gid)
         chmodSync(found.home, 0o755)
       }
-      account = { ...found, shell: '/bin/sh' }
+      const account = { ...found, shell: path }
+      accounts.set(shell, account)
       return account
     }
     // another test worker may be making it at the same moment: then useradd fails
     // (exists, or /etc/passwd locked) and the next lookup finds it
-    const r = spawnSync('useradd', ['-m', '-p', '*', '-s', '/bin/sh', '-c', 'mrs tests - the remote host', REMOTE_USER], { encoding: 'utf8' })
-    if (r.status !== 0 && attempt >= 20) throw new Error(`useradd ${REMOTE_USER} failed: ${r.stderr}`)
+    const r = spawnSync('useradd', ['-m', '-p', '*', '-s', path, '-c', 'mrs tests - the remote host', user], { encoding: 'utf8' })
+    if (r.status !== 0 && attempt >= 40) throw new Error(`useradd ${user} failed: ${r.stderr}`)
     if (r.status !== 0) await sleep(50)
   }
 }
 
 /**
- * Called by the run's global teardown: the test account and its home are
- * removed, unless a process still runs as it (another run of the suite using
- * it now; that run's own teardown removes it).
+ * Called by the run's global teardown: the test accounts (one per login
+ * shell) and their homes are removed, each unless another run of the suite
+ * uses it now (that run's own teardown removes it): a process runs as it, or
+ * a test's dir is in its home (from startSshd until the test's end; one a
+ * killed run left is not taken for a live one after an hour).
  */
 export function removeTestAccount(): void {
-  const found = lookup(REMOTE_USER)
-  if (!found || !/mrs test/.test(spawnSync('getent', ['passwd', REMOTE_USER], { encoding: 'utf8' }).stdout)) return
-  const busy = readdirSync('/proc').some((pid) => {
-    try {
-      if (!/^\d+$/.test(pid)) return false
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      // a zombie (an sshd child not yet reaped) runs nothing
-      return new RegExp(`^Uid:\\s+${found.uid}\\s`, 'm').test(status) && !/^State:\s+Z/m.test(status)
-    } catch {
-      return false
-    }
-  })
-  if (!busy) spawnSync('userdel', ['-r', REMOTE_USER], { stdio: 'ignore' })
+  for (const user of Object.values(ACCOUNTS)) {
+    const found = lookup(user)
+    if (!found || !/mrs test/.test(spawnSync('getent', ['passwd', user], { encoding: 'utf8' }).stdout)) continue
+    const inUse = (() => {
+      try {
+        return readdirSync(found.home).some((name) => name.startsWith('mrs-test-') && Date.now() - statSync(join(found.home, name)).mtimeMs < 3600_000)
+      } catch {
+        return false
+      }
+    })()
+    if (inUse) continue
+    const busy = readdirSync('/proc').some((pid) => {
+      try {
+        if (!/^\d+$/.test(pid)) return false
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+        // a zombie (an sshd child not yet reaped) runs nothing
+        return new RegExp(`^Uid:\\s+${found.uid}\\s`, 'm').test(status) && !/^State:\s+Z/m.test(status)
+      } catch {
+        return false
+      }
+    })
+    if (!busy) spawnSync('userdel', ['-r', user], { stdio: 'ignore' })
+  }
 }
 
 const nodeFor = new Map<number, boolean>()
@@ -249,6 +334,13 @@ function mkdirOwned(path: string, acct: Account, mode = 0o755): string {
   return path
 }
 
+/** `rel`'s dirs under `base`, each level made the user's. */
+function mkdirsOwned(base: string, rel: string, acct: Account): string {
+  let path = base
+  for (const part of rel.split('/')) path = mkdirOwned(join(path, part), acct)
+  return path
+}
+
 function writeOwned(path: string, text: string, acct: Account, mode = 0o644): string {
   writeFileSync(path, text, { mode })
   chmodSync(path, mode)
@@ -275,7 +367,7 @@ interface Client {
   identityPub: string
   configPath: string
   knownHosts: string
-  hosts: { alias: string; port: number; hostPub: string }[]
+  hosts: { alias: string; port: number; hostPub: string; user: string }[]
 }
 
 const clients = new WeakMap<Sandbox, Client>()
@@ -303,7 +395,7 @@ function writeClientFiles(c: Client): void {
   writeFileSync(
     c.configPath,
     [
-      ...c.hosts.flatMap((h) => [`Host ${h.alias}`, '  HostName 127.0.0.1', `  Port ${h.port}`, `  User ${REMOTE_USER}`]),
+      ...c.hosts.flatMap((h) => [`Host ${h.alias}`, '  HostName 127.0.0.1', `  Port ${h.port}`, `  User ${h.user}`]),
       // also for ssh://mrs-remote@127.0.0.1:PORT and other spellings of the same servers
       'Host *',
       `  IdentityFile ${c.identity}`,
@@ -325,6 +417,36 @@ function kill(pid: number, signal: NodeJS.Signals): void {
 }
 
 /**
+ * The tools of a host that is not Debian, in `dir` (the remote user's): its
+ * PATH, to be sshd's for the session and a login shell's.
+ *   busybox: a link to /bin/busybox under each applet's name, first on PATH
+ *     (sh, ps without -p, awk, od, sed, tail, du, ls, stat, fold, find…);
+ *   macos: this machine's tools, but none that a Mac lacks or answers
+ *     otherwise, and macOS's answers in their place (test/fixtures/hosts/macos).
+ */
+function userland(kind: Userland, dir: string, acct: Account): { path: string; profilePath: string } {
+  const bin = mkdirOwned(join(dir, 'bin'), acct)
+  if (kind === 'busybox') {
+    const applets = spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+    if (applets.status !== 0) throw new Error(`startSshd: no busybox here (Debian's package busybox): ${applets.stderr}`)
+    for (const name of applets.stdout.split('\n').filter(Boolean)) symlinkSync('/bin/busybox', join(bin, name))
+    return { path: `${bin}:/usr/local/bin:/usr/bin:/bin`, profilePath: `${bin}:$PATH` }
+  }
+  // a Mac's PATH: /usr/local/bin, /usr/bin, /bin, /usr/sbin, /sbin — here as one dir of links, without Linux's own
+  for (const from of ['/usr/local/bin', '/usr/bin', '/usr/sbin']) {
+    for (const name of readdirSync(from)) {
+      if (NOT_ON_A_MAC.has(name) || existsSync(join(bin, name))) continue
+      symlinkSync(join(from, name), join(bin, name))
+    }
+  }
+  for (const name of readdirSync(MACOS_STANDINS)) {
+    if (name === 'lsof' && kind === 'macos-without-lsof') continue
+    writeOwned(join(bin, name), readFileSync(join(MACOS_STANDINS, name), 'utf8'), acct, 0o755)
+  }
+  return { path: bin, profilePath: bin }
+}
+
+/**
  * Starts a real sshd for this sandbox (see the top of this file) and puts an
  * `ssh` wrapper first on sb.env.PATH. Stopped by host.stop(), and by the
  * sandbox's cleanup (after its leftover check) if the test did not. Called
@@ -334,7 +456,7 @@ function kill(pid: number, signal: NodeJS.Signals): void {
 export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<SshHost> {
   const started = performance.now()
   const alias = opts.alias ?? 'gpu-box'
-  const acct = await ensureAccount()
+  const acct = await ensureAccount(opts.shell)
   // sshd's privilege separation dir (Debian's service script makes it; here nobody does)
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })
   const c = client(sb)
@@ -386,9 +508,12 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     mkdirSync(rootKeys, { recursive: true, mode: 0o700 })
     writeFileSync(join(rootKeys, 'authorized_keys'), `${c.identityPub} mrs-test-client\n`, { mode: 0o600 })
   }
+  // the host's own tools, when they are not this machine's (see SshdOptions.userland)
+  const tools = opts.userland ? userland(opts.userland, d('userland'), acct) : undefined
   const remoteEnv: Record<string, string> = {
     HOME: home,
-    XDG_CONFIG_HOME: d('config'),
+    // ~/.config, where fish (and most tools) look by default
+    XDG_CONFIG_HOME: mkdirOwned(join(home, '.config'), acct),
     XDG_STATE_HOME: d('state'),
     XDG_CACHE_HOME: d('cache'),
     XDG_DATA_HOME: d('data'),
@@ -399,6 +524,8 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     ...Object.fromEntries(Object.entries(sb.env).filter(([k]) => k.startsWith('FAKE_MISTRALRS_') || k === 'NO_COLOR')),
     FAKE_MISTRALRS_RECORD: record,
     FAKE_MISTRALRS_STATE: join(dir, 'fake-state'),
+    // sshd's PATH for the session (so the bootstrap's `sh` is the host's); a login shell's comes from ~/.profile
+    ...(tools ? { PATH: tools.path } : {}),
     ...opts.remoteEnv,
   }
 
@@ -411,12 +538,35 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     '#!/bin/sh\n# rustup shell setup\ncase ":${PATH}:" in\n    *:"$HOME/.cargo/bin":*)\n        ;;\n    *)\n        export PATH="$HOME/.cargo/bin:$PATH"\n        ;;\nesac\n',
     acct,
   )
-  writeOwned(join(home, '.profile'), `# ~/.profile: executed by the command interpreter for login shells.\n. "$HOME/.cargo/env"\n${opts.profile ?? ''}`, acct)
+  // a host whose tools are not Debian's: its PATH again after /etc/profile (Debian's) has set PATH outright, as a Mac's
+  // /etc/profile (path_helper) or Alpine's would have
+  const toolsPath = tools ? `PATH=${tools.profilePath}\nexport PATH\n` : ''
+  writeOwned(join(home, '.profile'), `# ~/.profile: executed by the command interpreter for login shells.\n${toolsPath}. "$HOME/.cargo/env"\n${opts.profile ?? ''}`, acct)
+  const shell = opts.shell ?? 'sh'
+  let mistralrs: string | undefined
   if (opts.mistralrs !== false) {
     // the fake, run by a Node the user can run, from a copy every user can read (a checkout may be private):
     // it runs like a native binary, found by PATH or path alone, and keeps its PID through exec
+    let bin = cargoBin
+    if (opts.mistralrs === 'local-bin') bin = mkdirsOwned(home, '.local/bin', acct)
+    else if (shell !== 'sh') {
+      bin = mkdirsOwned(home, 'opt/mistralrs/bin', acct)
+      const [file, text] = LOGIN_FILES[shell](bin)
+      if (dirname(file) !== '.') mkdirsOwned(home, dirname(file), acct)
+      writeOwned(join(home, file), text, acct)
+    }
     const node = remoteNode(acct, dir)
-    writeOwned(join(cargoBin, 'mistralrs'), `#!/bin/sh\nexec ${node} ${join(sharedFixtures(), 'bin', 'mistralrs')} "$@"\n`, acct, 0o755)
+    mistralrs = writeOwned(
+      join(bin, 'mistralrs'),
+      [
+        '#!/bin/sh',
+        `printf '{"event":"exec","pid":%s,"path":"%s","parent":"%s"}\\n' $$ "$0" "$(readlink /proc/$PPID/exe)" >>"\${FAKE_MISTRALRS_RECORD:-/dev/null}"`,
+        `exec ${node} ${join(sharedFixtures(), 'bin', 'mistralrs')} "$@"`,
+        '',
+      ].join('\n'),
+      acct,
+      0o755,
+    )
   }
 
   const sshdConfig = join(local, 'sshd_config')
@@ -436,7 +586,7 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
         'UsePAM no',
-        `AllowUsers ${REMOTE_USER}${opts.rootLogin ? ' root' : ''}`,
+        `AllowUsers ${acct.name}${opts.rootLogin ? ' root' : ''}`,
         `PermitRootLogin ${opts.rootLogin ? 'prohibit-password' : 'no'}`,
         // nothing from the shared passwd home: no ~/.ssh/rc, no ~/.ssh/environment
         'PermitUserRC no',
@@ -478,13 +628,15 @@ export async function startSshd(sb: Sandbox, opts: SshdOptions = {}): Promise<Ss
     // the port was taken between our probe and sshd's bind: another one
     if (!/Address already in use/.test(text) || attempt >= 5) throw new Error(`sshd exited at start (code ${child.exitCode}):\n${text}`)
   }
-  c.hosts.push({ alias, port, hostPub })
+  c.hosts.push({ alias, port, hostPub, user: acct.name })
   writeClientFiles(c)
 
   const listener = pid
   return {
     alias,
-    user: REMOTE_USER,
+    user: acct.name,
+    shell: acct.shell,
+    ...(mistralrs ? { mistralrs } : {}),
     uid: acct.uid,
     gid: acct.gid,
     home,
