@@ -53,8 +53,8 @@ umask 077
 trap '' PIPE
 say() { printf '@mrs %s\n' "$*"; }
 os=$(uname -s 2>/dev/null)
-# this host's name, as a run dir's prefix (a cluster's nodes share one home)
-host=$(uname -n 2>/dev/null | sed 's/[^A-Za-z0-9._-]/_/g')
+# this host's name, in messages and as a run dir's prefix (a cluster's nodes share one home): Slurm's for its node
+host=$(printf '%s\n' "${'${'}SLURMD_NODENAME:-$(uname -n 2>/dev/null)}" | sed 's/[^A-Za-z0-9._-]/_/g')
 # where mistral.rs looks (mistralrs-core/src/pipeline/hf.rs): never XDG_CACHE_HOME, which Python's hub honours
 hub=${'${'}HF_HUB_CACHE:-${'${'}HF_HOME:-$HOME/.cache/huggingface}/hub}
 pyhub=
@@ -318,7 +318,9 @@ ${JOB_DIR_FN}
 # PATH before the one this step was given
 run_setup() {
   out=$(mktemp "${'${'}TMPDIR:-/tmp}/mrs-setup.XXXXXX") || { say setupfail "cannot make a temporary file on $host"; exit 67; }
-  if ! sh -lc "$MRS_SETUP
+  # a line that fails (a module that is not there) stops it, as it would stop a batch script under set -e
+  if ! sh -lc "set -e
+$MRS_SETUP
 env" </dev/null >"$out" 2>"$out.err"; then
     say setupfail "the [slurm] setup failed on $host: $(tail -n 1 "$out.err")"
     rm -f "$out" "$out.err"

@@ -189,7 +189,7 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
       case 'port':
         return void this.begin(Number(first))
       case 'started':
-        return void this.emit('line', `[mrs] mistral.rs runs on ${where} as pid ${first}; its log there: ${more.join(' ')}`)
+        return void this.emit('line', `[mrs] mistral.rs (${this.binary}) runs on ${where} as pid ${first}; its log there: ${more.join(' ')}`)
       case 'owner': {
         if (first === 'unknown') {
           // no way to tell who listens there is no proof: nothing is sent to the port, and the run ends

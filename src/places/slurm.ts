@@ -61,14 +61,18 @@ if ! d=$(job_dir); then
   echo "mrs: cannot make the job's private dir on $(uname -n) in /tmp (a dir of that name is another user's or not private, or /tmp is not writable): ending the job" >&2
   exit 1
 fi
+# the dir goes with the job however it ends (scancel: SIGTERM, then SIGKILL after KillWait: the trap runs at once,
+# as a signal interrupts wait where it would wait out a sleep in the foreground)
+trap 'rm -rf "$d"' EXIT
+trap 'exit 143' TERM INT HUP
 echo "mrs: job $SLURM_JOB_ID holds $(uname -n) for mrs"
 idle=0
 while [ "$idle" -lt ${LEASE_SECONDS} ] && [ ! -e "$d/gone" ]; do
   if [ -s "$d/lease" ] && kill -0 "$(cat "$d/lease")" 2>/dev/null; then idle=0; else idle=$((idle + 1)); fi
-  sleep 1
+  sleep 1 &
+  wait $!
 done
 if [ -e "$d/gone" ]; then echo "mrs: the server step lost mrs: ending the job"; else echo "mrs: no server step of mrs's for ${LEASE_SECONDS} s: mrs is gone; ending the job"; fi
-rm -rf "$d"
 `
 
 /** sbatch's options for the job (what mrs adds, then the user's own). */

@@ -35,13 +35,13 @@ describe('docs/reliability.md', () => {
   })
 
   it('cites only --on tests that exist', () => {
-    const tests = titlesIn('e2e/ssh.test.ts')
+    const tests = titlesIn('e2e/ssh.test.ts', 'e2e/ssh-hosts.test.ts')
     expect(cited('On another machine (`--on HOST`)').length).toBeGreaterThan(10)
     for (const title of cited('On another machine (`--on HOST`)')) expect(tests, title).toContain(title)
   })
 
   it('cites only --slurm tests that exist', () => {
-    const tests = titlesIn('e2e/slurm.test.ts', 'e2e/slurm-limit.test.ts')
+    const tests = titlesIn('e2e/slurm.test.ts', 'e2e/slurm-limit.test.ts', 'e2e/slurm-tunnel.test.ts', 'e2e/slurm-site.test.ts')
     expect(cited('In a Slurm job (`--slurm`)').length).toBeGreaterThan(10)
     for (const title of cited('In a Slurm job (`--slurm`)')) expect(tests, title).toContain(title)
   })
