@@ -211,6 +211,22 @@ describe('mrs --slurm: what it says and what it passes on', () => {
   })
 })
 
+describe("mrs --slurm with the user's own ssh config", () => {
+  onSlurm('ControlMaster auto + ControlPersist in ~/.ssh/config: the tunnel to the node is a connection of its own, gone with the session', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'request' } }, async (sb) => {
+      const host = await onCluster(sb)
+      const theirs = join(sb.root, 'cm')
+      mkdirSync(theirs, { mode: 0o700 })
+      writeFileSync(host.configPath, `${readFileSync(host.configPath, 'utf8')}\nHost *\n  ControlMaster auto\n  ControlPath ${theirs}/%C\n  ControlPersist 10m\n`)
+      const result = await sb.run(['claude', '--slurm', '-m', MODEL], { timeoutMs: 60_000 })
+      expect(result.code, result.stderr).toBe(0)
+      expect(readdirSync(theirs)).toEqual([])
+      expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(theirs)
+      await jobsGone(sb)
+    })
+  })
+})
+
 describe('mrs --on LOGIN --slurm: a login node whose shell prints', () => {
   onSlurm('a welcome line, a line of digits and a quota warning from ~/.profile: the job id, the node and the session are right; the job gone after', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'request' } }, async (sb) => {

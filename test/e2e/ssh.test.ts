@@ -413,6 +413,22 @@ describe('mrs --on HOST: its private dirs and what ssh reads', () => {
       await nothingLeft(sb, host)
     })
   })
+  on("the user's own ControlMaster auto + ControlPersist in ~/.ssh/config applies to none of mrs's ssh: no master of theirs is made or left", async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'request' } }, async (sb) => {
+      const host = await startSshd(sb)
+      // as many people have it: every connection a master, kept for 10 minutes after its last user
+      const theirs = join(sb.root, 'cm')
+      mkdirSync(theirs, { mode: 0o700 })
+      writeFileSync(host.configPath, `${readFileSync(host.configPath, 'utf8')}\nHost *\n  ControlMaster auto\n  ControlPath ${theirs}/%C\n  ControlPersist 10m\n`)
+      const result = await sb.run(['claude', '--on', host.alias, '-m', MODEL])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toContain('"id":"Qwen/Qwen3-4B"')
+      // the master, the program's channel, the tunnel and the probes all went through mrs's own socket (or none)
+      expect(readdirSync(theirs)).toEqual([])
+      expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(theirs)
+      await nothingLeft(sb, host)
+    })
+  })
 })
 
 describe('mrs --on HOST: bad input', () => {
