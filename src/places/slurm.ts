@@ -16,7 +16,7 @@
  *   - the batch script itself only holds the allocation: it ends the job when
  *     the server step stopped hearing from mrs (mrs and all its processes were
  *     killed: the step's missed heartbeats), or when no server step of mrs's
- *     has run for LEASE_SECONDS (one that never started), and the walltime is
+ *     has run for LEASE_SECONDS (NEXT_STEP_SECONDS once one has), and the walltime is
  *     only the last backstop. mrs ends the job itself (scancel) on every other
  *     path.
  */
@@ -42,6 +42,13 @@ export type { SlurmOptions, SlurmPlace } from './kinds.js'
 
 /** The job ends this long after its last server step (mrs is gone); a restart after a crash is well within it. */
 export const LEASE_SECONDS = 20
+/**
+ * Once a server step has run, how long the job waits for the next: mrs starts
+ * a new one within its restart delay (at most 8 s, keeper.ts restartDelay),
+ * and a step whose srun was killed with mrs ends at once, so a dead mrs is
+ * noticed this soon rather than after LEASE_SECONDS.
+ */
+export const NEXT_STEP_SECONDS = 10
 const MISSES = 3
 
 /**
@@ -54,7 +61,8 @@ const MISSES = 3
  */
 export const batchScript = (token: string) => `#!/bin/sh
 # mrs holds this allocation for a mistral.rs server it runs in it as a step (srun --overlap).
-# The job ends when its server step has lost mrs, or when no server step of mrs's has run for ${LEASE_SECONDS} s.
+# The job ends when its server step has lost mrs, or when no server step of mrs's has run for ${LEASE_SECONDS} s
+# (${NEXT_STEP_SECONDS} s once one has run).
 MRS_JOB_TOKEN=${token}
 ${JOB_DIR_FN}
 if ! d=$(job_dir); then
@@ -66,13 +74,13 @@ fi
 trap 'rm -rf "$d"' EXIT
 trap 'exit 143' TERM INT HUP
 echo "mrs: job $SLURM_JOB_ID holds $(uname -n) for mrs"
-idle=0
-while [ "$idle" -lt ${LEASE_SECONDS} ] && [ ! -e "$d/gone" ]; do
-  if [ -s "$d/lease" ] && kill -0 "$(cat "$d/lease")" 2>/dev/null; then idle=0; else idle=$((idle + 1)); fi
+idle=0 limit=${LEASE_SECONDS}
+while [ "$idle" -lt "$limit" ] && [ ! -e "$d/gone" ]; do
+  if [ -s "$d/lease" ] && kill -0 "$(cat "$d/lease")" 2>/dev/null; then idle=0 limit=${NEXT_STEP_SECONDS}; else idle=$((idle + 1)); fi
   sleep 1 &
   wait $!
 done
-if [ -e "$d/gone" ]; then echo "mrs: the server step lost mrs: ending the job"; else echo "mrs: no server step of mrs's for ${LEASE_SECONDS} s: mrs is gone; ending the job"; fi
+if [ -e "$d/gone" ]; then echo "mrs: the server step lost mrs: ending the job"; else echo "mrs: no server step of mrs's for $limit s: mrs is gone; ending the job"; fi
 `
 
 /** sbatch's options for the job (what mrs adds, then the user's own). */
