@@ -430,6 +430,12 @@ async function realClients() {
   for (const [name, a, b] of cases) {
     await a()
     const [A, B] = await interleave(runs, a, b)
+    // an older build may fail where this one was fixed (78309bb's mrs codex against a server that refuses its tools): said, not measured
+    const failed = MRS !== CURRENT && A.find((r) => r.code !== 0)
+    if (failed) {
+      beforeFailures.push(`mrs ${name} (exit ${failed.code}${failed.stderr.trim() ? `: ${failed.stderr.trim().split('\n').at(-1).slice(0, 160).replace(/\|/g, '/')}` : ''})`)
+      continue
+    }
     const t = (r) => {
       if (r.code !== 0) throw new Error(`${name} failed: ${r.stderr}`)
       return r.t1 - r.t0
@@ -478,26 +484,37 @@ async function prefixCache() {
     const session = async (prompt) => {
       const from = lines()
       const r = await run(process.execPath, [MRS, client, '-q', '--', ...ASK[client](prompt)], env, { stderr: true })
-      if (r.code !== 0) throw new Error(`${client} failed: ${r.stderr}`)
+      if (r.code !== 0) throw Object.assign(new Error(`${client} failed: ${r.stderr}`), { result: r })
       return ttft(from)
     }
     const first = []
     const second = []
-    for (let i = -1; i < runs; i++) {
+    let failed
+    for (let i = -1; i < runs && !failed; i++) {
       // a fresh server each time: its cache starts empty
       const serve = spawn(process.execPath, [MRS, 'serve', '-m', MODEL], { env: { ...baseEnv, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
       await new Promise((r) => {
         let err = ''
         serve.stderr.on('data', (d) => (err += d).includes('Press Ctrl-C') && r())
       })
-      const a = await session('hello there')
-      const b = await session('what is 2+2')
-      if (i >= 0) {
-        first.push(a)
-        second.push(b)
+      try {
+        const a = await session('hello there')
+        const b = await session('what is 2+2')
+        if (i >= 0) {
+          first.push(a)
+          second.push(b)
+        }
+      } catch (e) {
+        // the older build may fail where this one was fixed: said, not measured
+        if (MRS === CURRENT || !e.result) throw e
+        failed = e.result
       }
       serve.kill('SIGINT')
       await new Promise((r) => serve.on('exit', r))
+    }
+    if (failed) {
+      beforeFailures.push(`mrs ${client} (exit ${failed.code}: ${(failed.stderr.trim().split('\n').findLast((l) => /ERROR|error/.test(l)) ?? '').slice(0, 160).replace(/\|/g, '/')})`)
+      continue
     }
     report('prefix cache', `${client}: time to first token of a second session vs the first (prefill at ${PREFILL_TPS} tok/s)`, second, 'ms', first)
   }
@@ -511,6 +528,8 @@ const sections = { cliStart, launch0: () => launch(0), launch500: () => launch(5
 const only = process.env.BENCH_ONLY?.split(',')
 const all = Object.entries(sections).filter(([name]) => !only || only.includes(name)).map(([, run]) => run)
 let beforeRows = []
+/** What the older build could not do here at all. */
+const beforeFailures = []
 try {
   if (BEFORE) {
     console.log(`# before: ${BEFORE}`)
@@ -543,7 +562,7 @@ const beforeAfter = rows
     return `| ${r.section} | ${r.what} | ${fmt(b.median)} ${b.unit}${vs(b)} | ${fmt(r.median)} ${r.unit}${vs(r)} | ${b.median > 0 ? `${(r.median / b.median).toFixed(2)}×` : ''} |`
   })
   .join('\n')
-const missing = beforeRows.length ? rows.filter((r) => !beforeRows.some((b) => b.section === r.section && b.what === r.what)).map((r) => `${r.section}: ${r.what}`) : []
+const missing = beforeRows.length ? rows.filter((r) => !beforeRows.some((b) => b.section === r.section && b.what === r.what) && !beforeFailures.some((f) => r.what.includes(f.split(' (')[0].replace(/^mrs /, '')))).map((r) => `${r.section}: ${r.what}`) : []
 const table = rows
   .map((r) => `| ${r.section} | ${r.what} | ${fmt(r.median)} ${r.unit} | ${r.spread} | ${r.baselineMedian !== undefined ? `${fmt(r.baselineMedian)} ${r.unit}` : ''} | ${r.ratio !== undefined ? `${r.ratio.toFixed(2)}×` : ''} |`)
   .join('\n')
@@ -576,7 +595,7 @@ The same harness, in the same run, first on an older build (${beforeLabel()}), t
 | what | measured | before | after | after / before |
 | --- | --- | --- | --- | --- |
 ${beforeAfter}
-${missing.length ? `\nNot in the older build: ${missing.join('; ')}.\n` : ''}`
+${missing.length ? `\nNot in the older build: ${missing.join('; ')}.\n` : ''}${beforeFailures.length ? `\nFailed on the older build, so not compared: ${beforeFailures.join('; ')}.\n` : ''}`
     : ''
 }`
 if (only) process.exit(0)
