@@ -10,8 +10,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, type TestAPI } from 'vitest'
-import { ROOT, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
+import { sharedFixtures } from '../helpers/shared-fixtures.js'
 import { startSshd, type SshHost, type SshdOptions } from '../helpers/sshd.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
@@ -162,7 +163,7 @@ describe('mrs --on HOST: macOS, who listens', () => {
       const record = join(dir, 'record')
       writeFileSync(record, '', { mode: 0o666 })
       chmodSync(record, 0o666)
-      const evil = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
+      const evil = spawn(process.execPath, [join(sharedFixtures(), 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
       try {
         await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
         const serve = sb.start(['serve', '--on', host.alias, '-m', model])

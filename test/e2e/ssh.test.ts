@@ -9,9 +9,10 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
-import { ROOT, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { terminal } from '../helpers/terminal.js'
 import { requires } from '../helpers/requires.js'
+import { sharedFixtures } from '../helpers/shared-fixtures.js'
 import { startSshd, type SshHost } from '../helpers/sshd.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
@@ -237,7 +238,7 @@ describe('mrs --on HOST: sharing, ps, logs, stop', () => {
       expect(json[0].place).toEqual({ kind: 'ssh', host: 'gpu-box' })
       const logs = await sb.run(['logs'])
       expect(logs.stdout).toMatch(/Server listening on http:\/\/127\.0\.0\.1:\d+/)
-      expect(logs.stdout).toMatch(/mistral\.rs runs on gpu-box as pid \d+/)
+      expect(logs.stdout).toMatch(/mistral\.rs \(\S+\/mistralrs\) runs on gpu-box as pid \d+/)
       expect((await sb.run(['stop'])).code).toBe(0)
       expect((await serve.done(15_000)).code).toBe(70)
       await nothingLeft(sb, host)
@@ -354,7 +355,7 @@ describe('mrs --on HOST: crashes and impostors on the host', () => {
       const record = join(dir, 'record')
       writeFileSync(record, '', { mode: 0o666 })
       chmodSync(record, 0o666)
-      const evil = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
+      const evil = spawn(process.execPath, [join(sharedFixtures(), 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
       try {
         await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
         const serve = sb.start(['serve', '--on', host.alias, '-m', model])
@@ -497,7 +498,7 @@ Host changedkey
       const host = await startSshd(sb, { mistralrs: false })
       const elsewhere = join(host.home, 'tools', 'mistralrs')
       mkdirSync(join(host.home, 'tools'), { recursive: true })
-      writeFileSync(elsewhere, `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'test', 'fixtures', 'bin', 'mistralrs')} "$@"\n`, { mode: 0o755 })
+      writeFileSync(elsewhere, `#!/bin/sh\nexec ${process.execPath} ${join(sharedFixtures(), 'bin', 'mistralrs')} "$@"\n`, { mode: 0o755 })
       execFileSync('chown', ['-R', `${host.uid}:${host.gid}`, join(host.home, 'tools')])
       const missing = await sb.run(['codex', '--on', host.alias, '--mistralrs', '/nowhere/mistralrs', '-m', MODEL])
       expect(missing.code).toBe(127)
