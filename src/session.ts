@@ -58,8 +58,6 @@ export interface SessionContext {
   releasePlace?: () => void
   /** Makes the place reachable before a server starts there (not to attach to one). */
   reachPlace?: () => Promise<void>
-  /** A free backend port at the place, found while the keeper starts (PreparedPlace.backendPort). */
-  backendPort?: () => Promise<number>
   /** How the user gave each setting (the plan's): messages name it so. */
   origins?: Origins
 }
@@ -270,7 +268,7 @@ async function checkAll(server: ReadyServer, ctx: SessionContext, signal: AbortS
 
 async function acquireLocal(plan: ManagedServerPlan, ctx: SessionContext): Promise<{ handle: ServerHandle; attached: boolean }> {
   const acquired = await acquireServer(
-    { spec: plan.spec, port: plan.port, portName: nameOf(ctx.origins, 'port'), share: plan.share, attachTo: plan.attachTo, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs, beforeStart: ctx.reachPlace, backendPort: ctx.backendPort },
+    { spec: plan.spec, port: plan.port, portName: nameOf(ctx.origins, 'port'), share: plan.share, attachTo: plan.attachTo, graceMs: plan.graceMs, restarts: plan.restarts, keepAliveMs: plan.keepAliveMs, beforeStart: ctx.reachPlace },
     ctx.paths,
     ctx.env as NodeJS.ProcessEnv,
     { info: (m) => ctx.out.info(m), warn: (m) => ctx.out.warn(m) },

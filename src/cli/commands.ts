@@ -224,7 +224,6 @@ async function launchCommand(parsed: ParsedArgs, scope: Scope, client?: ClientMo
       check: Boolean(options.check),
       releasePlace: prepared?.release,
       reachPlace: prepared?.reach,
-      backendPort: prepared?.backendPort,
       json: Boolean(options.json),
     }),
   )

@@ -108,12 +108,9 @@ export class Keeper {
   private readonly placeHost: PlaceHost
   private readonly spawnAbort = new AbortController()
   private lastProgress = ''
-  /** The backend port mrs found free for the first run (see KeeperStart.backendPort); used once. */
-  private givenPort?: number
 
   constructor(private readonly start: KeeperStart) {
     this.contextWindow = start.spec.context
-    this.givenPort = start.backendPort
     this.placeHost = placeModule(start.spec.place ?? LOCAL_PLACE).host(start.spec.place ?? LOCAL_PLACE, process.env)
   }
 
@@ -182,8 +179,6 @@ export class Keeper {
     this.front?.setBackend(undefined)
     mark('keeper spawning the server')
     const preferPort = previous && 'port' in previous.backend ? previous.backend.port : undefined
-    const freePort = this.givenPort
-    this.givenPort = undefined
     const note = (message: string) => {
       this.log(`[mrs] ${message}`)
       this.broadcast({ t: 'note', message })
@@ -195,7 +190,7 @@ export class Keeper {
       this.broadcast({ t: 'line', line })
     }
     this.spawning = this.placeHost
-      .spawn({ spec: this.spec, tmpDir: this.start.tmpDir, preferPort, freePort, graceMs: this.start.graceMs, env: process.env, signal: this.spawnAbort.signal, progress, note })
+      .spawn({ spec: this.spec, tmpDir: this.start.tmpDir, preferPort, graceMs: this.start.graceMs, env: process.env, signal: this.spawnAbort.signal, progress, note })
       .then(
         (proc) => {
           if (generation !== this.generation || this.shuttingDown) return void proc.stop(this.start.graceMs)

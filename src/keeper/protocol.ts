@@ -22,11 +22,6 @@ export interface KeeperStart {
   /** The front door's port: the one clients use (0: a free one). */
   port: number
   portExplicit: boolean
-  /**
-   * A loopback port mrs found free for a server on this machine while the keeper was starting (see connect.ts): the first
-   * run binds it without a probe of its own, which would be on the way to mistral.rs's start.
-   */
-  backendPort?: number
   /** Log file the keeper's stderr already points at; null when it could not be created. */
   logPath: string | null
   registryPath: string

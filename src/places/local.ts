@@ -81,7 +81,6 @@ export const local: PlaceModule<LocalPlace> = {
     return {
       binary,
       version: () => mistralrsVersion(binary, ctx.paths.cacheDir, ctx.env),
-      backendPort: () => freePort(BACKEND_HOST),
       inventory: () => local.inventory(_place, ctx),
       release() {},
     }
@@ -92,9 +91,8 @@ export const local: PlaceModule<LocalPlace> = {
   },
   host: () => ({
     async spawn(run) {
-      // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way.
-      // A port taken since it was found free fails the bind as any race would: the keeper starts the run again on another.
-      const port = run.freePort ?? (run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST))
+      // a restart keeps its port when it is still free (its log reads naturally); the clients' port is the front door's either way
+      const port = run.preferPort && (await portIsFree(run.preferPort, BACKEND_HOST)) ? run.preferPort : await freePort(BACKEND_HOST)
       return new LocalServer(run, port, await localChoices(run.spec, run.env))
     },
     async close() {},

@@ -75,8 +75,6 @@ export interface ServerRun {
   tmpDir: string
   /** Try this backend port first (a restart keeps its port when it can). */
   preferPort?: number
-  /** A backend port just found free (mrs's probe while the keeper started, for the first run here): used without asking again. */
-  freePort?: number
   graceMs: number
   env: Env
   /** The keeper is shutting down: a start still waiting (a job in the queue) gives up. */
@@ -120,11 +118,6 @@ export interface PreparedPlace {
    * only when this launch starts one, not when it attaches to a running one.
    */
   reach?(): Promise<void>
-  /**
-   * A backend port there, found free while the keeper starts (which mrs only waits for): the first run binds it
-   * without a probe of its own on the way to mistral.rs's start. Only where a port can be probed from here.
-   */
-  backendPort?(): Promise<number>
   /** mistralrs's version there (asked only once every other check passed: it may cost a process start). */
   version(): Promise<string | undefined>
   inventory(): Promise<Inventory>

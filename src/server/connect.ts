@@ -36,8 +36,6 @@ export interface ServerRequest {
   keepAliveMs: number
   /** Makes the server's place reachable (an ssh master, which may prompt): only when this launch starts the server, never to attach. */
   beforeStart?: () => Promise<void>
-  /** A free backend port where the server will run, found while the keeper starts (a place that can probe one from here). */
-  backendPort?: () => Promise<number>
 }
 
 export interface Acquired {
@@ -293,9 +291,6 @@ async function startServer(req: ServerRequest, paths: Paths, env: NodeJS.Process
   const keeper: ChildProcess = spare?.child ?? spawnKeeper(id, logFd, env)
   if (logFd !== undefined) closeSync(logFd)
   keeper.stdin!.on('error', () => {})
-  // the backend port is found now, while the keeper is still starting (Node, then its bundle) and mrs would only wait
-  // for it; in the keeper the probe would stand between its start and mistral.rs's. One that fails leaves it to the keeper.
-  if (req.backendPort) start.backendPort = await req.backendPort().catch(() => undefined)
   writeMessage(keeper.stdin!, start)
 
   const dispose = () => {
