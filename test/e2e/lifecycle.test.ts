@@ -148,9 +148,11 @@ describe('exit paths', () => {
       const unchanged = sb.seedUserFiles()
       const mrs = sb.start(['claude', '-m', MODEL, '--restarts', '2', '--grace', '1s'])
       await clientStarted(sb)
-      // crash each server as soon as it listens: the first and two restarts
+      // crash each server once the keeper has it serving (its model list asked): the first and two restarts
+      // (one killed between its listen and the keeper's look is a crash in the load, which is another path)
       for (let n = 1; n <= 3; n++) {
         const listening = await waitFor(() => sb.records().filter((r) => r.event === 'listening')[n - 1], 15_000, `server ${n} to listen`)
+        await waitFor(() => sb.requests().some((r) => r.pid === listening.pid && r.path === '/v1/models'), 15_000, `server ${n} to serve`)
         process.kill(listening.pid, 'SIGUSR1')
       }
       const result = await mrs.done(30_000)
