@@ -12,7 +12,8 @@ import { MRS, type Sandbox } from './sandbox.js'
 export type Terminal = ReturnType<typeof terminal>
 
 export function terminal(sb: Sandbox, args: string[], env: Record<string, string> = {}) {
-  const socket = join(sb.root, 'tmux.sock')
+  // a socket of its own: a terminal closed just before (its tmux server still going away) must not be joined
+  const socket = join(sb.root, `tmux-${++terminals}.sock`)
   const exitFile = join(sb.root, 'mrs-exit')
   // a terminal before this one in the same sandbox left its code here
   rmSync(exitFile, { force: true })
@@ -36,6 +37,9 @@ export function terminal(sb: Sandbox, args: string[], env: Record<string, string
     exitCode: () => (existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8')) : undefined),
   }
 }
+
+/** Terminals opened so far in this test process (each has its own tmux server). */
+let terminals = 0
 
 /** A 120x35 pane of a private tmux server (its socket at `socket`) running `command`: what it shows, keys to it, and the end of it. */
 export function tmuxPane(socket: string, command: string, cwd?: string) {
