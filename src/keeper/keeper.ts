@@ -11,6 +11,7 @@
  *   - a second session can attach to a server that is already loaded.
  */
 import { rmSync, writeSync } from 'node:fs'
+import { Agent } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { privateDir } from '../paths.js'
@@ -79,7 +80,7 @@ export class Keeper {
   private modelContext?: number
   private contextWindow?: number
   private readonly metricsSamples: MetricsSample[] = []
-  private metricsConnection?: { proc: ServerProcess; agent: import('node:http').Agent }
+  private metricsConnection?: { proc: ServerProcess; agent: Agent }
   private metricsTimer?: NodeJS.Timeout
   private metricsMissing = false
   private metricsNote?: string
@@ -420,7 +421,7 @@ export class Keeper {
     if (this.state !== 'ready' || !this.proc) return
     try {
       const target = backendTarget(this.proc.backend)
-      const { status, text } = await getText(`${target.url}/metrics`, { socketPath: target.socketPath, timeoutMs, maxBytes: METRICS_MAX_BYTES, agent: await this.metricsAgent(this.proc) })
+      const { status, text } = await getText(`${target.url}/metrics`, { socketPath: target.socketPath, timeoutMs, maxBytes: METRICS_MAX_BYTES, agent: this.metricsAgent(this.proc) })
       const sample = status === 200 ? sampleOf(text) : undefined
       this.metricsMissing = !sample
       this.metricsNote = sample ? undefined : metricsAbsence(status, text, this.version())
@@ -437,10 +438,9 @@ export class Keeper {
    * tunnel a new connection costs more than a request (a Slurm step each with
    * `tunnel = "srun"`: hundreds an hour in the accounting otherwise).
    */
-  private async metricsAgent(proc: ServerProcess): Promise<import('node:http').Agent> {
+  private metricsAgent(proc: ServerProcess): Agent {
     if (this.metricsConnection?.proc !== proc) {
       this.metricsConnection?.agent.destroy()
-      const { Agent } = await import('node:http')
       this.metricsConnection = { proc, agent: new Agent({ keepAlive: true, maxSockets: 1 }) }
     }
     return this.metricsConnection.agent

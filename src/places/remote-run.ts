@@ -76,6 +76,8 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   private readonly factWaiters: Pending<Facts> = []
   /** What the program said of the host for choosing the quantization (asked with the program). */
   private factsAnswer?: Promise<Facts | undefined>
+  /** The hub cache the user named mistral.rs (--hf-cache): the program looks there too (downloads, config.json). */
+  private readonly userHub?: string
   private remotePort?: number
   private remoteDir?: string
   private tunnel?: { close(): void }
@@ -108,8 +110,8 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
     this.start = this.pid ? startTime(this.pid) : undefined
     if (launch.firstLine) this.send(launch.firstLine)
     // asked with the program, answered as soon as it has chosen the port: no round trip of its own before the start
-    const theirs = userHfCache(run.spec.serverArgs)
-    if (theirs) this.send(requestLine('hub', [theirs]))
+    this.userHub = userHfCache(run.spec.serverArgs)
+    if (this.userHub) this.send(requestLine('hub', [this.userHub]))
     if (run.spec.fitQuant) this.factsAnswer = this.ask(this.factWaiters, requestLine('facts', run.spec.models), undefined, 600_000)
     this.heartbeat = setInterval(() => this.send('.\n'), launch.beatSeconds * 1000)
     this.heartbeat.unref()
@@ -232,14 +234,12 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   private async begin(port: number): Promise<void> {
     this.remotePort = port
     const { spec } = this.run
-    // the user named mistral.rs's cache: the program looks there too (downloads, config.json); asked with the program
-    const theirs = userHfCache(spec.serverArgs)
     if (this.factsAnswer) {
       const facts = await this.factsAnswer
       if (this.exited) return
       this.quant = chooseQuant({ model: facts && weightOfFacts(spec.models, facts), accelerator: facts && acceleratorOf(facts), version: spec.version ?? this.version })
     }
-    const choices = { quant: this.quant, hub: theirs ?? this.remoteHub }
+    const choices = { quant: this.quant, hub: this.userHub ?? this.remoteHub }
     const configPath = `${this.remoteDir ?? '.'}/${MULTI_MODEL_FILE}`
     const multi = multiModelConfig(spec, port, choices)
     if (multi) this.send(fileLine(MULTI_MODEL_FILE, stringify(multi)))

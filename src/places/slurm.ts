@@ -34,7 +34,7 @@ import { BOOTSTRAP, JOB_DIR_FN, PROGRAM, encodeLine, shWords } from './remote-pr
 import { RemoteRun, idOf } from './remote-run.js'
 import { srunTunnel } from './srun-tunnel.js'
 import { MISTRALRS_INSTALL } from '../server/mistralrs.js'
-import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe, sshLiteral, viaMaster } from './ssh.js'
+import { connect, controlPath, hold, installOn, inventoryOf, keepAlive, letGo, probe, sshBinary, sshLiteral, viaMaster } from './ssh.js'
 import type { SlurmPlace, SshPlace } from './kinds.js'
 import { CHOSEN_THERE, QUANT_THERE, type PlaceHost, type PlaceModule, type ServerExit, type ServerRun } from './types.js'
 
@@ -144,13 +144,8 @@ const afterMark = (text: string) => {
  * output is framed, so a login shell that prints cannot pass for it.
  */
 function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeoutMs = 60_000): Promise<Ran> {
-  const [command, args, first] = place.via
-    ? [
-        env.MRS_SSH || 'ssh',
-        [...viaMaster(controlPath(getPaths(env), place.via)), '-T', '--', place.via, BOOTSTRAP],
-        `${encodeLine(`printf '%s\\n' ${OUTPUT_MARK}; printf '%s\\n' ${OUTPUT_MARK} >&2; exec ${shWords(argv)}`)}\n`,
-      ]
-    : [argv[0]!, argv.slice(1), '']
+  const [command = '', ...args] = place.via ? toLogin(env, place.via) : argv
+  const first = place.via ? `${encodeLine(`printf '%s\\n' ${OUTPUT_MARK}; printf '%s\\n' ${OUTPUT_MARK} >&2; exec ${shWords(argv)}`)}\n` : ''
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: jobEnv(env) as NodeJS.ProcessEnv })
     let stdout = ''
@@ -175,6 +170,9 @@ function onLogin(place: SlurmPlace, env: Env, argv: string[], input = '', timeou
 export const JOB_ID = /^\d+(;\S+)?$/
 
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? ''
+
+/** ssh to the login node through its master, running the bootstrap (whose first line is the command to run there). */
+const toLogin = (env: Env, via: string) => [sshBinary(env), ...viaMaster(controlPath(getPaths(env), via)), '-T', '--', via, BOOTSTRAP]
 
 /** How long ssh to a node may take to forward before auto goes through srun instead. */
 const AUTO_SSH_MS = 10_000
@@ -336,7 +334,7 @@ class SlurmHost implements PlaceHost {
     const stepEnv: Record<string, string> = { MRS_JOB_TOKEN: job.token, ...(this.place.options.setup?.length ? { MRS_SETUP: this.place.options.setup.join('\n') } : {}) }
     const viaSsh = this.place.via
       ? {
-          command: [run.env.MRS_SSH || 'ssh', ...viaMaster(controlPath(getPaths(run.env), this.place.via)), '-T', '--', this.place.via, BOOTSTRAP],
+          command: toLogin(run.env, this.place.via),
           firstLine: `${encodeLine(`exec ${shWords(['env', ...Object.entries(stepEnv).map(([k, v]) => `${k}=${v}`), ...srun])}`)}\n`,
         }
       : { command: srun }
@@ -406,7 +404,7 @@ class SlurmHost implements PlaceHost {
   /** ssh to the head node (through the login node's master from elsewhere), forwarding a private socket here to its loopback port; rejects with ssh's reason. */
   private sshTunnel(env: Env, node: string, port: number, socketPath: string, withinMs: number): Promise<{ close(): void }> {
     const via = this.place.via
-    const ssh = env.MRS_SSH || 'ssh'
+    const ssh = sshBinary(env)
     // ssh runs ProxyCommand through a shell, after expanding its %-tokens (and the inner ssh expands ControlPath's)
     const proxy = via && [ssh, ...viaMaster(controlPath(getPaths(env), via)), '-W', '%h:%p', '--', via].map((w) => (w === '%h:%p' ? w : shellQuote(sshLiteral(w)))).join(' ')
     const args = [
@@ -456,7 +454,7 @@ class SlurmHost implements PlaceHost {
       carry: (argv) =>
         via
           ? {
-              command: [env.MRS_SSH || 'ssh', ...viaMaster(controlPath(getPaths(env), via)), '-T', '--', via, BOOTSTRAP],
+              command: toLogin(env, via),
               firstLine: `${encodeLine(`exec ${shWords(argv)}`)}\n`,
             }
           : { command: argv },

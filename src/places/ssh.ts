@@ -20,12 +20,12 @@
  * server; the clients use the keeper's front door.
  */
 import { spawn } from 'node:child_process'
-import { mark } from '../trace.js'
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { ExitCode, MrsError } from '../errors.js'
 import { digest } from '../hash.js'
 import { getPaths, privateDir, type Env, type Paths } from '../paths.js'
+import { mark } from '../trace.js'
 import { isAlive, startTime } from '../process/proc.js'
 import { listServers, withLock } from '../server/registry.js'
 import { BOOTSTRAP, programLine, remoteEvent } from './remote-program.js'
@@ -64,10 +64,10 @@ export function controlDir(paths: Paths, host: string): string {
   return privateDir(dir)
 }
 
-/** `-o ControlPath=…` for a path: ssh expands %-tokens there, so a `%` of the path's own is doubled. */
 /** A word as ssh takes it where it expands %-tokens (ControlPath, ProxyCommand, a forward's socket path): every % literal. */
 export const sshLiteral = (word: string) => word.replace(/%/g, '%%')
 
+/** `-o ControlPath=…` for a path: ssh expands %-tokens there, so a `%` of the path's own is doubled. */
 export const controlOption = (ctl: string) => `ControlPath=${sshLiteral(ctl)}`
 
 /** `-L` to a Unix socket here from a port on the far side's loopback: ssh expands %-tokens in the socket's path too. */
@@ -76,7 +76,7 @@ export const forwardSpec = (socketPath: string, port: number) => `${sshLiteral(s
 /** Options every ssh of mrs's gets: the master's socket, and no prompts (only the master, on a terminal, may ask). */
 export const viaMaster = (ctl: string) => ['-o', controlOption(ctl), '-o', 'ControlMaster=no', '-o', 'BatchMode=yes']
 
-const sshBinary = (env: Env) => env.MRS_SSH || 'ssh'
+export const sshBinary = (env: Env) => env.MRS_SSH || 'ssh'
 
 /** What ssh said on a failure, as one line for mrs's error and an exit code: unreachable (69) or refused (77). */
 export function sshFailure(host: string, stderr: string, what = 'connect to'): MrsError {
