@@ -5,11 +5,11 @@
 // mount) say so and are skipped elsewhere; CI runs as root.
 import { execFileSync, spawn } from 'node:child_process'
 import { createServer as createHttpServer } from 'node:http'
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FAKE_BIN, ROOT, expectNoLeftovers, isAlive, sleep, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
-import { sharedFixtures } from '../helpers/shared-fixtures.js'
+import { impostor } from '../helpers/impostor.js'
 import { terminal } from '../helpers/terminal.js'
 import { statusLineCommand } from '../../src/runtime.js'
 import { shareKey } from '../../src/server/spec.js'
@@ -206,36 +206,6 @@ describe('stalls', () => {
     })
   })
 })
-
-/**
- * Another local user runs the impostor (test/fixtures/impostor.cjs) as `nobody`
- * when the tests run as root (else as this user: the proof is the same, the
- * socket is not the server's): it reads mistral.rs's port from ps and binds it
- * first. Returns what it recorded, and stops it.
- */
-async function impostor(sb: Sandbox, model: string, mode: 'during-load' | 'after-exit') {
-  // where nobody can write (a TMPDIR of the user's own may be closed to it)
-  const dir = mkdtempSync('/tmp/mrs-impostor-')
-  chmodSync(dir, 0o777)
-  const record = join(dir, 'record')
-  writeFileSync(record, '')
-  chmodSync(record, 0o666)
-  const asNobody = uid === 0 ? { uid: 65534, gid: 65534 } : {}
-  // from a copy every user can read: the checkout may be in a private (0700) directory
-  const child = spawn(process.execPath, [join(sharedFixtures(), 'impostor.cjs'), model, record, ...(mode === 'after-exit' ? ['--after-exit'] : [])], {
-    stdio: 'ignore',
-    env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! },
-    ...asNobody,
-  })
-  await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
-  return {
-    lines: () => readFileSync(record, 'utf8').split('\n').filter(Boolean),
-    stop: () => {
-      child.kill('SIGKILL')
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
 
 describe('another local user answering in the server\'s place', () => {
   // a model id of this test alone: the impostor must not find another test's server

@@ -8,9 +8,10 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
-import { FAKE_BIN, expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { FAKE_BIN, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
 import { startSshd } from '../helpers/sshd.js'
+import { userControlPersist } from '../helpers/on-host.js'
 import { jobsGone, liveJobs, onCluster } from '../helpers/slurm-session.js'
 import { NODES, ensureCluster, jobs, slurm as runSlurm } from '../helpers/slurm.js'
 
@@ -102,7 +103,8 @@ describe('mrs --slurm on a shared node and a shared home', () => {
         const [first] = liveJobs(sb)
         // the lease lives in a dir of the job's own, named with mrs's random token: 0700, the user's
         // (a job id a cluster restarted since may have had: only the dir holding this job's lease)
-        const jobDirs = readdirSync('/tmp').filter((d) => d.startsWith(`mrs-job-${first!.id}-`) && existsSync(join('/tmp', d, 'lease')))
+        const leaseOf = (d: string) => Number(readFileSync(join('/tmp', d, 'lease'), 'utf8'))
+        const jobDirs = readdirSync('/tmp').filter((d) => d.startsWith(`mrs-job-${first!.id}-`) && existsSync(join('/tmp', d, 'lease')) && isAlive(leaseOf(d)))
         expect(jobDirs).toEqual([expect.stringMatching(new RegExp(`^mrs-job-${first!.id}-[0-9a-f]{16,}$`))])
         const jobDir = statSync(join('/tmp', jobDirs[0]!))
         expect({ uid: jobDir.uid, mode: jobDir.mode & 0o777 }).toEqual({ uid, mode: 0o700 })
@@ -217,7 +219,7 @@ describe("mrs --slurm with the user's own ssh config", () => {
       const host = await onCluster(sb)
       const theirs = join(sb.root, 'cm')
       mkdirSync(theirs, { mode: 0o700 })
-      writeFileSync(host.configPath, `${readFileSync(host.configPath, 'utf8')}\nHost *\n  ControlMaster auto\n  ControlPath ${theirs}/%C\n  ControlPersist 10m\n`)
+      userControlPersist(host, theirs)
       const result = await sb.run(['claude', '--slurm', '-m', MODEL], { timeoutMs: 60_000 })
       expect(result.code, result.stderr).toBe(0)
       expect(readdirSync(theirs)).toEqual([])

@@ -5,31 +5,24 @@
 // own). On each, a session works, its server ran there, its listener was proved, its model's config.json (a
 // multimodal one's ~60 KB, sent in chunks) gave the window, `mrs models --on` lists the host's cache and memory, and
 // nothing is left on either side.
-import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, type TestAPI } from 'vitest'
-import { expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
-import { sharedFixtures } from '../helpers/shared-fixtures.js'
+import { impostorOnHost, nothingLeft, remoteStarts } from '../helpers/on-host.js'
 import { startSshd, type SshHost, type SshdOptions } from '../helpers/sshd.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 /** The window MODEL's config.json on every host declares (in text_config, as a multimodal model's does). */
 const CONTEXT = 131072
 
-const remoteStarts = (host: SshHost) => host.records().filter((r) => r.event === 'start')
 /** What ran the fake there: its path, and the program of its parent (the remote program's shell). */
 const execs = (host: SshHost) => host.records().filter((r) => r.event === 'exec')
 /** The macOS stand-ins' calls (test/fixtures/hosts/macos). */
 const toolCalls = (host: SshHost, tool: string) => host.records().filter((r) => r.event === 'host-tool' && r.tool === tool)
 
-/** Nothing of the test is left, on the host (the remote fake, its shell, tail) or here. */
-async function nothingLeft(sb: Sandbox, host: SshHost, withinMs = 5000): Promise<void> {
-  await waitFor(() => remoteStarts(host).every((r) => !isAlive(r.pid)), withinMs, `the server on the host to be gone (pids ${remoteStarts(host).map((r) => r.pid).join(', ')})`)
-  await expectNoLeftovers(sb, withinMs)
-}
 
 /**
  * The host's Hugging Face cache: a downloaded model (12 MB of weights), and MODEL's config.json alone, the size of a
@@ -158,27 +151,7 @@ describe('mrs --on HOST: macOS, who listens', () => {
     await withSandbox({}, async (sb) => {
       const model = `Qwen/Target-${sb.id.slice(0, 8)}`
       const host = await startSshd(sb, { userland: 'macos', remoteEnv: { FAKE_MISTRALRS_LOAD_MS: '1500' } })
-      const dir = mkdtempSync(join(tmpdir(), 'mrs-impostor-'))
-      chmodSync(dir, 0o777)
-      const record = join(dir, 'record')
-      writeFileSync(record, '', { mode: 0o666 })
-      chmodSync(record, 0o666)
-      const evil = spawn(process.execPath, [join(sharedFixtures(), 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
-      try {
-        await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
-        const serve = sb.start(['serve', '--on', host.alias, '-m', model])
-        const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 30_000)
-        expect(serve.stderr).toMatch(/port \d+ was taken by another process \(another user's process on gpu-box\) before mistral\.rs could bind it; starting it again on another port/)
-        expect(readFileSync(record, 'utf8')).toMatch(/^bound \d+$/m)
-        const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
-        expect(ids).toEqual(['default', model])
-        expect(readFileSync(record, 'utf8')).not.toMatch(/^request/m)
-        serve.kill('SIGINT')
-        expect((await serve.done(15_000)).code).toBe(130)
-      } finally {
-        evil.kill('SIGKILL')
-        rmSync(dir, { recursive: true, force: true })
-      }
+      await impostorOnHost(sb, host, model, "another user's process on gpu-box")
       await nothingLeft(sb, host)
     })
   })

@@ -5,29 +5,19 @@
 // exit path must leave nothing running on either side: the remote fake's
 // processes carry the test's tag, so the leftover scan sees them too.
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
-import { expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { expectNoLeftovers, isAlive, waitFor, withSandbox } from '../helpers/sandbox.js'
 import { terminal } from '../helpers/terminal.js'
 import { requires } from '../helpers/requires.js'
 import { sharedFixtures } from '../helpers/shared-fixtures.js'
+import { impostorOnHost, nothingLeft, remoteStarts, userControlPersist } from '../helpers/on-host.js'
 import { startSshd, type SshHost } from '../helpers/sshd.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 const on = requires('sshd')
 
-const remoteStarts = (host: SshHost) => host.records().filter((r) => r.event === 'start')
-
-/** Nothing of the test is left, on the host (the remote fake, its shell, tail) or here. */
-async function nothingLeft(sb: Sandbox, host: SshHost, withinMs = 5000): Promise<number> {
-  const since = Date.now()
-  await waitFor(() => remoteStarts(host).every((r) => !isAlive(r.pid)), withinMs, `the server on the host to be gone (pids ${remoteStarts(host).map((r) => r.pid).join(', ')})`)
-  const gone = Date.now() - since
-  await expectNoLeftovers(sb, withinMs)
-  return gone
-}
 
 /** The test's own ssh files, which mrs must never change. */
 function sshFiles(host: SshHost): () => void {
@@ -350,27 +340,7 @@ describe('mrs --on HOST: crashes and impostors on the host', () => {
     await withSandbox({}, async (sb) => {
       const model = `Qwen/Target-${sb.id.slice(0, 8)}`
       const host = await startSshd(sb, { remoteEnv: { FAKE_MISTRALRS_LOAD_MS: '3000' } })
-      const dir = mkdtempSync(join(tmpdir(), 'mrs-impostor-'))
-      chmodSync(dir, 0o777)
-      const record = join(dir, 'record')
-      writeFileSync(record, '', { mode: 0o666 })
-      chmodSync(record, 0o666)
-      const evil = spawn(process.execPath, [join(sharedFixtures(), 'impostor.cjs'), model, record], { stdio: 'ignore', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin', MRS_TEST_ID: sb.env.MRS_TEST_ID! } })
-      try {
-        await waitFor(() => readFileSync(record, 'utf8').includes('watching'), 5000, 'the impostor to start')
-        const serve = sb.start(['serve', '--on', host.alias, '-m', model])
-        const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 30_000)
-        expect(serve.stderr).toMatch(/port \d+ was taken by another process \(uid 65534 on gpu-box\) before mistral\.rs could bind it; starting it again on another port/)
-        expect(readFileSync(record, 'utf8')).toMatch(/^bound \d+$/m)
-        const ids = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id)
-        expect(ids).toEqual(['default', model])
-        expect(readFileSync(record, 'utf8')).not.toMatch(/^request/m)
-        serve.kill('SIGINT')
-        expect((await serve.done(15_000)).code).toBe(130)
-      } finally {
-        evil.kill('SIGKILL')
-        rmSync(dir, { recursive: true, force: true })
-      }
+      await impostorOnHost(sb, host, model, 'uid 65534 on gpu-box')
       await nothingLeft(sb, host)
     })
   })
@@ -420,7 +390,7 @@ describe('mrs --on HOST: its private dirs and what ssh reads', () => {
       // as many people have it: every connection a master, kept for 10 minutes after its last user
       const theirs = join(sb.root, 'cm')
       mkdirSync(theirs, { mode: 0o700 })
-      writeFileSync(host.configPath, `${readFileSync(host.configPath, 'utf8')}\nHost *\n  ControlMaster auto\n  ControlPath ${theirs}/%C\n  ControlPersist 10m\n`)
+      userControlPersist(host, theirs)
       const result = await sb.run(['claude', '--on', host.alias, '-m', MODEL])
       expect(result.code, result.stderr).toBe(0)
       expect(result.stdout).toContain('"id":"Qwen/Qwen3-4B"')
