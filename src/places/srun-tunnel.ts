@@ -22,8 +22,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, rmSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 
-/** The step's name, in `squeue -s`. */
+/** The steps' names in `squeue -s` start with this; each has its own (`mrs-tunnel-3`), so that a step whose srun died before it said its id can still be found. */
 export const RELAY_STEP_NAME = 'mrs-tunnel'
+let stepsNamed = 0
 
 /** Exit codes of the relay: nothing on the node can connect (127), nothing connected to the port (75). */
 export const RELAY_NO_TOOL = 127
@@ -174,8 +175,8 @@ exit ${RELAY_NO_CONNECTION}
  * a newline), sharing the job's resources with the server's step, and without the MPI setup a site's MpiDefault
  * (pmix) would add to every step's start.
  */
-export function relayArgv(jobId: string, node: string, port: number): string[] {
-  return ['srun', `--jobid=${jobId}`, '--overlap', '--nodes=1', '--ntasks=1', `--nodelist=${node}`, `--job-name=${RELAY_STEP_NAME}`, '--mpi=none', '--quiet', '--unbuffered', 'sh', '-c', RELAY, 'mrs-relay', String(port)]
+export function relayArgv(jobId: string, node: string, port: number, stepName: string): string[] {
+  return ['srun', `--jobid=${jobId}`, '--overlap', '--nodes=1', '--ntasks=1', `--nodelist=${node}`, `--job-name=${stepName}`, '--mpi=none', '--quiet', '--unbuffered', 'sh', '-c', RELAY, 'mrs-relay', String(port)]
 }
 
 export interface SrunTunnelOptions {
@@ -215,6 +216,8 @@ class Step {
   state: 'starting' | 'ready' | 'carrying' | 'gone' = 'starting'
   /** JOB.STEP, as the relay says it. */
   id?: string
+  /** Its name in `squeue -s`, unique in the job. */
+  readonly name = `${RELAY_STEP_NAME}-${++stepsNamed}`
   tools: string[] = []
   readonly ready: Promise<void>
   readonly child: ChildProcess
@@ -231,7 +234,7 @@ class Step {
     opts: SrunTunnelOptions,
     private readonly onGone: (step: Step) => void,
   ) {
-    const { command, firstLine } = opts.carry(relayArgv(opts.jobId, opts.node, opts.port))
+    const { command, firstLine } = opts.carry(relayArgv(opts.jobId, opts.node, opts.port, this.name))
     // its own process group: no terminal signal reaches it; the tunnel decides when it ends
     this.child = spawn(command[0]!, command.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: opts.env })
     this.child.stdin!.on('error', () => {})
@@ -281,8 +284,8 @@ class Step {
       for (const t of this.timers) clearTimeout(t)
       this.reason = reasonOf(this.stderr, code, signal)
       if (was === 'starting') failed(new Error(this.reason))
-      // killed outright, its step lives on: cancel it (srun said which it was)
-      if (signal === 'SIGKILL' && this.id && /^\d+\.\d+$/.test(this.id)) cancelStep(opts, this.id)
+      // killed outright, its step lives on (or is about to): cancel it, by the id the relay said, else by its name
+      if (signal === 'SIGKILL') cancelStep(opts, this.id && /^\d+\.\d+$/.test(this.id) ? this.id : undefined, this.name)
       if (this.conn && code !== 0 && !this.ending) opts.log?.(`the srun tunnel's step ${this.id ?? ''} for a connection ended: ${this.reason}`)
       this.onGone(this)
     })
@@ -330,9 +333,21 @@ function signal(child: ChildProcess, sig: NodeJS.Signals): void {
   }
 }
 
-/** `scancel JOB.STEP`, bounded, nobody waiting: a step whose srun was killed outright. */
-function cancelStep(opts: SrunTunnelOptions, id: string): void {
-  const { command, firstLine } = opts.carry(['scancel', '--quiet', id])
+/**
+ * Finds the job's steps named $2 in `squeue -s` and cancels them; a step
+ * whose srun died while slurmctld created it may show up a little later.
+ */
+const CANCEL_BY_NAME = `i=0
+while [ $i -lt 10 ]; do
+  ids=$(squeue -h -s -j "$1" -o '%i %j' 2>/dev/null | while read -r id name; do [ "$name" = "$2" ] && echo "$id"; done)
+  [ -n "$ids" ] && exec scancel --quiet $ids
+  i=$((i + 1))
+  sleep 1
+done`
+
+/** `scancel JOB.STEP` (or the step found by its name), bounded, nobody waiting: a step whose srun was killed outright. */
+function cancelStep(opts: SrunTunnelOptions, id: string | undefined, name: string): void {
+  const { command, firstLine } = opts.carry(id ? ['scancel', '--quiet', id] : ['sh', '-c', CANCEL_BY_NAME, 'mrs-cancel', opts.jobId, name])
   const child = spawn(command[0]!, command.slice(1), { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: opts.env })
   child.on('error', () => {})
   child.stdin!.on('error', () => {})

@@ -7,7 +7,7 @@
 // their ssh config points, or the sshd refuses the user.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it, type TestAPI } from 'vitest'
@@ -148,25 +148,32 @@ describe("the tunnel's relay on the node (sh, no Slurm)", () => {
 
 // ---- sessions on the cluster -------------------------------------------------------------------------
 
-/** The job's steps now (`squeue -s`): `1234.5|mrs-tunnel`, `1234.batch|batch`, … */
+/** The job's steps now (`squeue -s`): `1234.5|mrs-tunnel-3`, `1234.batch|batch`, … */
 const stepsOf = (sb: Sandbox, job: number) =>
   runSlurm('squeue', ['-h', '-s', '-j', String(job), '-o', '%i|%j'], { env: sb.env })
     .trim()
     .split('\n')
     .filter(Boolean)
 
-const tunnelSteps = (sb: Sandbox, job: number) => stepsOf(sb, job).filter((s) => s.endsWith(`|${RELAY_STEP_NAME}`))
+const isTunnelStepName = (name: string) => new RegExp(`^${RELAY_STEP_NAME}-\\d+$`).test(name)
+const tunnelSteps = (sb: Sandbox, job: number) => stepsOf(sb, job).filter((s) => isTunnelStepName(s.split('|')[1]!))
+/** The srun processes here that run tunnel steps (not the server's step). */
+const tunnelSruns = (sb: Sandbox) =>
+  sb.leftovers().filter((pid) => {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    return /(^|\/)srun$/.test(argv[0]!) && argv.some((a) => a.startsWith('--job-name=') && isTunnelStepName(a.slice('--job-name='.length)))
+  })
 
 /**
  * An `srun` first on PATH that runs mrs's tunnel steps (and only them) on a node whose PATH has only `tools`
  * (and what sh needs), or fails them with srun's words, as a site that forbids more steps would.
  */
-function srunForTunnel(sb: Sandbox, relay: { tools: string[] } | { fail: string }): void {
+function srunForTunnel(sb: Sandbox, relay: { tools: string[]; extra?: Record<string, string> } | { fail: string }): void {
   const bin = join(sb.root, 'srun-bin')
   mkdirSync(bin, { recursive: true })
   const real = '/usr/bin/srun'
-  const then = 'fail' in relay ? `echo ${JSON.stringify(relay.fail)} >&2; exit 1` : `PATH=${toolDir(sb, relay.tools)} exec ${real} "$@"`
-  writeFileSync(join(bin, 'srun'), `#!/bin/sh\ncase " $* " in *" --job-name=${RELAY_STEP_NAME} "*) ${then} ;; esac\nexec ${real} "$@"\n`, { mode: 0o755 })
+  const then = 'fail' in relay ? `echo ${JSON.stringify(relay.fail)} >&2; exit 1` : `PATH=${toolDir(sb, relay.tools, relay.extra)} exec ${real} "$@"`
+  writeFileSync(join(bin, 'srun'), `#!/bin/sh\ncase " $* " in *" --job-name=${RELAY_STEP_NAME}-"*) ${then} ;; esac\nexec ${real} "$@"\n`, { mode: 0o755 })
   sb.env.PATH = `${bin}:${sb.env.PATH}`
 }
 
@@ -304,15 +311,42 @@ describe('mrs --slurm: ssh to the node refused', () => {
       const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
       const job = liveJobs(sb)[0]!.id
       const warm = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
-      // the tunnel's srun processes here (not the server step's)
-      const sruns = sb.leftovers().filter((pid) => {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-        return /(^|\/)srun$/.test(argv[0]!) && argv.includes(`--job-name=${RELAY_STEP_NAME}`)
-      })
+      const sruns = tunnelSruns(sb)
       expect(sruns.length).toBeGreaterThanOrEqual(2)
       for (const pid of sruns) process.kill(pid, 'SIGKILL')
       await waitFor(() => !tunnelSteps(sb, job).some((s) => warm.includes(s)), 10_000, `steps ${warm.join(', ')} to be cancelled`)
       expect(liveJobs(sb).map((j) => j.id)).toEqual([job])
+      expect(await ask(url!)).toBe(REPLY)
+      serve.kill('SIGTERM')
+      await serve.done(20_000)
+      await jobsGone(sb)
+    })
+  })
+
+  onSlurm('a tunnel step\'s srun killed before its relay said which step it is: mrs finds the step by its name and cancels it', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_REPLY: REPLY } }, async (sb) => {
+      await onCluster(sb, { nodeSsh: 'refused' })
+      // while `slow` exists, a step's relay starts 8 s late: the step runs, its id not yet said
+      const slow = join(sb.root, 'slow')
+      const slowSh = join(sb.root, 'slow-sh')
+      writeFileSync(slowSh, `#!/bin/sh\n[ -e ${slow} ] && /usr/bin/sleep 8\nexec /bin/sh "$@"\n`, { mode: 0o755 })
+      srunForTunnel(sb, { tools: ['bash'], extra: { sh: slowSh } })
+      const serve = sb.start(['serve', '--slurm', '-m', MODEL])
+      const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
+      const job = liveJobs(sb)[0]!.id
+      const said = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
+      writeFileSync(slow, '')
+      for (const pid of tunnelSruns(sb)) process.kill(pid, 'SIGKILL')
+      // the pool starts new steps, which stay silent
+      const silent = await waitFor(() => {
+        const steps = tunnelSteps(sb, job).filter((s) => !said.includes(s))
+        return steps.length ? steps : undefined
+      }, 10_000, 'new warm steps')
+      const sruns = tunnelSruns(sb)
+      expect(sruns.length).toBeGreaterThanOrEqual(1)
+      for (const pid of sruns) process.kill(pid, 'SIGKILL')
+      await waitFor(() => !tunnelSteps(sb, job).some((s) => said.includes(s) || silent.includes(s)), 15_000, `steps ${[...said, ...silent].join(', ')} to be cancelled`)
+      rmSync(slow)
       expect(await ask(url!)).toBe(REPLY)
       serve.kill('SIGTERM')
       await serve.done(20_000)
