@@ -15,8 +15,8 @@
  * (the relay ends with it, and so does a warm step waiting for its `go`); a
  * step that does not end soon after is cancelled by SIGTERM to its srun (srun
  * then cancels the step), and one whose srun was killed outright (which leaves
- * the step running) by `scancel JOB.STEP`. With mrs and all of its processes
- * killed, the steps end with the job.
+ * the step running), here or on the login node, by `scancel`. With mrs and all
+ * of its processes killed, the steps end with the job.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, rmSync } from 'node:fs'
@@ -284,8 +284,9 @@ class Step {
       for (const t of this.timers) clearTimeout(t)
       this.reason = reasonOf(this.stderr, code, signal)
       if (was === 'starting') failed(new Error(this.reason))
-      // killed outright, its step lives on (or is about to): cancel it, by the id the relay said, else by its name
-      if (signal === 'SIGKILL') cancelStep(opts, this.id && /^\d+\.\d+$/.test(this.id) ? this.id : undefined, this.name)
+      // killed outright (here; on the login node ssh then says 255), its step lives on (or is about to): cancel it,
+      // by the id the relay said, else by its name
+      if (signal === 'SIGKILL' || code === 255) cancelStep(opts, this.id && /^\d+\.\d+$/.test(this.id) ? this.id : undefined, this.name)
       if (this.conn && code !== 0 && !this.ending) opts.log?.(`the srun tunnel's step ${this.id ?? ''} for a connection ended: ${this.reason}`)
       this.onGone(this)
     })

@@ -157,12 +157,20 @@ const stepsOf = (sb: Sandbox, job: number) =>
 
 const isTunnelStepName = (name: string) => new RegExp(`^${RELAY_STEP_NAME}-\\d+$`).test(name)
 const tunnelSteps = (sb: Sandbox, job: number) => stepsOf(sb, job).filter((s) => isTunnelStepName(s.split('|')[1]!))
-/** The srun processes here that run tunnel steps (not the server's step). */
-const tunnelSruns = (sb: Sandbox) =>
-  sb.leftovers().filter((pid) => {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    return /(^|\/)srun$/.test(argv[0]!) && argv.some((a) => a.startsWith('--job-name=') && isTunnelStepName(a.slice('--job-name='.length)))
-  })
+/** The srun processes that run the tunnel steps of `job`, here or on the login node (this machine, another user). */
+const tunnelSruns = (job: number) =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      let argv: string[]
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      } catch {
+        return false
+      }
+      return /(^|\/)srun$/.test(argv[0]!) && argv.includes(`--jobid=${job}`) && argv.some((a) => a.startsWith('--job-name=') && isTunnelStepName(a.slice('--job-name='.length)))
+    })
 
 /**
  * An `srun` first on PATH that runs mrs's tunnel steps (and only them) on a node whose PATH has only `tools`
@@ -311,7 +319,7 @@ describe('mrs --slurm: ssh to the node refused', () => {
       const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
       const job = liveJobs(sb)[0]!.id
       const warm = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
-      const sruns = tunnelSruns(sb)
+      const sruns = tunnelSruns(job)
       expect(sruns.length).toBeGreaterThanOrEqual(2)
       for (const pid of sruns) process.kill(pid, 'SIGKILL')
       await waitFor(() => !tunnelSteps(sb, job).some((s) => warm.includes(s)), 10_000, `steps ${warm.join(', ')} to be cancelled`)
@@ -336,13 +344,13 @@ describe('mrs --slurm: ssh to the node refused', () => {
       const job = liveJobs(sb)[0]!.id
       const said = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
       writeFileSync(slow, '')
-      for (const pid of tunnelSruns(sb)) process.kill(pid, 'SIGKILL')
+      for (const pid of tunnelSruns(job)) process.kill(pid, 'SIGKILL')
       // the pool starts new steps, which stay silent
       const silent = await waitFor(() => {
         const steps = tunnelSteps(sb, job).filter((s) => !said.includes(s))
         return steps.length ? steps : undefined
       }, 10_000, 'new warm steps')
-      const sruns = tunnelSruns(sb)
+      const sruns = tunnelSruns(job)
       expect(sruns.length).toBeGreaterThanOrEqual(1)
       for (const pid of sruns) process.kill(pid, 'SIGKILL')
       await waitFor(() => !tunnelSteps(sb, job).some((s) => said.includes(s) || silent.includes(s)), 15_000, `steps ${[...said, ...silent].join(', ')} to be cancelled`)
@@ -376,6 +384,28 @@ describe('mrs --slurm: ssh to the node refused', () => {
 })
 
 describe('mrs --on LOGIN --slurm: ssh to the node refused', () => {
+  onSlurm('a tunnel step\'s srun killed outright on the login node: mrs cancels the step there, and the next request is answered', async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_REPLY: REPLY } }, async (sb) => {
+      const cluster = await ensureCluster()
+      const login = await startSshd(sb, { alias: 'hpc-login', remoteEnv: cluster.env })
+      sshToNodes(login.configPath, login.port, 'mrs-remote', 'refused')
+      const serve = sb.start(['serve', '--on', 'hpc-login', '--slurm', '-m', MODEL])
+      const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
+      const job = jobs().find((j) => j.user === 'mrs-remote' && j.name.startsWith('mrs-') && j.state === 'RUNNING')!.id
+      const warm = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
+      // the login node's sruns (the remote user's): ssh here then ends with 255, not a signal
+      const sruns = tunnelSruns(job)
+      expect(sruns.length).toBeGreaterThanOrEqual(2)
+      for (const pid of sruns) process.kill(pid, 'SIGKILL')
+      await waitFor(() => !tunnelSteps(sb, job).some((s) => warm.includes(s)), 15_000, `steps ${warm.join(', ')} to be cancelled`)
+      expect(await ask(url!)).toBe(REPLY)
+      serve.kill('SIGTERM')
+      await serve.done(20_000)
+      await waitJobGone(job, 15_000)
+      await expectNoLeftovers(sb, 5000)
+    })
+  })
+
   onSlurm('auto: the steps run through the login node\'s master: parallel requests answered, then nothing left there or here', async () => {
     await withSandbox({ env: { FAKE_MISTRALRS_REPLY: REPLY, FAKE_MISTRALRS_PACE_MS: '15' } }, async (sb) => {
       const cluster = await ensureCluster()
