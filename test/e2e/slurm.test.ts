@@ -186,6 +186,23 @@ describe('mrs --slurm: sharing, ps, logs, stop, check', () => {
     })
   })
 
+  onSlurm('three launches of the same model at the same moment: one job, every session served, the job gone after the last', async () => {
+    await withSandbox({ env: { FAKE_CLIENT_MODE: 'sleep:6' } }, async (sb) => {
+      await onCluster(sb)
+      const runs = [0, 1, 2].map(() => sb.start(['claude', '--slurm', '-m', MODEL]))
+      let most = 0
+      const watch = setInterval(() => (most = Math.max(most, liveJobs(sb).length)), 200)
+      const results = await Promise.all(runs.map((r) => r.done(60_000))).finally(() => clearInterval(watch))
+      expect(results.map((r) => r.code)).toEqual([0, 0, 0])
+      // one of them loads it; the others wait for that load and use it
+      expect(results.filter((r) => /mistral\.rs is ready at/.test(r.stderr))).toHaveLength(1)
+      expect(results.filter((r) => /using the running server \w+ \(Qwen\/Qwen3-4B\)/.test(r.stderr))).toHaveLength(2)
+      expect(jobsOf(sb)).toHaveLength(1)
+      expect(most).toBe(1)
+      await jobsGone(sb)
+    })
+  })
+
   requires('slurm', 'sshd', 'tmux')('on a terminal the queue and the node are shown as they change', async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'exit:0' } }, async (sb) => {
       await onCluster(sb)
