@@ -4,8 +4,8 @@
  * (in the keeper's private dir, 0600), each connection carried by a step of
  * the job, `srun --overlap -u`, whose stdin and stdout slurmstepd carries.
  * The step runs RELAY, a POSIX sh program that connects to 127.0.0.1:PORT on
- * the node with what the node has (bash's /dev/tcp, python3, perl, else nc,
- * ncat or socat) and copies bytes both ways, unchanged.
+ * the node with what the node has (bash's /dev/tcp, python3, perl, else socat,
+ * nc or ncat) and copies bytes both ways, unchanged.
  *
  * A step costs a round trip to slurmctld and a slurmstepd: a few warm ones
  * are kept started, each waiting for a `go` line before it connects, so a new
@@ -94,9 +94,9 @@ const BASH = `
 exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 75
 me=$$ w= r= over=
 trap 'over=1' USR1
-( t=; trap 't=1' TERM; cat <&4 >&3 & c=$!; trap 'kill $c 2>/dev/null; exit 0' TERM; [ -z "$t" ] || { kill $c 2>/dev/null; exit 0; }; wait $c; kill -USR1 $me ) &
+( t=; trap 't=1' TERM; cat <&4 >&3 & c=$!; trap 'kill $c 2>/dev/null; exit 0' TERM; [ -z "$t" ] || { kill $c 2>/dev/null; exit 0; }; wait $c; kill -USR1 $me 2>/dev/null ) &
 w=$!
-( t=; trap 't=1' TERM; cat <&3 & c=$!; trap 'kill $c 2>/dev/null; exit 0' TERM; [ -z "$t" ] || { kill $c 2>/dev/null; exit 0; }; wait $c; kill -USR1 $me ) &
+( t=; trap 't=1' TERM; cat <&3 & c=$!; trap 'kill $c 2>/dev/null; exit 0' TERM; [ -z "$t" ] || { kill $c 2>/dev/null; exit 0; }; wait $c; kill -USR1 $me 2>/dev/null ) &
 r=$!
 exec 3<&- 4<&-
 trap 'kill $w $r 2>/dev/null; exit 0' USR1 TERM HUP INT
@@ -105,9 +105,13 @@ wait
 `
 
 /**
- * nc, ncat or socat ($@), which may not end when their stdin does: they read
+ * socat, nc or ncat ($@), which may not end when their stdin does: they read
  * a FIFO that a cat fills from stdin, and this shell ends both as soon as
  * either one ends (all three are its own children: nothing is left behind).
+ * socat ends itself 0.5 s after the server closes; OpenBSD's nc and Nmap's
+ * ncat keep a connection the server closed until their stdin ends (measured:
+ * netcat-openbsd 1.219, Ncat 7.93), so through them that connection ends when
+ * the client closes it or writes to it. Hence socat before them.
  */
 const NC = String.raw`
 nc_relay() {
@@ -118,7 +122,7 @@ nc_relay() {
   tool=$!
   exec 5>"$d/in"
   rm -rf "$d"
-  ( t=; trap 't=1' TERM; cat <&4 >&5 & c=$!; trap 'kill $c 2>/dev/null; exit 0' TERM; [ -z "$t" ] || { kill $c 2>/dev/null; exit 0; }; wait $c; kill -USR1 $me ) &
+  ( t=; trap 't=1' TERM; cat <&4 >&5 & c=$!; trap 'kill $c 2>/dev/null; exit 0' TERM; [ -z "$t" ] || { kill $c 2>/dev/null; exit 0; }; wait $c; kill -USR1 $me 2>/dev/null ) &
   w=$!
   exec 4<&- 5>&-
   trap 'kill $w $tool 2>/dev/null; exit 0' USR1 TERM HUP INT
@@ -142,11 +146,11 @@ export const RELAY = `# mrs's relay (a step of mrs's Slurm job): one connection 
 port=$1
 host=$(uname -n 2>/dev/null)
 tools=
-for t in bash python3 perl nc ncat socat; do
+for t in bash python3 perl socat nc ncat; do
   command -v "$t" >/dev/null 2>&1 && tools="$tools $t"
 done
 if [ -z "$tools" ]; then
-  echo "mrs relay: nothing on $host can connect to 127.0.0.1:$port (no bash, python3, perl, nc, ncat or socat on PATH there)" >&2
+  echo "mrs relay: nothing on $host can connect to 127.0.0.1:$port (no bash, python3, perl, socat, nc or ncat on PATH there)" >&2
   exit ${RELAY_NO_TOOL}
 fi
 printf '@mrs-relay ready %s.%s%s\\n' "$SLURM_JOB_ID" "$SLURM_STEP_ID" "$tools"

@@ -23,8 +23,12 @@ const onSlurm = requires('slurm', 'sshd')
 /** An answer long enough to take a while at the fake's pace (so parallel requests overlap), with bytes beyond ASCII. */
 const REPLY = `Grüße aus dem Knoten — ${'λ → ✓ 🚀 '.repeat(12)}done`
 const PYTHON3 = '/usr/bin/python3'
-/** A python3 or perl relay needs that program here: skipped without it, required in CI (.ci/run installs it). */
-const withRelay = (tool: string, base: TestAPI): TestAPI => (tool === 'python3' || tool === 'perl' ? (base === it ? requires(tool) : requires('slurm', 'sshd', tool)) : base)
+/** A relay by python3, perl, socat, nc or ncat needs that program here: skipped without it, required in CI (.ci/run installs it). */
+const RELAY_TOOLS = ['python3', 'perl', 'nc', 'ncat', 'socat'] as const
+const withRelay = (tool: string, base: TestAPI): TestAPI => {
+  const need = RELAY_TOOLS.find((t) => t === tool)
+  return need ? (base === it ? requires(need) : requires('slurm', 'sshd', need)) : base
+}
 
 // ---- the relay alone ------------------------------------------------------------------------------------
 
@@ -34,23 +38,6 @@ function toolDir(sb: Sandbox, tools: string[], extra: Record<string, string> = {
   mkdirSync(dir, { recursive: true })
   for (const t of ['sh', 'cat', 'uname', 'mktemp', 'mkfifo', 'rm', ...tools]) symlinkSync(extra[t] ?? (t === 'python3' ? PYTHON3 : `/usr/bin/${t}`), join(dir, t))
   return dir
-}
-
-/** A stand-in for OpenBSD's nc: keeps the connection after its stdin ends, exits when the server closes. */
-function fakeNc(sb: Sandbox): string {
-  const path = join(sb.root, 'fake-nc')
-  writeFileSync(
-    path,
-    `#!${process.execPath}
-const s = require('net').connect(Number(process.argv[3]), process.argv[2])
-s.on('error', (e) => { process.stderr.write('nc: ' + e.message + '\\n'); process.exit(1) })
-process.stdin.on('data', (d) => s.write(d))
-s.pipe(process.stdout, { end: false })
-s.on('end', () => process.stdout.write('', () => process.exit(0)))
-`,
-    { mode: 0o755 },
-  )
-  return path
 }
 
 /** A TCP server here that echoes what it gets, and closes after `bye` when a chunk says CLOSE. */
@@ -64,7 +51,7 @@ async function echoServer(): Promise<{ server: Server; port: number }> {
 }
 
 /** Runs the relay as a step would (`sh -c RELAY mrs-relay PORT`), with PATH `dir`; what it printed and how it ended. */
-async function relayOnce(sb: Sandbox, dir: string, port: number, how: 'client-closes' | 'server-closes') {
+async function relayOnce(sb: Sandbox, dir: string, port: number, how: 'client-closes' | 'server-closes' | 'server-then-client-closes') {
   const child = spawn('/bin/sh', ['-c', RELAY, 'mrs-relay', String(port)], { env: { ...sb.env, PATH: dir, SLURM_JOB_ID: '7', SLURM_STEP_ID: '3' }, stdio: ['pipe', 'pipe', 'pipe'] })
   child.stdin.on('error', () => {})
   const ended = new Promise<{ code: number | null }>((r) => child.on('close', (code) => r({ code })))
@@ -79,9 +66,14 @@ async function relayOnce(sb: Sandbox, dir: string, port: number, how: 'client-cl
   child.stdin.write('go\n')
   child.stdin.write(payload)
   await waitFor(() => out.length >= out.indexOf(10) + 1 + payload.length || child.exitCode !== null, 10_000, 'the echo')
-  const started = Date.now()
+  let started = Date.now()
   if (how === 'client-closes') child.stdin.end()
   else child.stdin.write('CLOSE')
+  if (how === 'server-then-client-closes') {
+    await waitFor(() => out.subarray(-3).toString() === 'bye' || child.exitCode !== null, 10_000, 'the server\'s last bytes')
+    started = Date.now()
+    child.stdin.end()
+  }
   const { code } = await ended
   clearTimeout(timer)
   const nl = out.indexOf(10)
@@ -89,24 +81,28 @@ async function relayOnce(sb: Sandbox, dir: string, port: number, how: 'client-cl
 }
 
 describe("the tunnel's relay on the node (sh, no Slurm)", () => {
-  for (const [name, tools] of [
-    ['bash /dev/tcp', ['bash']],
-    ['python3', ['python3']],
-    ['perl', ['perl']],
-    ['nc (a stand-in that outlives its stdin, as OpenBSD\'s does)', ['nc']],
+  // nc and ncat keep a connection the server closed until their stdin ends (half-close; socat does not): through them
+  // it ends when the client closes it
+  for (const [name, tools, serverCloses] of [
+    ['bash /dev/tcp', ['bash'], 'server-closes'],
+    ['python3', ['python3'], 'server-closes'],
+    ['perl', ['perl'], 'server-closes'],
+    ['socat', ['socat'], 'server-closes'],
+    ['nc (OpenBSD\'s)', ['nc'], 'server-then-client-closes'],
+    ['ncat (Nmap\'s)', ['ncat'], 'server-then-client-closes'],
   ] as const)
-  withRelay(tools[0], it)(`${name}: says it is ready, carries every byte both ways, ends when either side closes, leaves nothing`, async () => {
+  withRelay(tools[0], it)(`${name}: says it is ready, carries every byte both ways, ends when ${serverCloses === 'server-closes' ? 'either side closes' : 'the client closes (the server first, or alone)'}, leaves nothing`, async () => {
     await withSandbox({}, async (sb) => {
       const { server, port } = await echoServer()
       try {
-        const dir = toolDir(sb, [...tools], tools[0] === 'nc' ? { nc: fakeNc(sb) } : {})
-        for (const how of ['client-closes', 'server-closes'] as const) {
+        const dir = toolDir(sb, [...tools])
+        for (const how of ['client-closes', serverCloses] as const) {
           const r = await relayOnce(sb, dir, port, how)
           expect(r.err).toBe('')
           expect(r.code).toBe(0)
           expect(r.header).toBe(`@mrs-relay ready 7.3 ${tools[0]}`)
           expect(r.body.subarray(0, r.payload.length).equals(r.payload)).toBe(true)
-          expect(r.body.subarray(r.payload.length).toString()).toBe(how === 'server-closes' ? 'bye' : '')
+          expect(r.body.subarray(r.payload.length).toString()).toBe(how === 'client-closes' ? '' : 'bye')
           expect(r.endMs).toBeLessThan(1000)
           await expectNoLeftovers(sb, 2000)
         }
@@ -123,7 +119,7 @@ describe("the tunnel's relay on the node (sh, no Slurm)", () => {
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
       const code = await new Promise((r) => child.on('close', r))
       expect(code).toBe(127)
-      expect(err).toMatch(/^mrs relay: nothing on \S+ can connect to 127\.0\.0\.1:4242 \(no bash, python3, perl, nc, ncat or socat on PATH there\)\n$/)
+      expect(err).toMatch(/^mrs relay: nothing on \S+ can connect to 127\.0\.0\.1:4242 \(no bash, python3, perl, socat, nc or ncat on PATH there\)\n$/)
     })
   })
 
@@ -261,7 +257,7 @@ describe('mrs --slurm: ssh to the node refused', () => {
     })
   })
 
-  for (const tools of [['bash'], ['python3'], ['perl']] as const)
+  for (const tools of [['bash'], ['python3'], ['perl'], ['socat'], ['nc'], ['ncat']] as const)
   withRelay(tools[0], onSlurm)(`tunnel = "srun" with ssh that works: the steps carry it, relayed by ${tools[0]} on the node; no ssh to the node`, async () => {
     await withSandbox({ env: { FAKE_CLIENT_MODE: 'ask', FAKE_MISTRALRS_REPLY: REPLY } }, async (sb) => {
       const host = await onCluster(sb)
@@ -293,7 +289,7 @@ describe('mrs --slurm: ssh to the node refused', () => {
   })
 
   onSlurm.each([
-    ['the node has nothing to connect with (no bash, python3, perl, nc)', { tools: [] }, /mrs relay: nothing on \S+ can connect to 127\.0\.0\.1:\d+ \(no bash, python3, perl, nc, ncat or socat on PATH there\)/],
+    ['the node has nothing to connect with (no bash, python3, perl, socat, nc, ncat)', { tools: [] }, /mrs relay: nothing on \S+ can connect to 127\.0\.0\.1:\d+ \(no bash, python3, perl, socat, nc or ncat on PATH there\)/],
     ['srun refuses the step', { fail: 'srun: error: Unable to create step for job 1: Access/permission denied' }, /srun: error: Unable to create step for job 1: Access\/permission denied/],
   ] as const)('neither ssh nor srun works (%s): one line with both reasons, exit 69 within seconds, the job gone', async (_, relay, srunSaid) => {
     await withSandbox({}, async (sb) => {

@@ -1,13 +1,13 @@
 /**
  * What a test (or the benchmark) needs that a fresh machine may lack (zsh, fish,
- * tcsh, busybox, tmux, script, curl, root, an OpenSSH server, a Slurm cluster), and what
+ * tcsh, busybox, tmux, script, curl, nc, ncat, socat, root, an OpenSSH server, a Slurm cluster), and what
  * is missing here, as reasons a person can act on.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { slurmAvailable, slurmMissing } from './slurm.js'
 
-export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'tcsh' | 'busybox' | 'python3' | 'perl' | 'sshd' | 'slurm'
+export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'tcsh' | 'busybox' | 'python3' | 'perl' | 'nc' | 'ncat' | 'socat' | 'sshd' | 'slurm'
 
 const why: Record<Requirement, string> = {
   root: 'needs root (CI runs as root)',
@@ -22,6 +22,9 @@ const why: Record<Requirement, string> = {
   busybox: 'needs busybox, which is not installed (.ci/run installs it)',
   python3: 'needs python3, which is not installed (.ci/run installs it)',
   perl: 'needs perl, which is not installed (.ci/run installs it)',
+  nc: 'needs nc (OpenBSD netcat, Debian\'s netcat-openbsd), which is not installed (.ci/run installs it)',
+  ncat: 'needs ncat (Nmap\'s netcat), which is not installed (.ci/run installs it)',
+  socat: 'needs socat, which is not installed (.ci/run installs it)',
   sshd: 'needs root and OpenSSH: /usr/sbin/sshd (openssh-server), /usr/bin/ssh and ssh-keygen (openssh-client), useradd (.ci/run installs them)',
   slurm: 'needs root and Slurm with munge (slurmctld, slurmd, munged, sbatch, srun: Debian\'s slurm-wlm and munge) to run a throwaway cluster (.ci/run installs them)',
 }
