@@ -6,8 +6,9 @@
 //   - dist/lib/*.cjs: the libraries a launch rarely needs (execa, for a
 //     one-shot question to a program; the picker's prompts; wait-on, for a
 //     --url server still starting), each required only when used;
-//   - dist/keeper.cjs, the server keeper: one file with nothing it does not
-//     use, since it lives as long as the server;
+//   - dist/keeper-main.cjs, the server keeper: one file with nothing it does
+//     not use, since it lives as long as the server; loaded by dist/keeper.cjs
+//     with V8's code cache, as mrs is;
 //   - dist/statusline.cjs: a client's status line (Claude Code's), run after every message;
 //   - dist/complete.cjs: `mrs __complete`, what shell completion asks at TAB time (model
 //     ids, server ids), which bin/mrs.cjs runs without loading mrs;
@@ -54,15 +55,19 @@ const cjs = {
   logLevel: 'warning',
 }
 
+/** A built bundle's content hash: its code cache's key (an edit that keeps its size and time must not run old compiled code). */
+const contentHash = async (name) => createHash('sha256').update(await readFile(new URL(`../dist/${name}`, import.meta.url))).digest('hex').slice(0, 32)
+
 await build({ ...cjs, entryPoints: { mrs: 'src/cli/main.ts' }, outdir: 'dist', plugins: [lazyLibs] })
 const mrs = createRequire(import.meta.url)('../dist/mrs.cjs')
 // boot decides, before it loads mrs, whether a launch will likely start a server: it needs the commands that do
 const launchCommands = [...mrs.CLIENT_NAMES, 'serve', 'check']
 await Promise.all([
-  // the code cache is keyed by the bundle's content: an edit that keeps its size and time must not run old compiled code
-  build({ ...cjs, entryPoints: { boot: 'src/cli/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __LAUNCH_COMMANDS__: JSON.stringify(launchCommands), __BUNDLE_HASH__: JSON.stringify(createHash('sha256').update(await readFile(new URL('../dist/mrs.cjs', import.meta.url))).digest('hex').slice(0, 32)) } }),
+  build({ ...cjs, entryPoints: { boot: 'src/cli/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __LAUNCH_COMMANDS__: JSON.stringify(launchCommands), __BUNDLE_HASH__: JSON.stringify(await contentHash('mrs.cjs')) } }),
   // the keeper loads execa (a one-shot question to a program) only when it asks one, as mrs does
-  build({ ...cjs, entryPoints: { keeper: 'src/keeper/main.ts' }, outdir: 'dist', plugins: [lazyLibs] }),
+  build({ ...cjs, entryPoints: { 'keeper-main': 'src/keeper/main.ts' }, outdir: 'dist', plugins: [lazyLibs] }).then(async () =>
+    build({ ...cjs, entryPoints: { keeper: 'src/keeper/boot.ts' }, outdir: 'dist', sourcemap: false, define: { ...cjs.define, __KEEPER_HASH__: JSON.stringify(await contentHash('keeper-main.cjs')) } }),
+  ),
   build({ ...cjs, entryPoints: { statusline: 'src/clients/claude-statusline.ts' }, outdir: 'dist', sourcemap: false }),
   build({ ...cjs, entryPoints: { complete: 'src/cli/complete.ts' }, outdir: 'dist', sourcemap: false }),
   ...Object.entries(LAZY_LIBS).map(([lib, name]) =>

@@ -1,14 +1,14 @@
-// Loading the CLI bundle with V8's code cache (src/cli/boot.ts). Protects:
+// Loading the CLI and keeper bundles with V8's code cache (src/code-cache.ts). Protects:
 // the bundle runs the same with and without a cache; the cache is written
 // once (0600) and then used; a damaged cache is replaced, not fatal; a cache
 // dir that is not the user's own and closed is never read (a code cache is
-// code).
+// code); the keeper keeps its own cache beside mrs's.
 import { createHash } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { cachedPayload, codeCachePath, readCodeCache } from '../../src/cli/boot.js'
+import { cachedPayload, codeCachePath, readCodeCache } from '../../src/code-cache.js'
 import { tempDir } from '../helpers/tmp.js'
 import { ROOT } from '../helpers/sandbox.js'
 
@@ -105,6 +105,29 @@ describe('the code cache', () => {
     const after = cacheFiles(cacheHome)
     expect(after).toHaveLength(1)
     expect(after).not.toEqual(before)
+  })
+
+  it('the keeper (dist/keeper.cjs) has its own: written by its first run, used by the next, and mrs\'s is left alone', () => {
+    const dir = tempDir('mrs-boot-')
+    const cacheHome = join(dir, 'cache')
+    load(dir, cacheHome)
+    const mrsCache = cacheFiles(cacheHome)
+    // a keeper whose mrs went away before its configuration: it says so and exits 1
+    const keeper = () => {
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'keeper.cjs'), 'mrs-keeper', 'deadbeef'], { env: { PATH: process.env.PATH, HOME: dir, XDG_CACHE_HOME: cacheHome }, input: '', encoding: 'utf8', timeout: 10_000 })
+      expect(r.signal, r.stderr).toBeNull()
+      expect(r.stderr).toBe('[mrs keeper] mrs went away before sending the keeper its configuration\n')
+      expect(r.status).toBe(1)
+    }
+    keeper()
+    const kept = cacheFiles(cacheHome).filter((f) => f.startsWith('keeper-'))
+    expect(kept).toEqual([expect.stringMatching(/^keeper-[0-9a-f]{16}\.v8$/)])
+    const path = join(cacheHome, 'mrs', 'code', kept[0]!)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    const written = statSync(path).mtimeMs
+    keeper()
+    expect(statSync(path).mtimeMs).toBe(written)
+    expect(cacheFiles(cacheHome).filter((f) => f.startsWith('mrs-'))).toEqual(mrsCache)
   })
 
   it('is not used from a directory open to others, or one that is a symlink', () => {
