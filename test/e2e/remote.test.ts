@@ -93,7 +93,9 @@ describe('secrets', () => {
       const mrs = sb.start([client, '--url', url, '--api-key-env', 'MY_KEY'])
       const pid = await waitFor(() => sb.clientPids()[0], 15_000, 'the client')
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+      // the fake client records its start, then execs sleep: read in the middle of that exec, environ is empty
+      const environOf = () => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean)
+      const environ = await waitFor(() => environOf().length > 0 && environOf(), 5000, 'the client\'s environment')
       expect(cmdline).not.toContain(SECRET)
       expect(readFileSync(`/proc/${mrs.pid}/cmdline`, 'utf8')).not.toContain(SECRET)
       expect(environ).toContain(`${variable}=${SECRET}`)
