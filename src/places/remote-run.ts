@@ -342,12 +342,14 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
       clearInterval(this.heartbeat)
       this.child.stdin!.end()
       const timer = setTimeout(() => {
-        // it did not let go in time: drop the carrier (the program sees its stdin close and stops the run)
+        // it did not let go in time: drop the carrier (the program sees its stdin close and stops the run), and the
+        // tunnel now, as the keeper may exit before the carrier's close is seen
         try {
           process.kill(this.pid, 'SIGKILL')
         } catch {
           // gone
         }
+        this.tunnel?.close()
         resolve({ forced: true })
       }, graceMs + 5000)
       this.child.once('close', () => {

@@ -428,8 +428,13 @@ class SlurmHost implements PlaceHost {
           // gone
         }
       }
+      // detached (no terminal signal reaches it), so it would outlive a keeper that exits on a path that did not close it
+      process.once('exit', close)
       child.on('error', (e) => !done && ((done = true), reject(e)))
-      child.on('close', (code) => !done && ((done = true), reject(new Error(sshReason(stderr) || `ssh exited with code ${code}`))))
+      child.on('close', (code) => {
+        process.off('exit', close)
+        if (!done) (done = true), reject(new Error(sshReason(stderr) || `ssh exited with code ${code}`))
+      })
       const started = Date.now()
       const wait = () => {
         if (done) return
