@@ -193,12 +193,29 @@ async function ask(url: string): Promise<string> {
   return body.choices[0]!.message.content
 }
 
+/** `mrs serve`'s URL once it serves. */
+const servesAt = async (serve: Running) => (await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000))[1]!
+
+/** The job's tunnel steps once the warm ones (two) are there. */
+const warmSteps = (sb: Sandbox, job: number) => waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
+
+/** SIGKILL to every srun of the job's tunnel steps (which leaves their steps running); how many there were. */
+function killTunnelSruns(job: number): number {
+  const sruns = tunnelSruns(job)
+  for (const pid of sruns) process.kill(pid, 'SIGKILL')
+  return sruns.length
+}
+
+/** Waits until none of `steps` is in the job's `squeue -s`. */
+const stepsGone = (sb: Sandbox, job: number, steps: string[], withinMs: number) =>
+  waitFor(() => !tunnelSteps(sb, job).some((s) => steps.includes(s)), withinMs, `steps ${steps.join(', ')} to be cancelled`)
+
 /**
  * `mrs serve`'s URL once it serves; then `n` questions at once, each answered in full, while the job's steps are
  * watched: how many of mrs's tunnel steps ran at once.
  */
 async function askAtOnce(sb: Sandbox, serve: Running, n: number, jobOf = () => liveJobs(sb)[0]?.id): Promise<{ answers: string[]; mostSteps: number; job: number }> {
-  const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
+  const url = await servesAt(serve)
   const job = jobOf()!
   let mostSteps = 0
   let asking = true
@@ -312,15 +329,13 @@ describe('mrs --slurm: ssh to the node refused', () => {
     await withSandbox({ env: { FAKE_MISTRALRS_REPLY: REPLY } }, async (sb) => {
       await onCluster(sb, { nodeSsh: 'refused' })
       const serve = sb.start(['serve', '--slurm', '-m', MODEL])
-      const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
+      const url = await servesAt(serve)
       const job = liveJobs(sb)[0]!.id
-      const warm = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
-      const sruns = tunnelSruns(job)
-      expect(sruns.length).toBeGreaterThanOrEqual(2)
-      for (const pid of sruns) process.kill(pid, 'SIGKILL')
-      await waitFor(() => !tunnelSteps(sb, job).some((s) => warm.includes(s)), 10_000, `steps ${warm.join(', ')} to be cancelled`)
+      const warm = await warmSteps(sb, job)
+      expect(killTunnelSruns(job)).toBeGreaterThanOrEqual(2)
+      await stepsGone(sb, job, warm, 10_000)
       expect(liveJobs(sb).map((j) => j.id)).toEqual([job])
-      expect(await ask(url!)).toBe(REPLY)
+      expect(await ask(url)).toBe(REPLY)
       serve.kill('SIGTERM')
       await serve.done(20_000)
       await jobsGone(sb)
@@ -336,22 +351,20 @@ describe('mrs --slurm: ssh to the node refused', () => {
       writeFileSync(slowSh, `#!/bin/sh\n[ -e ${slow} ] && /usr/bin/sleep 8\nexec /bin/sh "$@"\n`, { mode: 0o755 })
       srunForTunnel(sb, { tools: ['bash'], extra: { sh: slowSh } })
       const serve = sb.start(['serve', '--slurm', '-m', MODEL])
-      const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
+      const url = await servesAt(serve)
       const job = liveJobs(sb)[0]!.id
-      const said = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
+      const said = await warmSteps(sb, job)
       writeFileSync(slow, '')
-      for (const pid of tunnelSruns(job)) process.kill(pid, 'SIGKILL')
+      killTunnelSruns(job)
       // the pool starts new steps, which stay silent
       const silent = await waitFor(() => {
         const steps = tunnelSteps(sb, job).filter((s) => !said.includes(s))
         return steps.length ? steps : undefined
       }, 10_000, 'new warm steps')
-      const sruns = tunnelSruns(job)
-      expect(sruns.length).toBeGreaterThanOrEqual(1)
-      for (const pid of sruns) process.kill(pid, 'SIGKILL')
-      await waitFor(() => !tunnelSteps(sb, job).some((s) => said.includes(s) || silent.includes(s)), 15_000, `steps ${[...said, ...silent].join(', ')} to be cancelled`)
+      expect(killTunnelSruns(job)).toBeGreaterThanOrEqual(1)
+      await stepsGone(sb, job, [...said, ...silent], 15_000)
       rmSync(slow)
-      expect(await ask(url!)).toBe(REPLY)
+      expect(await ask(url)).toBe(REPLY)
       serve.kill('SIGTERM')
       await serve.done(20_000)
       await jobsGone(sb)
@@ -364,7 +377,7 @@ describe('mrs --slurm: ssh to the node refused', () => {
       sb.start(['claude', '--slurm', '-m', MODEL, '--server-log'])
       await waitFor(() => sb.clientLines().some((l) => l.startsWith('start ')), 45_000, 'the client to start')
       const job = liveJobs(sb)[0]!.id
-      await waitFor(() => tunnelSteps(sb, job).length >= 2, 10_000, 'the warm steps')
+      await warmSteps(sb, job)
       for (const pid of sb.leftovers())
         if (!ofAJob(pid))
           try {
@@ -386,15 +399,13 @@ describe('mrs --on LOGIN --slurm: ssh to the node refused', () => {
       const login = await startSshd(sb, { alias: 'hpc-login', remoteEnv: cluster.env })
       sshToNodes(login.configPath, login.port, 'mrs-remote', 'refused')
       const serve = sb.start(['serve', '--on', 'hpc-login', '--slurm', '-m', MODEL])
-      const [, url] = await serve.waitForStderr(/serves \S+ at (http:\/\/127\.0\.0\.1:\d+)/, 45_000)
+      const url = await servesAt(serve)
       const job = jobs().find((j) => j.user === 'mrs-remote' && j.name.startsWith('mrs-') && j.state === 'RUNNING')!.id
-      const warm = await waitFor(() => (tunnelSteps(sb, job).length >= 2 ? tunnelSteps(sb, job) : undefined), 10_000, 'the warm steps')
+      const warm = await warmSteps(sb, job)
       // the login node's sruns (the remote user's): ssh here then ends with 255, not a signal
-      const sruns = tunnelSruns(job)
-      expect(sruns.length).toBeGreaterThanOrEqual(2)
-      for (const pid of sruns) process.kill(pid, 'SIGKILL')
-      await waitFor(() => !tunnelSteps(sb, job).some((s) => warm.includes(s)), 15_000, `steps ${warm.join(', ')} to be cancelled`)
-      expect(await ask(url!)).toBe(REPLY)
+      expect(killTunnelSruns(job)).toBeGreaterThanOrEqual(2)
+      await stepsGone(sb, job, warm, 15_000)
+      expect(await ask(url)).toBe(REPLY)
       serve.kill('SIGTERM')
       await serve.done(20_000)
       await waitJobGone(job, 15_000)
