@@ -339,25 +339,33 @@ function signal(child: ChildProcess, sig: NodeJS.Signals): void {
 }
 
 /**
- * Finds the job's steps named $2 in `squeue -s` and cancels them; a step
+ * Cancels the job's ($1) step named $2 (with id $3, when its relay said it)
+ * until `squeue -s` no longer lists it: scancel again each second, as a
+ * signal sent while slurmd still launches the step can be lost, and a step
  * whose srun died while slurmctld created it may show up a little later.
  */
-const CANCEL_BY_NAME = `i=0
-while [ $i -lt 10 ]; do
-  ids=$(squeue -h -s -j "$1" -o '%i %j' 2>/dev/null | while read -r id name; do [ "$name" = "$2" ] && echo "$id"; done)
-  [ -n "$ids" ] && exec scancel --quiet $ids
+const CANCEL_STEP = `i=0 seen=
+while [ $i -lt 30 ]; do
+  ids=$(squeue -h -s -j "$1" -o '%i %j' 2>/dev/null | while read -r id name; do { [ "$id" = "$3" ] || [ "$name" = "$2" ]; } && echo "$id"; done)
+  if [ -n "$ids" ]; then
+    seen=1
+    scancel --quiet $ids
+  elif [ -n "$seen" ] || [ -n "$3" ] || [ $i -ge 10 ]; then
+    exit 0
+  fi
   i=$((i + 1))
   sleep 1
-done`
+done
+exit 1`
 
-/** `scancel JOB.STEP` (or the step found by its name), bounded, nobody waiting: a step whose srun was killed outright. */
+/** Cancels a step whose srun was killed outright, bounded, nobody waiting. */
 function cancelStep(opts: SrunTunnelOptions, id: string | undefined, name: string): void {
-  const { command, firstLine } = opts.carry(id ? ['scancel', '--quiet', id] : ['sh', '-c', CANCEL_BY_NAME, 'mrs-cancel', opts.jobId, name])
+  const { command, firstLine } = opts.carry(['sh', '-c', CANCEL_STEP, 'mrs-cancel', opts.jobId, name, id ?? ''])
   const child = spawn(command[0]!, command.slice(1), { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env: opts.env })
   child.on('error', () => {})
   child.stdin!.on('error', () => {})
   child.stdin!.end(firstLine ?? '')
-  const timer = setTimeout(() => signal(child, 'SIGKILL'), 20_000)
+  const timer = setTimeout(() => signal(child, 'SIGKILL'), 60_000)
   timer.unref()
   child.on('close', () => clearTimeout(timer))
 }

@@ -207,8 +207,12 @@ function killTunnelSruns(job: number): number {
 }
 
 /** Waits until none of `steps` is in the job's `squeue -s`. */
-const stepsGone = (sb: Sandbox, job: number, steps: string[], withinMs: number) =>
-  waitFor(() => !tunnelSteps(sb, job).some((s) => steps.includes(s)), withinMs, `steps ${steps.join(', ')} to be cancelled`)
+async function stepsGone(sb: Sandbox, job: number, steps: string[], withinMs: number): Promise<void> {
+  let left: string[] = []
+  await waitFor(() => (left = tunnelSteps(sb, job).filter((s) => steps.includes(s))).length === 0, withinMs, `steps ${steps.join(', ')} to be cancelled`).catch((e: Error) => {
+    throw new Error(`${e.message}; still there: ${left.join(', ')}`)
+  })
+}
 
 /**
  * `mrs serve`'s URL once it serves; then `n` questions at once, each answered in full, while the job's steps are
