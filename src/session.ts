@@ -327,7 +327,7 @@ function waitForReady(handle: ServerHandle, plan: ManagedServerPlan, ctx: Sessio
         case 'quant-retry':
           return out.warn(`${e.tried} failed (${e.reason}); starting mistral.rs again at full precision`)
         case 'port-retry':
-          return out.warn(`port ${e.from} was taken${e.by ? ` by another process (${e.by})` : ''} before mistral.rs could bind it; starting it again on another port (the clients' port stays ${handle.info.port})`)
+          return out.warn(`${e.from === undefined ? "mistral.rs's port" : `port ${e.from}`} was taken${e.by ? ` by another process (${e.by})` : ''} before mistral.rs could bind it; starting it again on another port (the clients' port stays ${handle.info.port})`)
         case 'ready':
           return finish(undefined, e.info)
         case 'exited':

@@ -258,12 +258,12 @@ export class Keeper {
    */
   private async onImpostor(proc: ServerProcess, who: string): Promise<void> {
     this.generation++ // its exit is not a crash
-    const from = 'port' in proc.backend ? proc.backend.port : 0
-    this.log(`[mrs] port ${from} was taken by another process (${who}) before mistral.rs could bind it`)
+    const from = proc.serverPort
+    this.log(`[mrs] port ${from ?? '?'} was taken by another process (${who}) before mistral.rs could bind it`)
     await proc.stop(500)
     if (this.shuttingDown) return
     if (this.portRetries >= MAX_PORT_RETRIES) {
-      this.broadcast({ t: 'exited', code: null, signal: null, tail: [...this.tail.slice(-3), `[mrs] port ${from} was taken by another process (${who})`], during: 'load', portInUse: true })
+      this.broadcast({ t: 'exited', code: null, signal: null, tail: [...this.tail.slice(-3), `[mrs] port ${from ?? '?'} was taken by another process (${who})`], during: 'load', portInUse: true })
       return void this.shutdown('failed')
     }
     this.portRetries++
@@ -308,8 +308,8 @@ export class Keeper {
       // the backend port is always mrs's choice (the clients' port is the front door's), so another one does as well
       if (portInUse && this.portRetries < MAX_PORT_RETRIES) {
         this.portRetries++
-        const from = proc && 'port' in proc.backend ? proc.backend.port : 0
-        this.log(`[mrs] port ${from} was taken before mistral.rs could bind it; retrying on another`)
+        const from = proc?.serverPort
+        this.log(`[mrs] port ${from ?? '?'} was taken before mistral.rs could bind it; retrying on another`)
         this.broadcast({ t: 'port-retry', from })
         this.spawnServer()
         return

@@ -99,7 +99,7 @@ export type KeeperEvent =
   | { t: 'line'; line: string }
   | { t: 'ready'; info: ServerInfo; restarted: boolean }
   /** The backend port was taken before mistral.rs could bind it (`by`: who holds it, when mrs saw it): starting again on another. */
-  | { t: 'port-retry'; from: number; to?: number; by?: string }
+  | { t: 'port-retry'; from?: number; to?: number; by?: string }
   /** Bytes downloaded into the model's cache since the load began. */
   | { t: 'download'; bytes: number }
   | {

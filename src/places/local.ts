@@ -105,6 +105,9 @@ class LocalServer extends EventEmitter<ServerProcessEvents> implements ServerPro
   readonly binary: string
   readonly argv: string[]
   readonly backend: Backend & { port: number }
+  get serverPort(): number {
+    return this.backend.port
+  }
   readonly quant?: QuantChoice
   /** The server's environment: its hub cache is where mrs looks for the download and the model's config.json. */
   private readonly env: NodeJS.ProcessEnv

@@ -12,7 +12,7 @@
  * Modes:
  *   probe [MISTRALRS]   where mistralrs is and its version; with `full`, also
  *                       the Hugging Face cache, the GPUs, memory and disk
- *   serve ID PORT GRACE BEAT MISSES [MISTRALRS [HEADPORT [-- ARGS]]]
+ *   serve ID PORT GRACE BEAT MISSES [MISTRALRS [HEADSEED [-- ARGS]]]
  *                       one run of mistral.rs: reports the binary, version, its
  *                       private dir and a free loopback port, waits for the
  *                       keeper's `start ARGS`, starts it, sends its log on
@@ -25,7 +25,9 @@
  *                       network, which sshd may not notice for hours). In a
  *                       Slurm step it also marks the job's lease, and on a
  *                       multi-node step each node gets MISTRALRS_MN_* from its
- *                       place in it; a worker runs ARGS with a port of its own.
+ *                       place in it (the head's port: HEADSEED into the range,
+ *                       the same on every node); a worker runs ARGS with a port
+ *                       of its own.
  * Protocol lines on stdout start with `@mrs `; anything else there (a chatty
  * ~/.profile) is ignored. The server's own output goes to a log file in its
  * private dir, copied to stderr as it grows.
@@ -146,12 +148,18 @@ listening_ports() {
   fi
 }
 
-# a free loopback port: the one asked for if it is free, else a random one in MRS_PORT_RANGE (the host's
-# environment, e.g. 30000-30999 where a site allows only those; default 20000-59999)
-free_port() {
-  used=" $(listening_ports | tr '\n' ' ') "
+# the ports mrs may use here: MRS_PORT_RANGE (the host's environment, e.g. 30000-30999 where a site allows only
+# those; default 20000-59999)
+port_range() {
   lo=20000 hi=59999
   case ${'${'}MRS_PORT_RANGE:-} in *-*) lo=${'${'}MRS_PORT_RANGE%-*} hi=${'${'}MRS_PORT_RANGE#*-} ;; esac
+}
+
+# a free loopback port: the one asked for if it is free, else a random one in the range (never the head's port for
+# its workers, $mnport, on a multi-node step)
+free_port() {
+  used=" $(listening_ports | tr '\n' ' ') $(printf '%04X' "${'${'}mnport:-0}") "
+  port_range
   if [ -n "$1" ] && [ "$1" != 0 ] && [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ]; then
     case $used in *" $(printf '%04X' "$1") "*) ;; *) echo "$1"; return 0 ;; esac
   fi
@@ -339,6 +347,17 @@ env" </dev/null >"$out" 2>"$out.err"; then
   rm -f "$out" "$out.err"
 }
 
+# the IPv4 address of node $1, as a worker's mistral.rs needs it (it parses MISTRALRS_MN_WORKER_SERVER_ADDR as an
+# IP and a port, not a name; the head listens on 0.0.0.0): Slurm's own address for the node, resolved if a name
+node_ipv4() {
+  a=$(scontrol show node "$1" 2>/dev/null | tr ' ' '\n' | sed -n 's/^NodeAddr=//p' | head -n 1)
+  [ -n "$a" ] || a=$1
+  case $a in
+    *[!0-9.]*) a=$(getent ahostsv4 "$a" 2>/dev/null | awk '{ print $1; exit }') ;;
+  esac
+  [ -n "$a" ] && echo "$a"
+}
+
 # a multi-node worker (a Slurm step's task on another node): mistral.rs with the head's arguments, its port its own
 worker() {
   bin=$(find_mistralrs "$mrsbin") || { echo "mistralrs not found on $host" >&2; exit 127; }
@@ -373,7 +392,7 @@ prune() {
 }
 
 serve() {
-  id=$1 prefer=$2 grace=$3 beat=$4 misses=$5 mrsbin=${'${'}6:-} mnport=${'${'}7:-0}
+  id=$1 prefer=$2 grace=$3 beat=$4 misses=$5 mrsbin=${'${'}6:-} mnseed=${'${'}7:-0}
   if [ $# -ge 7 ]; then shift 7; else shift $#; fi
   [ "${'${'}1:-}" = -- ] && shift
   pid=0 helpers= job=
@@ -387,13 +406,17 @@ serve() {
   # several nodes (mistral.rs's multi-node tensor parallelism): each gets its part from its place in the step
   nnodes=${'${'}SLURM_STEP_NUM_NODES:-${'${'}SLURM_NNODES:-1}}
   if [ "$nnodes" -gt 1 ]; then
+    # the head's port for its workers: mrs's random seed into the range, the same on every node (a retry brings another)
+    port_range
+    mnport=$((lo + mnseed % (hi - lo + 1)))
     ngpus=$(printf '%s\n' "${'${'}CUDA_VISIBLE_DEVICES:-0}" | tr ',' '\n' | grep -c .)
     export MISTRALRS_MN_LOCAL_WORLD_SIZE="$ngpus" MISTRALRS_MN_GLOBAL_WORLD_SIZE=$((ngpus * nnodes))
     if [ "${'${'}SLURM_NODEID:-0}" = 0 ]; then
       export MISTRALRS_MN_HEAD_NUM_WORKERS=$((nnodes - 1)) MISTRALRS_MN_HEAD_PORT="$mnport"
     else
       head=$(scontrol show hostnames "${'${'}SLURM_STEP_NODELIST:-$SLURM_JOB_NODELIST}" 2>/dev/null | head -n 1)
-      export MISTRALRS_MN_WORKER_SERVER_ADDR="$head:$mnport" MISTRALRS_MN_WORKER_ID=$((SLURM_NODEID - 1))
+      addr=$(node_ipv4 "$head") || { echo "mrs: cannot find the IPv4 address of $head, the head node (no NodeAddr in scontrol show node, none from getent ahostsv4), which mistral.rs's workers need" >&2; exit 69; }
+      export MISTRALRS_MN_WORKER_SERVER_ADDR="$addr:$mnport" MISTRALRS_MN_WORKER_ID=$((SLURM_NODEID - 1))
       worker "$@"
     fi
   fi

@@ -79,6 +79,9 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
   /** The hub cache the user named mistral.rs (--hf-cache): the program looks there too (downloads, config.json). */
   private readonly userHub?: string
   private remotePort?: number
+  get serverPort(): number | undefined {
+    return this.remotePort
+  }
   private remoteDir?: string
   private tunnel?: { close(): void }
   private exitCode?: number

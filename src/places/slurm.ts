@@ -21,6 +21,7 @@
  *     path.
  */
 import { spawn } from 'node:child_process'
+import { randomInt } from 'node:crypto'
 import { existsSync, writeSync } from 'node:fs'
 import { ExitCode, MrsError } from '../errors.js'
 import { type Env, getPaths } from '../paths.js'
@@ -99,13 +100,21 @@ export function sbatchArgs(place: SlurmPlace, name: string, output: string): str
   return [...args, ...o.args]
 }
 
-/** The step that runs the server: one task per node; task 0 speaks the protocol, the others are multi-node workers. */
+/**
+ * The step that runs the server: one task per node; task 0 speaks the protocol, the others are multi-node workers.
+ * Over several nodes the tasks end together: a worker that fails ends the step at once, and the head's end (mrs
+ * stopped it) ends the workers, which would otherwise hold the step, and the job's next one, until the job ends.
+ */
 export function srunArgs(place: SlurmPlace, jobId: string, program: string[]): string[] {
-  return ['srun', `--jobid=${jobId}`, '--overlap', `--nodes=${place.nodes}`, '--ntasks-per-node=1', ...program]
+  const together = place.nodes > 1 ? ['--kill-on-bad-exit=1', '--wait=2'] : []
+  return ['srun', `--jobid=${jobId}`, '--overlap', `--nodes=${place.nodes}`, '--ntasks-per-node=1', ...together, ...program]
 }
 
-/** The port the head node listens on for its workers (multi-node), the same for every task: from the job id. */
-export const headPort = (jobId: string) => 30000 + (Number(jobId) % 20000)
+/**
+ * The seed of the head's port for its workers (multi-node), the same for every task of a step: each makes it a
+ * port in its MRS_PORT_RANGE. Random for each step, so that a port taken on the head is not tried again.
+ */
+export const headPortSeed = () => randomInt(0, 2 ** 31 - 1)
 
 const where = (place: SlurmPlace) => (place.via ? `Slurm via ${place.via}` : 'Slurm')
 
@@ -328,7 +337,7 @@ class SlurmHost implements PlaceHost {
     const workers = this.place.nodes > 1 ? ['--', ...serverArgv(run.spec, '@PORT@', '', { hub: '@HUB@' })] : []
     // not a login shell: its /etc/profile would replace the PATH (and what `module load` set) the step was given; the
     // program asks a login shell for its PATH itself, after the given one
-    const program = ['sh', '-c', PROGRAM, 'mrs-remote', 'serve', idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), this.place.mistralrs ?? '', String(headPort(job.id)), ...workers]
+    const program = ['sh', '-c', PROGRAM, 'mrs-remote', 'serve', idOf(run.tmpDir), String(run.preferPort ?? 0), String(grace), String(beat), String(MISSES), this.place.mistralrs ?? '', String(headPortSeed()), ...workers]
     const srun = srunArgs(this.place, job.id, program)
     // the job's dir token and the setup lines go in the step's environment, which no other user can read
     const stepEnv: Record<string, string> = { MRS_JOB_TOKEN: job.token, ...(this.place.options.setup?.length ? { MRS_SETUP: this.place.options.setup.join('\n') } : {}) }

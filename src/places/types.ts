@@ -52,6 +52,8 @@ export interface ServerProcess extends EventEmitter<ServerProcessEvents> {
   readonly localArgv?: string[]
   /** Where the keeper reaches mistral.rs. */
   readonly backend: Backend
+  /** The port mistral.rs is told to bind where it runs, once the place has chosen it. */
+  readonly serverPort?: number
   /** The quantization mrs chose where it runs (absent: the user's own, or not chosen yet). */
   readonly quant?: QuantChoice
   /** mistralrs's version there, when the place learned it (the program on a host or node says it). */

@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
-import { FAKE_BIN, expectNoLeftovers, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
+import { FAKE_BIN, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
 import { requires } from '../helpers/requires.js'
 import { startSshd } from '../helpers/sshd.js'
 import { jobsGone, liveJobs, ofAJob, onCluster } from '../helpers/slurm-session.js'
@@ -231,11 +231,38 @@ describe('mrs --slurm-nodes N: multi-node tensor parallelism', () => {
       const head = starts.find((r) => r.mn?.MISTRALRS_MN_HEAD_NUM_WORKERS)
       const worker = starts.find((r) => r.mn?.MISTRALRS_MN_WORKER_ID)
       expect(head!.mn).toEqual({ MISTRALRS_MN_GLOBAL_WORLD_SIZE: '2', MISTRALRS_MN_LOCAL_WORLD_SIZE: '1', MISTRALRS_MN_HEAD_NUM_WORKERS: '1', MISTRALRS_MN_HEAD_PORT: expect.stringMatching(/^\d+$/) })
-      expect(worker!.mn).toEqual({ MISTRALRS_MN_GLOBAL_WORLD_SIZE: '2', MISTRALRS_MN_LOCAL_WORLD_SIZE: '1', MISTRALRS_MN_WORKER_SERVER_ADDR: `mrsnode1:${head!.mn.MISTRALRS_MN_HEAD_PORT}`, MISTRALRS_MN_WORKER_ID: '0' })
+      // mistral.rs parses the worker's address as IP:PORT: the head node's address as Slurm knows it (NodeAddr), not its name
+      expect(worker!.mn).toEqual({ MISTRALRS_MN_GLOBAL_WORLD_SIZE: '2', MISTRALRS_MN_LOCAL_WORLD_SIZE: '1', MISTRALRS_MN_WORKER_SERVER_ADDR: `127.0.0.1:${head!.mn.MISTRALRS_MN_HEAD_PORT}`, MISTRALRS_MN_WORKER_ID: '0' })
       expect([head!.node, worker!.node]).toEqual(['mrsnode1', 'mrsnode2'])
+      // the worker joined the head before the load, as the real handshake needs
+      expect(sb.records().filter((r) => r.event.startsWith('mn-')).map((r) => r.event).sort()).toEqual(['mn-head', 'mn-worker'])
       // the same arguments on every node, each its own port
       const withoutPort = (argv: string[]) => argv.filter((_: string, i: number) => argv[i] !== '-p' && argv[i - 1] !== '-p')
       expect(withoutPort(worker!.argv)).toEqual(withoutPort(head!.argv))
+      await jobsGone(sb)
+    })
+  })
+
+  onSlurm("the head's port taken before mistral.rs binds it: a new step on another port, the old step's worker gone with it", async () => {
+    await withSandbox({ env: { FAKE_MISTRALRS_FAULT: 'port-race' } }, async (sb) => {
+      await onCluster(sb)
+      const serve = sb.start(['serve', '--slurm', '--slurm-nodes', '2', '-m', MODEL])
+      await serve.waitForStderr(/Press Ctrl-C to stop/, 45_000)
+      const [, from] = serve.stderr.match(/^mrs: warning: port (\d+) was taken (?:by another process \(uid \d+ on mrsnode1\) )?before mistral\.rs could bind it; starting it again on another port/m)!
+      const starts = sb.records().filter((r) => r.event === 'start')
+      const heads = starts.filter((r) => r.mn?.MISTRALRS_MN_HEAD_NUM_WORKERS)
+      expect(heads).toHaveLength(2)
+      expect(heads[0]!.argv[heads[0]!.argv.indexOf('-p') + 1]).toBe(from)
+      // each step its own port for the workers
+      expect(heads[1]!.mn.MISTRALRS_MN_HEAD_PORT).not.toBe(heads[0]!.mn.MISTRALRS_MN_HEAD_PORT)
+      // the first step ended whole: its worker did not stay on to hold it (and the job) until the job's end
+      const [firstWorker] = starts.filter((r) => r.mn?.MISTRALRS_MN_WORKER_ID)
+      expect(isAlive(firstWorker!.pid)).toBe(false)
+      const url = serve.stderr.match(/at (http:\/\/127\.0\.0\.1:\d+)/)![1]!
+      const listed = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }
+      expect(listed.data.map((m) => m.id)).toContain(MODEL)
+      serve.kill('SIGTERM')
+      await serve.done(20_000)
       await jobsGone(sb)
     })
   })

@@ -1,13 +1,13 @@
 /**
  * What a test (or the benchmark) needs that a fresh machine may lack (zsh, fish,
- * tcsh, busybox, tmux, script, curl, nc, ncat, socat, root, an OpenSSH server, a Slurm cluster), and what
+ * tcsh, busybox, tmux, script, curl, nc, ncat, socat, getent, root, an OpenSSH server, a Slurm cluster), and what
  * is missing here, as reasons a person can act on.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { slurmAvailable, slurmMissing } from './slurm.js'
 
-export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'tcsh' | 'busybox' | 'python3' | 'perl' | 'nc' | 'ncat' | 'socat' | 'sshd' | 'slurm'
+export type Requirement = 'root' | 'zsh' | 'fish' | 'tmux' | 'script' | 'curl' | 'setsid' | 'bash' | 'tcsh' | 'busybox' | 'python3' | 'perl' | 'nc' | 'ncat' | 'socat' | 'getent' | 'sshd' | 'slurm'
 
 const why: Record<Requirement, string> = {
   root: 'needs root (CI runs as root)',
@@ -25,6 +25,7 @@ const why: Record<Requirement, string> = {
   nc: 'needs nc (OpenBSD netcat, Debian\'s netcat-openbsd), which is not installed (.ci/run installs it)',
   ncat: 'needs ncat (Nmap\'s netcat), which is not installed (.ci/run installs it)',
   socat: 'needs socat, which is not installed (.ci/run installs it)',
+  getent: "needs getent (glibc's; Debian's libc-bin, always there)",
   sshd: 'needs root and OpenSSH: /usr/sbin/sshd (openssh-server), /usr/bin/ssh and ssh-keygen (openssh-client), useradd (.ci/run installs them)',
   slurm: 'needs root and Slurm with munge (slurmctld, slurmd, munged, sbatch, srun: Debian\'s slurm-wlm and munge) to run a throwaway cluster (.ci/run installs them)',
 }

@@ -1,7 +1,11 @@
 // Protects what a user's Slurm choices become: the [slurm] table's checks
 // (one clear error naming the key), a preset adding to the config's table
 // key by key, --slurm-arg after the table's args, the sbatch and srun lines,
-// and the time left that `mrs ps` shows, in Slurm's own notation.
+// the time left that `mrs ps` shows, in Slurm's own notation, and where a
+// multi-node worker finds its head.
+import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText } from '../../src/config/file.js'
 import { resolveSettings } from '../../src/config/resolve.js'
@@ -9,6 +13,9 @@ import { MrsError } from '../../src/errors.js'
 import { placeFor } from '../../src/places/registry.js'
 import { JOB_ID, batchScript, jobEnv, sbatchArgs, slurmDuration, slurmSeconds, srunArgs } from '../../src/places/slurm.js'
 import type { SlurmPlace } from '../../src/places/slurm.js'
+import { PROGRAM } from '../../src/places/remote-program.js'
+import { requires } from '../helpers/requires.js'
+import { tempDir } from '../helpers/tmp.js'
 
 const configError = async (text: string) => {
   const e = await parseConfigText('/c/config.toml', text).catch((x) => x)
@@ -78,7 +85,8 @@ describe('the job a session asks for', () => {
     const place = placeFor(settings) as SlurmPlace
     expect(place).toMatchObject({ kind: 'slurm', via: 'hpc-login', nodes: 2 })
     expect(sbatchArgs({ ...place, options: { ...place.options, gpus: '4' } }, 'n', 'o')).toEqual(expect.arrayContaining(['--gpus-per-node=4', '--nodes=2', '--ntasks-per-node=1']))
-    expect(srunArgs(place, '17', ['sh'])).toEqual(['srun', '--jobid=17', '--overlap', '--nodes=2', '--ntasks-per-node=1', 'sh'])
+    expect(srunArgs(place, '17', ['sh'])).toEqual(['srun', '--jobid=17', '--overlap', '--nodes=2', '--ntasks-per-node=1', '--kill-on-bad-exit=1', '--wait=2', 'sh'])
+    expect(srunArgs({ ...place, nodes: 1 }, '17', ['sh'])).toEqual(['srun', '--jobid=17', '--overlap', '--nodes=1', '--ntasks-per-node=1', 'sh'])
   })
   it('without --slurm (and use_slurm), the same settings run here', () => {
     expect(placeFor({ slurmArgs: [] })).toEqual({ kind: 'local' })
@@ -100,5 +108,33 @@ describe('time left, as Slurm writes it', () => {
   })
   it('has no seconds for no limit', () => {
     expect(['UNLIMITED', 'INVALID', 'NOT_SET', ''].map(slurmSeconds)).toEqual([undefined, undefined, undefined, undefined])
+  })
+})
+
+describe("a multi-node worker's place (the remote program, run as task 1 of a step)", () => {
+  // mistral.rs parses MISTRALRS_MN_WORKER_SERVER_ADDR as IP:PORT (mistralrs-core/src/distributed.rs L724-727: a
+  // SocketAddr, which takes no host name): the head's Slurm NodeAddr, resolved when it is a name
+  const worker = (nodeAddr: string, env: Record<string, string> = {}) => {
+    const dir = tempDir('mrs-worker-')
+    const write = (name: string, text: string) => writeFileSync(join(dir, name), text, { mode: 0o755 })
+    write('scontrol', `#!/bin/sh\ncase "$1 $2" in\n  "show hostnames") echo gpu01; echo gpu02 ;;\n  "show node") printf 'NodeName=%s Arch=x86_64 CoresPerSocket=1\\n   NodeAddr=%s NodeHostName=%s Version=23.11\\n' "$3" "${nodeAddr}" "$3" ;;\nesac\n`)
+    write('mistralrs', '#!/bin/sh\necho "addr=$MISTRALRS_MN_WORKER_SERVER_ADDR id=$MISTRALRS_MN_WORKER_ID args=$*"\n')
+    const r = spawnSync('sh', ['-c', PROGRAM, 'mrs-remote', 'serve', 'id', '0', '1', '5', '3', join(dir, 'mistralrs'), '12345', '--', 'serve', '-p', '@PORT@'], {
+      env: { PATH: `${dir}:/usr/bin:/bin`, HOME: dir, TMPDIR: dir, SLURM_STEP_NUM_NODES: '2', SLURM_NODEID: '1', SLURM_STEP_NODELIST: 'gpu[01-02]', ...env },
+      encoding: 'utf8',
+      timeout: 10_000,
+    })
+    return { code: r.status, said: r.stderr.trim() }
+  }
+
+  it('an IPv4 NodeAddr is the address; the port is the seed in the range, the same on every node', () => {
+    expect(worker('10.1.2.3')).toEqual({ code: 0, said: expect.stringMatching(/^addr=10\.1\.2\.3:32345 id=0 args=serve -p \d+$/) })
+    expect(worker('10.1.2.3', { MRS_PORT_RANGE: '30000-30009' }).said).toMatch(/^addr=10\.1\.2\.3:30005 /)
+  })
+  requires('getent')('a NodeAddr that is a name is resolved to its IPv4 address (getent)', () => {
+    expect(worker('localhost').said).toMatch(/^addr=127\.\d+\.\d+\.\d+:32345 id=0 /)
+  })
+  it('a head no address can be found for: one line saying so, exit 69, no mistral.rs', () => {
+    expect(worker('nosuch.invalid')).toEqual({ code: 69, said: "mrs: cannot find the IPv4 address of gpu01, the head node (no NodeAddr in scontrol show node, none from getent ahostsv4), which mistral.rs's workers need" })
   })
 })
