@@ -342,16 +342,22 @@ function signal(child: ChildProcess, sig: NodeJS.Signals): void {
  * Cancels the job's ($1) step named $2 (with id $3, when its relay said it)
  * until `squeue -s` no longer lists it: scancel again each second, as a
  * signal sent while slurmd still launches the step can be lost, and a step
- * whose srun died while slurmctld created it may show up a little later.
+ * whose srun died while slurmctld created it may show up a little later. A
+ * squeue that fails (slurmctld busy) proves nothing; one that says the job is
+ * gone, that its steps are.
  */
-const CANCEL_STEP = `i=0 seen=
-while [ $i -lt 30 ]; do
-  ids=$(squeue -h -s -j "$1" -o '%i %j' 2>/dev/null | while read -r id name; do { [ "$id" = "$3" ] || [ "$name" = "$2" ]; } && echo "$id"; done)
-  if [ -n "$ids" ]; then
-    seen=1
-    scancel --quiet $ids
-  elif [ -n "$seen" ] || [ -n "$3" ] || [ $i -ge 10 ]; then
-    exit 0
+export const CANCEL_STEP = `i=0 seen=
+while [ $i -lt 45 ]; do
+  if out=$(squeue -h -s -j "$1" -o '%i %j' 2>&1); then
+    ids=$(printf '%s\\n' "$out" | while read -r id name; do { [ "$id" = "$3" ] || [ "$name" = "$2" ]; } && echo "$id"; done)
+    if [ -n "$ids" ]; then
+      seen=1
+      scancel --quiet $ids
+    elif [ -n "$seen" ] || [ -n "$3" ] || [ $i -ge 10 ]; then
+      exit 0
+    fi
+  else
+    case $out in *"Invalid job id"*) exit 0 ;; esac
   fi
   i=$((i + 1))
   sleep 1
@@ -365,7 +371,7 @@ function cancelStep(opts: SrunTunnelOptions, id: string | undefined, name: strin
   child.on('error', () => {})
   child.stdin!.on('error', () => {})
   child.stdin!.end(firstLine ?? '')
-  const timer = setTimeout(() => signal(child, 'SIGKILL'), 60_000)
+  const timer = setTimeout(() => signal(child, 'SIGKILL'), 90_000)
   timer.unref()
   child.on('close', () => clearTimeout(timer))
 }

@@ -16,7 +16,7 @@ import { expectNoLeftovers, waitFor, withSandbox, type Running, type Sandbox } f
 import { requires } from '../helpers/requires.js'
 import { startSshd, sshdLog } from '../helpers/sshd.js'
 import { jobsGone, liveJobs, ofAJob, onCluster, sshToNodes } from '../helpers/slurm-session.js'
-import { ensureCluster, jobs, slurm as runSlurm, waitJobGone } from '../helpers/slurm.js'
+import { clusterProcesses, ensureCluster, jobs, slurm as runSlurm, waitJobGone } from '../helpers/slurm.js'
 
 const MODEL = 'Qwen/Qwen3-4B'
 const onSlurm = requires('slurm', 'sshd')
@@ -206,11 +206,13 @@ function killTunnelSruns(job: number): number {
   return sruns.length
 }
 
-/** Waits until none of `steps` is in the job's `squeue -s`. */
+/** Waits until none of `steps` is in the job's `squeue -s`; on a timeout it says which are left, in what state, and what runs for them. */
 async function stepsGone(sb: Sandbox, job: number, steps: string[], withinMs: number): Promise<void> {
   let left: string[] = []
   await waitFor(() => (left = tunnelSteps(sb, job).filter((s) => steps.includes(s))).length === 0, withinMs, `steps ${steps.join(', ')} to be cancelled`).catch((e: Error) => {
-    throw new Error(`${e.message}; still there: ${left.join(', ')}`)
+    const states = runSlurm('squeue', ['-h', '-s', '-j', String(job), '-o', '%i %j %T %M'], { env: sb.env }).trim().replace(/\n/g, '; ')
+    const stepds = clusterProcesses().filter((p) => left.some((s) => p.cmd.includes(`[${s.split('|')[0]}]`)))
+    throw new Error(`${e.message}; still there: ${left.join(', ')} (squeue -s: ${states}; their slurmstepds: ${stepds.map((p) => p.cmd).join(', ') || 'none'})`)
   })
 }
 
@@ -337,7 +339,8 @@ describe('mrs --slurm: ssh to the node refused', () => {
       const job = liveJobs(sb)[0]!.id
       const warm = await warmSteps(sb, job)
       expect(killTunnelSruns(job)).toBeGreaterThanOrEqual(2)
-      await stepsGone(sb, job, warm, 10_000)
+      // a step that goes takes a scancel or two, each a round trip to slurmctld and slurmd: seconds on a loaded machine
+      await stepsGone(sb, job, warm, 20_000)
       expect(liveJobs(sb).map((j) => j.id)).toEqual([job])
       expect(await ask(url)).toBe(REPLY)
       serve.kill('SIGTERM')
@@ -366,7 +369,7 @@ describe('mrs --slurm: ssh to the node refused', () => {
         return steps.length ? steps : undefined
       }, 10_000, 'new warm steps')
       expect(killTunnelSruns(job)).toBeGreaterThanOrEqual(1)
-      await stepsGone(sb, job, [...said, ...silent], 15_000)
+      await stepsGone(sb, job, [...said, ...silent], 20_000)
       rmSync(slow)
       expect(await ask(url)).toBe(REPLY)
       serve.kill('SIGTERM')
@@ -408,7 +411,7 @@ describe('mrs --on LOGIN --slurm: ssh to the node refused', () => {
       const warm = await warmSteps(sb, job)
       // the login node's sruns (the remote user's): ssh here then ends with 255, not a signal
       expect(killTunnelSruns(job)).toBeGreaterThanOrEqual(2)
-      await stepsGone(sb, job, warm, 15_000)
+      await stepsGone(sb, job, warm, 20_000)
       expect(await ask(url)).toBe(REPLY)
       serve.kill('SIGTERM')
       await serve.done(20_000)

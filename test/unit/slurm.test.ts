@@ -2,9 +2,9 @@
 // (one clear error naming the key), a preset adding to the config's table
 // key by key, --slurm-arg after the table's args, the sbatch and srun lines,
 // the time left that `mrs ps` shows, in Slurm's own notation, and where a
-// multi-node worker finds its head.
+// multi-node worker finds its head, and how a killed srun's step is cancelled.
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText } from '../../src/config/file.js'
@@ -14,6 +14,7 @@ import { placeFor } from '../../src/places/registry.js'
 import { JOB_ID, batchScript, jobEnv, sbatchArgs, slurmDuration, slurmSeconds, srunArgs } from '../../src/places/slurm.js'
 import type { SlurmPlace } from '../../src/places/slurm.js'
 import { PROGRAM } from '../../src/places/remote-program.js'
+import { CANCEL_STEP } from '../../src/places/srun-tunnel.js'
 import { requires } from '../helpers/requires.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -136,5 +137,35 @@ describe("a multi-node worker's place (the remote program, run as task 1 of a st
   })
   it('a head no address can be found for: one line saying so, exit 69, no mistral.rs', () => {
     expect(worker('nosuch.invalid')).toEqual({ code: 69, said: "mrs: cannot find the IPv4 address of gpu01, the head node (no NodeAddr in scontrol show node, none from getent ahostsv4), which mistral.rs's workers need" })
+  })
+})
+
+describe("cancelling a tunnel step whose srun was killed outright (srun-tunnel.ts CANCEL_STEP, squeue and scancel stand-ins)", () => {
+  // each call of squeue answers the next line of `plan`: list (the step is there), none (it is not), fail (slurmctld
+  // did not answer in time), gone (the job has ended)
+  const cancel = (plan: string[], name = 'mrs-tunnel-3', id = '') => {
+    const dir = tempDir('mrs-cancel-')
+    writeFileSync(join(dir, 'plan'), `${plan.join('\n')}\n`)
+    writeFileSync(
+      join(dir, 'squeue'),
+      `#!/bin/sh\nn=$(cat ${dir}/n 2>/dev/null || echo 0); n=$((n + 1)); echo $n >${dir}/n\ncase $(sed -n "\${n}p" ${dir}/plan) in\n  list) echo '7.batch batch'; echo '7.3 mrs-tunnel-3' ;;\n  none) echo '7.batch batch' ;;\n  fail) echo 'squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation' >&2; exit 1 ;;\n  *) echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1 ;;\nesac\n`,
+      { mode: 0o755 },
+    )
+    writeFileSync(join(dir, 'scancel'), `#!/bin/sh\necho "$*" >>${dir}/cancelled\n`, { mode: 0o755 })
+    const r = spawnSync('sh', ['-c', CANCEL_STEP, 'mrs-cancel', '7', name, id], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8', timeout: 20_000 })
+    const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').trim() : '')
+    return { code: r.status, cancelled: read('cancelled').split('\n').filter(Boolean), asked: Number(read('n')) }
+  }
+
+  it('scancels the step again each second until squeue no longer lists it; a squeue that failed proves nothing', () => {
+    expect(cancel(['list', 'list', 'fail', 'list', 'none'])).toEqual({ code: 0, cancelled: ['--quiet 7.3', '--quiet 7.3', '--quiet 7.3'], asked: 5 })
+  })
+  it('finds the step by its id when the relay said it, and ends at once when it is already gone', () => {
+    expect(cancel(['list', 'none'], 'mrs-tunnel-9', '7.3')).toEqual({ code: 0, cancelled: ['--quiet 7.3'], asked: 2 })
+    expect(cancel(['none'], 'mrs-tunnel-9', '7.3')).toEqual({ code: 0, cancelled: [], asked: 1 })
+  })
+  it('a step not listed yet (its srun died while slurmctld made it) is waited for; an ended job ends the wait', () => {
+    expect(cancel(['none', 'fail', 'list', 'none'])).toEqual({ code: 0, cancelled: ['--quiet 7.3'], asked: 4 })
+    expect(cancel(['none', 'gone'])).toEqual({ code: 0, cancelled: [], asked: 2 })
   })
 })
