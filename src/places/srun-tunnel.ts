@@ -340,11 +340,11 @@ function signal(child: ChildProcess, sig: NodeJS.Signals): void {
 
 /**
  * Cancels the job's ($1) step named $2 (with id $3, when its relay said it)
- * until `squeue -s` no longer lists it: scancel again each second, as a
- * signal sent while slurmd still launches the step can be lost, and a step
- * whose srun died while slurmctld created it may show up a little later. A
- * squeue that fails (slurmctld busy) proves nothing; one that says the job is
- * gone, that its steps are.
+ * until `squeue -s` no longer lists it: scancel again each second (one has
+ * not always been the end of it under load), and a step whose srun died
+ * while slurmctld created it may show up a little later. A squeue that fails
+ * (slurmctld busy) proves nothing; one that says the job is gone, that its
+ * steps are.
  */
 export const CANCEL_STEP = `i=0 seen=
 while [ $i -lt 45 ]; do
