@@ -347,21 +347,31 @@ env" </dev/null >"$out" 2>"$out.err"; then
   rm -f "$out" "$out.err"
 }
 
-# the IPv4 address of node $1, as a worker's mistral.rs needs it (it parses MISTRALRS_MN_WORKER_SERVER_ADDR as an
-# IP and a port, not a name; the head listens on 0.0.0.0): Slurm's own address for the node, resolved if a name
-node_ipv4() {
+# Slurm's own address for node $1 (its NodeAddr; the name where scontrol says none)
+node_addr() {
   a=$(scontrol show node "$1" 2>/dev/null | tr ' ' '\n' | sed -n 's/^NodeAddr=//p' | head -n 1)
-  [ -n "$a" ] || a=$1
-  case $a in
-    *[!0-9.]*) a=$(getent ahostsv4 "$a" 2>/dev/null | awk '{ print $1; exit }') ;;
+  printf '%s\n' "${'${'}a:-$1}"
+}
+
+# $1 as an IPv4 address (a worker's mistral.rs parses MISTRALRS_MN_WORKER_SERVER_ADDR as an IP and a port, not a
+# name; the head listens on 0.0.0.0): as it is, or what getent resolves it to; nothing when neither
+ipv4_of() {
+  case $1 in
+    *[!0-9.]*) getent ahostsv4 "$1" 2>/dev/null | awk '{ print $1; exit }' ;;
+    *) printf '%s\n' "$1" ;;
   esac
-  [ -n "$a" ] && echo "$a"
+}
+
+# a worker that cannot start says why on stdout, which srun merges with the head's: mrs reads it as the run's failure
+worker_fails() {
+  say workerfail "$1" "$2"
+  exit "$1"
 }
 
 # a multi-node worker (a Slurm step's task on another node): mistral.rs with the head's arguments, its port its own
 worker() {
-  bin=$(find_mistralrs "$mrsbin") || { echo "mistralrs not found on $host" >&2; exit 127; }
-  wport=$(free_port 0) || { echo "no free port on $host's loopback" >&2; exit 66; }
+  bin=$(find_mistralrs "$mrsbin") || worker_fails 127 "mistralrs not found on $host, a worker node of the job (load its module before mrs, or install it in the shared home)"
+  wport=$(free_port 0) || worker_fails 66 "no free port on $host's loopback (a worker node of the job; MRS_PORT_RANGE sets the range)"
   n=$#
   while [ "$n" -gt 0 ]; do
     a=$1
@@ -415,7 +425,9 @@ serve() {
       export MISTRALRS_MN_HEAD_NUM_WORKERS=$((nnodes - 1)) MISTRALRS_MN_HEAD_PORT="$mnport"
     else
       head=$(scontrol show hostnames "${'${'}SLURM_STEP_NODELIST:-$SLURM_JOB_NODELIST}" 2>/dev/null | head -n 1)
-      addr=$(node_ipv4 "$head") || { echo "mrs: cannot find the IPv4 address of $head, the head node (no NodeAddr in scontrol show node, none from getent ahostsv4), which mistral.rs's workers need" >&2; exit 69; }
+      na=$(node_addr "$head")
+      addr=$(ipv4_of "$na")
+      [ -n "$addr" ] || worker_fails 69 "no IPv4 address for $head, the head node: its Slurm NodeAddr $na does not resolve (getent ahostsv4) on $host, and mistral.rs's workers need one"
       export MISTRALRS_MN_WORKER_SERVER_ADDR="$addr:$mnport" MISTRALRS_MN_WORKER_ID=$((SLURM_NODEID - 1))
       worker "$@"
     fi

@@ -188,6 +188,9 @@ export class RemoteRun extends EventEmitter<ServerProcessEvents> implements Serv
         return this.fail(e.rest, 73)
       case 'setupfail':
         return this.fail(e.rest, 67)
+      case 'workerfail':
+        // a multi-node worker that could not start (srun merges its stdout with the head's): the step ends with it
+        return this.fail(more.join(' '), Number(first) || 69)
       case 'dir':
         this.remoteDir = e.rest
         return

@@ -4,7 +4,7 @@
 // which is how mrs reaches a job's node. On the login node (this machine) the
 // job is the test user's (root in CI), so root may log in to the "nodes";
 // with --on LOGIN the login node is the sshd's second user.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect } from 'vitest'
 import { FAKE_BIN, expectNoLeftovers, isAlive, waitFor, withSandbox, type Sandbox } from '../helpers/sandbox.js'
@@ -263,6 +263,24 @@ describe('mrs --slurm-nodes N: multi-node tensor parallelism', () => {
       expect(listed.data.map((m) => m.id)).toContain(MODEL)
       serve.kill('SIGTERM')
       await serve.done(20_000)
+      await jobsGone(sb)
+    })
+  })
+
+  onSlurm("no address for the head node (Slurm's NodeAddr a name nothing resolves): the worker's reason in one line, exit 69 at once, the job gone", async () => {
+    await withSandbox({}, async (sb) => {
+      await onCluster(sb)
+      // the step gets mrs's PATH: an scontrol there that answers `show node` with a NodeAddr no resolver knows
+      const bin = join(sb.root, 'scontrol-bin')
+      mkdirSync(bin)
+      writeFileSync(join(bin, 'scontrol'), `#!/bin/sh\n[ "$1 $2" = "show node" ] && { echo "NodeName=$3 Arch=x86_64"; echo "   NodeAddr=$3.nosuch.invalid NodeHostName=$3"; exit 0; }\nexec /usr/bin/scontrol "$@"\n`, { mode: 0o755 })
+      sb.env.PATH = `${bin}:${sb.env.PATH}`
+      const result = await sb.run(['claude', '--slurm', '--slurm-nodes', '2', '-m', MODEL], { timeoutMs: 60_000 })
+      expect(result.code, result.stderr).toBe(69)
+      expect(result.stderr.split('\n').filter((l) => l.startsWith('mrs: error:'))).toEqual([
+        expect.stringMatching(/^mrs: error: no IPv4 address for mrsnode1, the head node: its Slurm NodeAddr mrsnode1\.nosuch\.invalid does not resolve \(getent ahostsv4\) on mrsnode2, and mistral\.rs's workers need one/),
+      ])
+      expect(result.ms).toBeLessThan(20_000)
       await jobsGone(sb)
     })
   })

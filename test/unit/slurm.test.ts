@@ -125,18 +125,18 @@ describe("a multi-node worker's place (the remote program, run as task 1 of a st
       encoding: 'utf8',
       timeout: 10_000,
     })
-    return { code: r.status, said: r.stderr.trim() }
+    return { code: r.status, said: r.stderr.trim(), told: r.stdout.trim() }
   }
 
   it('an IPv4 NodeAddr is the address; the port is the seed in the range, the same on every node', () => {
-    expect(worker('10.1.2.3')).toEqual({ code: 0, said: expect.stringMatching(/^addr=10\.1\.2\.3:32345 id=0 args=serve -p \d+$/) })
+    expect(worker('10.1.2.3')).toEqual({ code: 0, said: expect.stringMatching(/^addr=10\.1\.2\.3:32345 id=0 args=serve -p \d+$/), told: '' })
     expect(worker('10.1.2.3', { MRS_PORT_RANGE: '30000-30009' }).said).toMatch(/^addr=10\.1\.2\.3:30005 /)
   })
   requires('getent')('a NodeAddr that is a name is resolved to its IPv4 address (getent)', () => {
     expect(worker('localhost').said).toMatch(/^addr=127\.\d+\.\d+\.\d+:32345 id=0 /)
   })
   it('a head no address can be found for: one line saying so, exit 69, no mistral.rs', () => {
-    expect(worker('nosuch.invalid')).toEqual({ code: 69, said: "mrs: cannot find the IPv4 address of gpu01, the head node (no NodeAddr in scontrol show node, none from getent ahostsv4), which mistral.rs's workers need" })
+    expect(worker('nosuch.invalid')).toEqual({ code: 69, said: '', told: expect.stringMatching(/^@mrs workerfail 69 no IPv4 address for gpu01, the head node: its Slurm NodeAddr nosuch\.invalid does not resolve \(getent ahostsv4\) on \S+, and mistral\.rs's workers need one$/) })
   })
 })
 
