@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { likelyToStartServer, startSpareKeeper, type SpareKeeper } from '../server/keeper-process.js'
 import { loadWithCodeCache } from '../code-cache.js'
 
+// the unit tests load bundles through the built boot (dist/boot.cjs), as a launch does
 export { loadWithCodeCache }
 
 /** The commands that start a server (the clients', serve, check): set at build time, as the registry is not loaded here. */

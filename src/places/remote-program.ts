@@ -156,9 +156,9 @@ port_range() {
 }
 
 # a free loopback port: the one asked for if it is free, else a random one in the range (never the head's port for
-# its workers, $mnport, on a multi-node step)
+# its workers on a multi-node step, $mnhex)
 free_port() {
-  used=" $(listening_ports | tr '\n' ' ') $(printf '%04X' "${'${'}mnport:-0}") "
+  used=" $(listening_ports | tr '\n' ' ') ${'${'}mnhex:-} "
   port_range
   if [ -n "$1" ] && [ "$1" != 0 ] && [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ]; then
     case $used in *" $(printf '%04X' "$1") "*) ;; *) echo "$1"; return 0 ;; esac
@@ -419,6 +419,7 @@ serve() {
     # the head's port for its workers: mrs's random seed into the range, the same on every node (a retry brings another)
     port_range
     mnport=$((lo + mnseed % (hi - lo + 1)))
+    mnhex=$(printf '%04X' "$mnport")
     ngpus=$(printf '%s\n' "${'${'}CUDA_VISIBLE_DEVICES:-0}" | tr ',' '\n' | grep -c .)
     export MISTRALRS_MN_LOCAL_WORLD_SIZE="$ngpus" MISTRALRS_MN_GLOBAL_WORLD_SIZE=$((ngpus * nnodes))
     if [ "${'${'}SLURM_NODEID:-0}" = 0 ]; then
